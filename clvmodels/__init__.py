@@ -1,0 +1,19 @@
+"""clvmodels: probabilistic customer lifetime value.
+
+Fits "buy till you die" models (BG/NBD for purchases, Gamma-Gamma for spend) to
+transaction histories and predicts, per customer, future purchases, spend, the
+probability of still being a customer, and a churn-adjusted discounted CLV.
+"""
+
+__version__ = "0.1.0"
+
+from .exceptions import CLVWarning, ConvergenceError, DataWarning, ModelWarning, NotFittedError
+
+__all__ = [
+    "__version__",
+    "CLVWarning",
+    "ConvergenceError",
+    "DataWarning",
+    "ModelWarning",
+    "NotFittedError",
+]

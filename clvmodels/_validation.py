@@ -1,0 +1,150 @@
+"""Input checks shared by every public entry point.
+
+Every check collects all the problems it finds and raises one ``ValueError``
+listing them, each naming the column, the problem and how many rows have it::
+
+    ValueError: invalid RFM data (2 problems):
+      - column 'recency': 3 rows are greater than T
+      - column 'frequency': 1 row is negative
+"""
+
+import numpy as np
+import pandas as pd
+
+
+def _rows(n):
+    return f"{n} row" if n == 1 else f"{n} rows"
+
+
+class Problems:
+    """Collects input problems and raises them together."""
+
+    def __init__(self, what):
+        self.what = what
+        self.messages = []
+
+    def add(self, column, problem, n_rows=None):
+        """Record ``problem`` for ``column``; with ``n_rows`` it reads '<n> rows <problem>'."""
+        where = f"column {column!r}: " if column is not None else ""
+        count = f"{_rows(int(n_rows))} " if n_rows is not None else ""
+        self.messages.append(f"{where}{count}{problem}")
+
+    def add_if(self, column, mask, problem):
+        """Record ``problem`` if any element of the boolean ``mask`` is true."""
+        n = int(np.count_nonzero(mask))
+        if n:
+            self.add(column, problem, n)
+        return n
+
+    def raise_if_any(self):
+        if not self.messages:
+            return
+        if len(self.messages) == 1:
+            raise ValueError(f"invalid {self.what}: {self.messages[0]}")
+        lines = "\n".join(f"  - {m}" for m in self.messages)
+        raise ValueError(f"invalid {self.what} ({len(self.messages)} problems):\n{lines}")
+
+
+def require_dataframe(data, what):
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"{what} must be a pandas DataFrame, got {type(data).__name__}")
+    if len(data) == 0:
+        raise ValueError(f"invalid {what}: the table is empty (0 rows)")
+
+
+def numeric_column(data, column, problems):
+    """Return ``data[column]`` as a float array, recording missing or non-numeric columns."""
+    if column not in data.columns:
+        problems.add(column, "is missing")
+        return None
+    values = pd.to_numeric(data[column], errors="coerce").to_numpy(dtype=float)
+    bad_type = pd.isna(values) & ~pd.isna(data[column].to_numpy())
+    problems.add_if(column, bad_type, "are not numbers")
+    problems.add_if(column, np.isnan(values) & ~bad_type, "are missing (NaN)")
+    problems.add_if(column, np.isinf(values), "are infinite")
+    return values
+
+
+def check_rfm(data, columns, *, what="RFM data"):
+    """Validate an RFM table and return its ``columns`` as float arrays.
+
+    ``columns`` names which of frequency, recency, T and monetary_value the caller
+    needs; each is checked for presence, NaN and infinity, and the relations between
+    them (integer non-negative frequency, 0 <= recency <= T, recency 0 when frequency
+    is 0, non-negative monetary value) are checked where both sides are present.
+    """
+    require_dataframe(data, what)
+    problems = Problems(what)
+    arrays = {c: numeric_column(data, c, problems) for c in columns}
+    x = arrays.get("frequency")
+    t_x = arrays.get("recency")
+    T = arrays.get("T")
+    m = arrays.get("monetary_value")
+    with np.errstate(invalid="ignore"):
+        if x is not None:
+            problems.add_if("frequency", x < 0, "are negative")
+            problems.add_if("frequency", np.isfinite(x) & (x != np.round(x)), "are not whole numbers")
+        if t_x is not None:
+            problems.add_if("recency", t_x < 0, "are negative")
+        if T is not None:
+            problems.add_if("T", T < 0, "are negative")
+        if t_x is not None and T is not None:
+            problems.add_if("recency", t_x > T * (1 + 1e-12), "are greater than T")
+        if x is not None and t_x is not None:
+            problems.add_if("recency", (x == 0) & (t_x != 0), "are non-zero where frequency is 0")
+        if m is not None:
+            problems.add_if("monetary_value", m < 0, "are negative")
+    problems.raise_if_any()
+    return arrays
+
+
+def check_sample_weight(sample_weight, data):
+    """Return sample weights as a float array aligned with ``data`` (ones if None).
+
+    ``sample_weight`` may be an array-like of one weight per row or the name of a
+    column of ``data``.
+    """
+    n = len(data)
+    if sample_weight is None:
+        return np.ones(n)
+    column = "sample_weight"
+    if isinstance(sample_weight, str):
+        column = sample_weight
+        if sample_weight not in data.columns:
+            raise ValueError(f"invalid sample_weight: column {sample_weight!r} is missing")
+        sample_weight = data[sample_weight]
+    weights = np.asarray(sample_weight, dtype=float).reshape(-1)
+    if weights.shape[0] != n:
+        raise ValueError(
+            f"invalid sample_weight: {weights.shape[0]} weights for {n} rows of data"
+        )
+    problems = Problems("sample_weight")
+    problems.add_if(column, np.isnan(weights), "are missing (NaN)")
+    problems.add_if(column, np.isinf(weights), "are infinite")
+    problems.add_if(column, weights < 0, "are negative")
+    problems.raise_if_any()
+    if not np.any(weights > 0):
+        raise ValueError(f"invalid sample_weight: column {column!r}: all {n} weights are zero")
+    return weights
+
+
+def check_positive_number(value, name, *, allow_zero=False):
+    """Return ``value`` as a float after checking it is finite and positive."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if not np.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+    return number
+
+
+def check_times(t, name="t"):
+    """Return prediction horizons as a float array, all finite and >= 0."""
+    times = np.asarray(t, dtype=float)
+    problems = Problems(name)
+    problems.add_if(name, ~np.isfinite(times), "are not finite")
+    problems.add_if(name, times < 0, "are negative")
+    problems.raise_if_any()
+    return times
