@@ -7,10 +7,18 @@ probability of still being a customer, and a churn-adjusted discounted CLV.
 
 __version__ = "0.1.0"
 
+from ._base import load_model
+from .bgnbd import BetaGeoModel
+from .clv import customer_lifetime_value
+from .gamma_gamma import GammaGammaModel
 from .exceptions import CLVWarning, ConvergenceError, DataWarning, ModelWarning, NotFittedError
 
 __all__ = [
     "__version__",
+    "BetaGeoModel",
+    "GammaGammaModel",
+    "customer_lifetime_value",
+    "load_model",
     "CLVWarning",
     "ConvergenceError",
     "DataWarning",

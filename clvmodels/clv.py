@@ -1,0 +1,109 @@
+"""Customer lifetime value: churn-adjusted, discounted expected spend.
+
+For each customer,
+
+    CLV = margin * E[spend per purchase]
+          * sum_{k=1..horizon} (E[X(k p)] - E[X((k-1) p)]) / (1 + discount_rate)^k,
+
+with p one period in the transaction model's time unit and E[X(t)] the expected
+purchases in the next t time units given the customer's history (Fader, Hardie & Lee
+2005, "RFM and CLV", section on CLV; the same sum as lifetimes'
+``customer_lifetime_value``). Customers who have probably churned have small E[X]
+and so contribute little.
+"""
+
+import numpy as np
+import pandas as pd
+
+from ._units import DAYS_PER_UNIT, check_time_unit, unit_ratio
+from ._validation import check_positive_number
+
+
+def period_length(period, model_time_unit):
+    """One period expressed in the model's time unit.
+
+    Parameters
+    ----------
+    period : str or float
+        A unit code ("D", "W", "M", "Q", "Y", "H") or a number of model time units.
+    model_time_unit : str or None
+        The unit the transaction model was fitted in.
+    """
+    if isinstance(period, str):
+        if model_time_unit is None:
+            raise ValueError(
+                f"period={period!r} is a time unit, but the transaction model does not know its "
+                "own time unit (fit it on data from rfm_summary, or give period as a number of "
+                "model time units)"
+            )
+        return unit_ratio(period, model_time_unit)
+    return check_positive_number(period, "period")
+
+
+def _check_units(transaction_model, data):
+    data_unit = data.attrs.get("time_unit")
+    model_unit = transaction_model.time_unit_
+    if data_unit and model_unit and check_time_unit(data_unit) != check_time_unit(model_unit):
+        raise ValueError(
+            f"time unit mismatch: the data is in {data_unit!r} but the transaction model was "
+            f"fitted in {model_unit!r}"
+        )
+
+
+def customer_lifetime_value(
+    transaction_model, spend_model, data, *, horizon, period, discount_rate, margin=1.0
+):
+    """Churn-adjusted, discounted customer lifetime value over ``horizon`` periods.
+
+    Parameters
+    ----------
+    transaction_model : fitted model with ``expected_purchases(data, t)``
+        E.g. :class:`clvmodels.BetaGeoModel`.
+    spend_model : fitted model with ``expected_spend(data)``
+        E.g. :class:`clvmodels.GammaGammaModel`.
+    data : pandas.DataFrame
+        RFM table with frequency, recency, T, monetary_value, in the transaction
+        model's time unit.
+    horizon : int
+        Number of periods to sum over.
+    period : str or float
+        Length of one period: a unit code ("D", "W", "M", "Q", "Y") converted with the
+        model's ``time_unit_``, or a number of model time units (e.g. 4.345 weeks).
+    discount_rate : float
+        Discount rate per period (0.01 = 1% a period); cash flows in period k are
+        divided by (1 + discount_rate)^k.
+    margin : float, default 1.0
+        Profit margin applied to spend.
+
+    Returns
+    -------
+    pandas.Series
+        CLV per customer, on ``data.index``, named ``clv``.
+
+    Examples
+    --------
+    >>> import clvmodels as clv
+    >>> tx = clv.datasets.load_cdnow(sample=True)
+    >>> rfm = clv.rfm_summary(tx, amount_col="amount", time_unit="W", observation_end="1997-09-30")
+    >>> bg, gg = clv.BetaGeoModel().fit(rfm), clv.GammaGammaModel().fit(rfm)
+    >>> value = clv.customer_lifetime_value(bg, gg, rfm, horizon=12, period="M", discount_rate=0.01)
+    """
+    horizon = check_positive_number(horizon, "horizon")
+    if horizon != int(horizon):
+        raise ValueError(f"horizon must be a whole number of periods, got {horizon!r}")
+    discount_rate = check_positive_number(discount_rate, "discount_rate", allow_zero=True)
+    margin = check_positive_number(margin, "margin", allow_zero=True)
+    _check_units(transaction_model, data)
+    step = period_length(period, transaction_model.time_unit_)
+
+    spend = spend_model.expected_spend(data).to_numpy()
+    value = np.zeros(len(data))
+    previous = np.zeros(len(data))
+    for k in range(1, int(horizon) + 1):
+        cumulative = transaction_model.expected_purchases(data, t=k * step).to_numpy()
+        value += (cumulative - previous) / (1 + discount_rate) ** k
+        previous = cumulative
+    return pd.Series(margin * spend * value, index=data.index, name="clv")
+
+
+__all__ = ["customer_lifetime_value", "period_length", "DAYS_PER_UNIT"]
