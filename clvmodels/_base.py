@@ -151,7 +151,7 @@ class BaseModel:
         start = np.log(self._start_params(scaled, counts))
         log_params, hessian, info = _maximise(
             prepared, counts, start, self._loglik_and_grad, self.penalizer, self.max_iter,
-            type(self).__name__,
+            type(self).__name__, self.param_names,
         )
         time_shift = np.array([np.log(scale) if p in self.time_params else 0.0 for p in self.param_names])
         log_params = log_params - time_shift
@@ -432,6 +432,10 @@ def _newton_polish(objective, log_params, max_steps=50):
     return log_params, value, grad
 
 
+def _format_params(names, log_params):
+    return ", ".join(f"{name}={value:.4g}" for name, value in zip(names, np.exp(log_params)))
+
+
 def _run_method(objective, start, method, max_iter):
     if method == "Nelder-Mead":
         result = optimize.minimize(
@@ -443,20 +447,39 @@ def _run_method(objective, start, method, max_iter):
     return result.x, result.nit
 
 
-def _maximise(prepared, weights, start, loglik_and_grad, penalizer, max_iter, model_name):
+def _diagnose(objective, point, value, grad):
+    """Why ``point`` is not an acceptable maximum, or None if it is one.
+
+    A method's own success flag is not trusted either way (BFGS often reports
+    "precision loss" at the optimum): a point is the maximum-likelihood estimate when
+    the objective is finite there, the gradient of the mean log-likelihood vanishes
+    and the Hessian is positive definite (a strict maximum, not a ridge or a saddle).
+    """
+    gradient_norm = float(np.max(np.abs(grad)))
+    if not np.isfinite(value):
+        return "the log-likelihood is not finite", None
+    if gradient_norm >= _GRADIENT_TOLERANCE:
+        return f"the gradient is still {gradient_norm:.2g}", None
+    if np.any(np.abs(point) >= _LOG_PARAM_LIMIT - 1e-6):
+        return "a parameter ran off to 0 or infinity", None
+    hessian = objective.hessian(point)
+    if not np.all(np.isfinite(hessian)) or np.linalg.eigvalsh(hessian).min() <= 0:
+        return "the log-likelihood is flat in some direction (no strict maximum)", None
+    return None, hessian
+
+
+def _maximise(prepared, weights, start, loglik_and_grad, penalizer, max_iter, model_name, names):
     """Find the maximum-likelihood log-parameters, trying methods in turn.
 
-    A method's own success flag is not trusted either way: a fit counts as converged
-    when the gradient of the mean log-likelihood is below tolerance at a point where
-    the objective is finite.
+    BFGS from the start values; then Nelder-Mead (gradient-free, robust to bad
+    scaling) followed by BFGS; then L-BFGS-B from the origin. Each is finished by
+    Newton steps; the best acceptable point (see ``_diagnose``) wins.
     """
     objective = _Objective(prepared, weights, loglik_and_grad, penalizer)
     if not np.isfinite(objective(start)[0]):
         start = np.zeros_like(start)
     attempts = []
-    best = None
-    # BFGS from the start values; Nelder-Mead (gradient-free, robust to bad scaling)
-    # then BFGS from where it stops; L-BFGS-B from the origin.
+    accepted = None
     for method, origin in (("BFGS", start), ("Nelder-Mead", start), ("L-BFGS-B", np.zeros_like(start))):
         try:
             point, n_iter = _run_method(objective, origin, method, max_iter)
@@ -467,26 +490,20 @@ def _maximise(prepared, weights, start, loglik_and_grad, penalizer, max_iter, mo
             attempts.append(f"{method}: {error}")
             continue
         point, value, grad = _newton_polish(objective, point)
-        gradient_norm = float(np.max(np.abs(grad)))
-        attempts.append(f"{method}: gradient {gradient_norm:.2g}")
-        if best is None or value < best[1]:
-            best = (point, value, gradient_norm, method, n_iter)
-        if np.isfinite(value) and gradient_norm < _GRADIENT_TOLERANCE:
-            break
-    if best is None or not np.isfinite(best[1]) or best[2] >= _GRADIENT_TOLERANCE:
+        problem, hessian = _diagnose(objective, point, value, grad)
+        if problem is not None:
+            attempts.append(f"{method} stopped at {_format_params(names, point)}: {problem}")
+            continue
+        if accepted is None or value < accepted[1]:
+            accepted = (point, value, hessian, method, n_iter, float(np.max(np.abs(grad))))
+        break
+    if accepted is None:
         raise ConvergenceError(
-            f"{model_name} did not converge: no optimiser reached a point where the "
-            f"log-likelihood gradient vanishes ({'; '.join(attempts)}). Check the data for "
-            "extreme or degenerate values (e.g. no repeat purchases at all), or pass "
+            f"{model_name} did not converge ({'; '.join(attempts)}; times rescaled). "
+            "The data may not identify every parameter (e.g. almost no customer made a "
+            "repeat purchase, or all histories are identical): check them, or pass "
             "penalizer=0.001 to regularise the fit."
         )
-    point, _, gradient_norm, method, n_iter = best
-    if np.any(np.abs(point) >= _LOG_PARAM_LIMIT - 1e-6):
-        raise ConvergenceError(
-            f"{model_name} did not converge: a parameter ran to the edge of its range "
-            f"(log value {point[np.argmax(np.abs(point))]:.1f}); the data do not identify the "
-            "model. Pass penalizer=0.001 to regularise the fit."
-        )
-    hessian_total = -objective.hessian(point) * objective.total
+    point, _, hessian, method, n_iter, gradient_norm = accepted
     info = {"method": method, "n_iter": int(n_iter), "gradient_norm": gradient_norm}
-    return point, hessian_total, info
+    return point, -hessian * objective.total, info
