@@ -1,0 +1,594 @@
+"""Model validation: holdout comparison, tracking plots' numbers and goodness of fit.
+
+The checks of Fader, Hardie and Lee (2005), "'Counting your customers' the easy way:
+an alternative to the Pareto/NBD model", Marketing Science 24(2), 275-284 (FHL 2005
+below), section 4:
+
+- :func:`goodness_of_fit`: how many customers made 0, 1, ..., 7+ repeat purchases in
+  the calibration period, observed against the model (FHL 2005 Figure 1), with a
+  chi-square test;
+- :func:`tracking`: repeat transactions per period over calibration and holdout,
+  actual against expected, cumulative and incremental (FHL 2005 Figures 2 and 3);
+- :func:`holdout_comparison`, :func:`holdout_metrics`, :func:`holdout_by_frequency`:
+  each customer's purchases in the holdout period against the model's conditional
+  expectation given the calibration history (FHL 2005 eq. 10 and Figure 4), and the
+  same for spend and value when a spend model is given.
+
+Every function needs only the public prediction methods of a fitted transaction
+model -- ``expected_purchases(data, t)``, ``probability_alive(data)``,
+``probability_of_purchases(n, t)`` (array ``t``) and
+``expected_purchases_new_customer(t)`` (array ``t``) -- and ``params_``, so any model
+with those methods (BG/NBD now, Pareto/NBD later) can be validated the same way.
+Times are in the model's time unit (``time_unit_``, e.g. weeks).
+"""
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ._units import check_time_unit
+from ._validation import (
+    Problems,
+    check_positive_number,
+    check_rfm,
+    check_sample_weight,
+    numeric_column,
+    require_dataframe,
+)
+from .exceptions import NotFittedError
+
+__all__ = [
+    "holdout_comparison",
+    "holdout_metrics",
+    "holdout_by_frequency",
+    "tracking",
+    "goodness_of_fit",
+]
+
+# Evaluate E[X(t)] on at most this many (period, first-purchase day) pairs at a time.
+_TRACKING_CHUNK = 4_000_000
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _require_fitted(model, role="transaction_model"):
+    """Raise NotFittedError unless ``model`` carries fitted parameters."""
+    check = getattr(model, "_check_fitted", None)
+    if callable(check):
+        check()
+    elif getattr(model, "params_", None) is None:
+        raise NotFittedError(f"{role} {type(model).__name__} is not fitted yet; call fit(data) first")
+
+
+def _model_time_unit(model):
+    unit = getattr(model, "time_unit_", None)
+    return check_time_unit(unit) if unit else None
+
+
+def _frequency_labels(max_frequency):
+    return [str(n) for n in range(max_frequency)] + [f"{max_frequency}+"]
+
+
+def _check_max_frequency(max_frequency):
+    value = check_positive_number(max_frequency, "max_frequency")
+    if value != int(value):
+        raise ValueError(f"max_frequency must be a whole number >= 1, got {max_frequency!r}")
+    return int(value)
+
+
+def _frequency_bins(frequency, max_frequency):
+    """Bin index 0..max_frequency of each whole-number frequency (the last bin is max_frequency+)."""
+    return np.minimum(frequency, max_frequency).astype(np.int64)
+
+
+# ------------------------------------------------------------------ holdout
+
+
+def holdout_comparison(transaction_model, split, spend_model=None):
+    """Each customer's predicted and actual purchases (and spend and value) in the holdout period.
+
+    Parameters
+    ----------
+    transaction_model : fitted transaction model
+        Fitted on the calibration columns of ``split`` (e.g.
+        :class:`clvmodels.BetaGeoModel`); used through ``expected_purchases(data, t)``
+        and ``probability_alive(data)``.
+    split : pandas.DataFrame
+        Output of :func:`clvmodels.calibration_holdout_split`: ``frequency``,
+        ``recency``, ``T`` over the calibration period, ``frequency_holdout`` and
+        ``duration_holdout`` (and ``monetary_value``, ``monetary_value_holdout``
+        with amounts), in the model's time unit.
+    spend_model : fitted spend model, optional
+        E.g. :class:`clvmodels.GammaGammaModel`, used through
+        ``expected_spend(data)``. Needs ``monetary_value`` and
+        ``monetary_value_holdout`` in ``split``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        On ``split.index``, with columns
+
+        - ``frequency``: repeat purchases in the calibration period;
+        - ``probability_alive``: at the end of calibration;
+        - ``predicted_purchases``: E[X(T, T + d) | x, t_x, T] with d =
+          ``duration_holdout`` (FHL 2005 eq. 10 for BG/NBD);
+        - ``actual_purchases``: ``frequency_holdout``;
+
+        and with a spend model
+
+        - ``predicted_spend_per_purchase``: ``spend_model.expected_spend`` (for
+          Gamma-Gamma FHL 2005b eq. 5, a customer's expected spend per purchase);
+        - ``actual_spend_per_purchase``: ``monetary_value_holdout``, NaN for
+          customers with no holdout purchase;
+        - ``predicted_value``: ``predicted_purchases * predicted_spend_per_purchase``,
+          the expected total holdout spend;
+        - ``actual_value``: ``frequency_holdout * monetary_value_holdout``, the
+          actual total holdout spend.
+
+        ``attrs`` keeps the split's ``attrs`` (time unit, dates).
+
+    Raises
+    ------
+    ValueError
+        If a column is missing or invalid (the message names the column).
+    NotFittedError
+        If a model is not fitted.
+
+    Examples
+    --------
+    >>> import clvmodels as clv
+    >>> from clvmodels import evaluation
+    >>> tx = clv.datasets.load_cdnow(sample=True)
+    >>> split = clv.calibration_holdout_split(tx, amount_col="amount", time_unit="W",
+    ...     calibration_end="1997-09-30", observation_end="1998-06-30")
+    >>> bg = clv.BetaGeoModel().fit(split)
+    >>> comparison = evaluation.holdout_comparison(bg, split)
+    >>> round(comparison["predicted_purchases"].sum()), round(comparison["actual_purchases"].sum())
+    (1653, 1882)
+    """
+    _require_fitted(transaction_model)
+    if spend_model is not None:
+        _require_fitted(spend_model, "spend_model")
+    require_dataframe(split, "split")
+    problems = Problems("split (calibration/holdout table)")
+    history = check_rfm(split, ("frequency", "recency", "T"), what="split (calibration/holdout table)")
+    actual = numeric_column(split, "frequency_holdout", problems)
+    duration = numeric_column(split, "duration_holdout", problems)
+    spend_actual = None
+    if spend_model is not None:
+        numeric_column(split, "monetary_value", problems)
+        spend_actual = numeric_column(split, "monetary_value_holdout", problems)
+    with np.errstate(invalid="ignore"):
+        if actual is not None:
+            problems.add_if("frequency_holdout", actual < 0, "are negative")
+            problems.add_if(
+                "frequency_holdout", np.isfinite(actual) & (actual != np.round(actual)), "are not whole numbers"
+            )
+        if duration is not None:
+            problems.add_if("duration_holdout", duration <= 0, "are not positive")
+        if spend_actual is not None:
+            problems.add_if("monetary_value_holdout", spend_actual < 0, "are negative")
+    problems.raise_if_any()
+
+    # The holdout period usually has one length for everyone; predict once per distinct length.
+    predicted = np.empty(len(split))
+    durations, which = np.unique(duration, return_inverse=True)
+    for k, d in enumerate(durations):
+        rows = which == k
+        subset = split if rows.all() else split.iloc[np.flatnonzero(rows)]
+        predicted[rows] = np.asarray(transaction_model.expected_purchases(subset, t=float(d)), dtype=float)
+
+    table = pd.DataFrame(
+        {
+            "frequency": history["frequency"],
+            "probability_alive": np.asarray(transaction_model.probability_alive(split), dtype=float),
+            "predicted_purchases": predicted,
+            "actual_purchases": actual,
+        },
+        index=split.index,
+    )
+    if spend_model is not None:
+        spend = np.asarray(spend_model.expected_spend(split), dtype=float)
+        table["predicted_spend_per_purchase"] = spend
+        table["actual_spend_per_purchase"] = np.where(actual > 0, spend_actual, np.nan)
+        table["predicted_value"] = predicted * spend
+        table["actual_value"] = actual * spend_actual
+    table.attrs = dict(split.attrs)
+    if len(durations) == 1:
+        table.attrs["duration_holdout"] = float(durations[0])
+    return table
+
+
+def _error_metrics(predicted, actual, prefix=""):
+    predicted = np.asarray(predicted, dtype=float)
+    actual = np.asarray(actual, dtype=float)
+    error = predicted - actual
+    total_predicted, total_actual = float(predicted.sum()), float(actual.sum())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if len(actual) > 1 and np.std(predicted) > 0 and np.std(actual) > 0:
+            correlation = float(np.corrcoef(predicted, actual)[0, 1])
+        else:
+            correlation = np.nan
+        msle = float(np.mean((np.log1p(np.maximum(predicted, 0)) - np.log1p(np.maximum(actual, 0))) ** 2))
+        aggregate = 100.0 * (total_predicted - total_actual) / total_actual if total_actual else np.nan
+    return {
+        f"{prefix}n_customers": float(len(actual)),
+        f"{prefix}total_predicted": total_predicted,
+        f"{prefix}total_actual": total_actual,
+        f"{prefix}mae": float(np.mean(np.abs(error))),
+        f"{prefix}rmse": float(np.sqrt(np.mean(error**2))),
+        f"{prefix}msle": msle,
+        f"{prefix}bias": float(np.mean(error)),
+        f"{prefix}correlation": correlation,
+        f"{prefix}aggregate_error_pct": aggregate,
+    }
+
+
+def _check_comparison(comparison, columns):
+    require_dataframe(comparison, "comparison")
+    problems = Problems("comparison (from holdout_comparison)")
+    arrays = {c: numeric_column(comparison, c, problems) for c in columns}
+    problems.raise_if_any()
+    return arrays
+
+
+def holdout_metrics(comparison):
+    """Error measures of the holdout predictions of :func:`holdout_comparison`.
+
+    Parameters
+    ----------
+    comparison : pandas.DataFrame
+        Output of :func:`holdout_comparison`.
+
+    Returns
+    -------
+    pandas.Series
+        For purchases per customer (predicted - actual):
+        ``n_customers``, ``total_predicted``, ``total_actual``, ``mae`` (mean absolute
+        error), ``rmse``, ``msle`` (mean squared error of log(1 + purchases)),
+        ``bias`` (mean of predicted - actual), ``correlation`` (Pearson, predicted
+        vs actual), ``aggregate_error_pct`` (100 (total predicted - total actual) /
+        total actual). With value columns, the same with prefix ``value_`` for the
+        total holdout spend per customer, and with prefix ``spend_`` for the spend
+        per purchase of the customers who bought in the holdout period.
+
+    Examples
+    --------
+    >>> metrics = evaluation.holdout_metrics(comparison)  # doctest: +SKIP
+    >>> metrics[["total_predicted", "total_actual", "mae"]]  # doctest: +SKIP
+    """
+    arrays = _check_comparison(comparison, ("predicted_purchases", "actual_purchases"))
+    metrics = _error_metrics(arrays["predicted_purchases"], arrays["actual_purchases"])
+    if {"predicted_value", "actual_value"} <= set(comparison.columns):
+        value = _check_comparison(comparison, ("predicted_value", "actual_value"))
+        metrics.update(_error_metrics(value["predicted_value"], value["actual_value"], "value_"))
+    if {"predicted_spend_per_purchase", "actual_spend_per_purchase"} <= set(comparison.columns):
+        predicted = comparison["predicted_spend_per_purchase"].to_numpy(dtype=float)
+        actual = comparison["actual_spend_per_purchase"].to_numpy(dtype=float)
+        bought = np.isfinite(actual) & (arrays["actual_purchases"] > 0)
+        spend = _error_metrics(predicted[bought], actual[bought], "spend_")
+        spend.pop("spend_total_predicted")
+        spend.pop("spend_total_actual")
+        spend.pop("spend_aggregate_error_pct")
+        metrics.update(spend)
+    series = pd.Series(metrics, name="holdout_metrics", dtype=float)
+    series.attrs = dict(comparison.attrs)
+    return series
+
+
+def holdout_by_frequency(comparison, max_frequency=7):
+    """Mean actual and predicted holdout purchases by number of calibration purchases.
+
+    FHL 2005 Figure 4 ("conditional expectations"): customers are grouped by their
+    repeat purchases in the calibration period, 0, 1, ..., ``max_frequency``+.
+
+    Parameters
+    ----------
+    comparison : pandas.DataFrame
+        Output of :func:`holdout_comparison`.
+    max_frequency : int, default 7
+        Customers with this many calibration purchases or more form the last group.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``frequency`` with labels "0", "1", ..., "7+" (every group, also empty
+        ones, which get NaN means); columns ``n_customers``, ``actual`` and
+        ``predicted`` (mean holdout purchases per customer), and with value
+        columns ``actual_value`` and ``predicted_value`` (mean total holdout spend).
+    """
+    max_frequency = _check_max_frequency(max_frequency)
+    arrays = _check_comparison(comparison, ("frequency", "predicted_purchases", "actual_purchases"))
+    bins = _frequency_bins(arrays["frequency"], max_frequency)
+    n_bins = max_frequency + 1
+    counts = np.bincount(bins, minlength=n_bins).astype(float)
+    columns = {"n_customers": counts.astype(np.int64)}
+    pairs = [("actual", "actual_purchases"), ("predicted", "predicted_purchases")]
+    if {"predicted_value", "actual_value"} <= set(comparison.columns):
+        pairs += [("actual_value", "actual_value"), ("predicted_value", "predicted_value")]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for name, source in pairs:
+            values = comparison[source].to_numpy(dtype=float)
+            columns[name] = np.bincount(bins, weights=values, minlength=n_bins) / counts
+    table = pd.DataFrame(columns, index=pd.Index(_frequency_labels(max_frequency), name="frequency"))
+    table.attrs = dict(comparison.attrs)
+    return table
+
+
+# ------------------------------------------------------------------ tracking
+
+
+def tracking(
+    transaction_model,
+    transactions,
+    *,
+    customer_col="customer_id",
+    date_col="date",
+    calibration_end,
+    observation_end,
+    time_unit="W",
+    period=1.0,
+    datetime_format=None,
+):
+    """Actual and expected repeat transactions per period, over calibration and holdout.
+
+    The tracking plots of FHL 2005 (Figures 2 and 3). Time s is counted from the
+    first purchase day in the data; a purchase on day d happens at time d - start.
+    For each period end s the model expects, summed over the customers whose first
+    purchase (day f_i) is before s,
+
+        expected_cumulative(s) = sum_i E[X(s - f_i)],
+
+    with E[X(t)] the expected repeat purchases of a new customer by time t
+    (``expected_purchases_new_customer``, FHL 2005 eq. 9 for BG/NBD). Customers who
+    first bought on the same day share one evaluation, so the cost grows with the
+    number of distinct first-purchase days, not customers. The actual count is the
+    number of repeat purchases (distinct purchase days after each customer's first)
+    before s. This is the computation of ``lifetimes.utils.
+    expected_cumulative_transactions`` (with ``freq="D"`` and ``freq_multiplier`` =
+    days per unit), vectorised.
+
+    Parameters
+    ----------
+    transaction_model : fitted transaction model
+        Fitted on the calibration period in ``time_unit``.
+    transactions : pandas.DataFrame
+        The transaction log, one row per purchase record.
+    customer_col, date_col : str
+        Columns of customer ids and purchase dates.
+    calibration_end : str or datetime-like
+        Last day of the calibration period (inclusive); marks where the holdout
+        period begins (``attrs["calibration_end"]``).
+    observation_end : str or datetime-like or None
+        Last day of the holdout period (inclusive); later purchases are ignored.
+        None: the last purchase in the data.
+    time_unit : {"D", "W", "M", "Q", "Y", "H"}, default "W"
+        Unit of the model and of the index; must match the model's ``time_unit_``.
+    period : float, default 1.0
+        Length of one period in ``time_unit`` (1 week by default). The last period
+        ends at the end of ``observation_end`` and may be shorter.
+    datetime_format : str, optional
+        ``strftime`` format of text or numeric dates.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per period, indexed by the period end ``t`` in ``time_unit`` since
+        the first purchase day (1, 2, ..., 78 for weekly CDNOW), with columns
+        ``actual`` and ``expected`` (repeat transactions in the period) and
+        ``actual_cumulative`` and ``expected_cumulative`` (by the period end).
+        ``attrs``: ``time_unit``, ``period``, ``start_date``,
+        ``calibration_end_date``, ``observation_end_date`` (ISO dates),
+        ``calibration_end`` and ``observation_end`` (in ``time_unit`` since the
+        start, at the end of those days), ``n_customers``.
+
+    Raises
+    ------
+    ValueError
+        For invalid transactions (as :func:`clvmodels.rfm_summary`), dates out of
+        order, a non-positive period or a time unit that differs from the model's.
+    NotFittedError
+        If the model is not fitted.
+
+    Examples
+    --------
+    FHL 2005: 4,166 expected and 4,339 actual repeat purchases by week 78.
+
+    >>> import clvmodels as clv
+    >>> from clvmodels import evaluation
+    >>> tx = clv.datasets.load_cdnow(sample=True)
+    >>> split = clv.calibration_holdout_split(tx, time_unit="W",
+    ...     calibration_end="1997-09-30", observation_end="1998-06-30")
+    >>> bg = clv.BetaGeoModel().fit(split)
+    >>> table = evaluation.tracking(bg, tx, calibration_end="1997-09-30",
+    ...                             observation_end="1998-06-30", time_unit="W")
+    >>> table.loc[78.0, ["actual_cumulative", "expected_cumulative"]].round().to_dict()
+    {'actual_cumulative': 4339.0, 'expected_cumulative': 4166.0}
+    """
+    from .data import _Clock, _distinct_purchases, _end_tick, _read_transactions, _starts_of_runs
+
+    _require_fitted(transaction_model)
+    period = check_positive_number(period, "period")
+    problems = Problems("transactions")
+    clock = _Clock.for_unit(time_unit, problems)
+    model_unit = _model_time_unit(transaction_model)
+    if not problems.messages and model_unit and clock.time_unit != model_unit:
+        problems.add(
+            None,
+            f"time unit mismatch: time_unit={time_unit!r} but {type(transaction_model).__name__} "
+            f"was fitted in {model_unit!r}",
+        )
+    log = _read_transactions(transactions, customer_col, date_col, None, clock, datetime_format, problems)
+    calibration = _end_tick(calibration_end, "calibration_end", log, clock, datetime_format, problems)
+    end = _end_tick(observation_end, "observation_end", log, clock, datetime_format, problems)
+    if log is not None and calibration is not None and calibration < log.first_tick:
+        problems.add(
+            date_col,
+            f"are after calibration_end {clock.iso(calibration)} (the first purchase is on "
+            f"{clock.iso(log.first_tick)})",
+            len(log.codes),
+        )
+    if calibration is not None and end is not None and calibration > end:
+        problems.add(None, f"calibration_end {clock.iso(calibration)} is after observation_end {clock.iso(end)}")
+    problems.raise_if_any()
+
+    purchases = _distinct_purchases(log)
+    purchases = purchases.where(purchases.tick <= end)
+    first = _starts_of_runs(purchases.customer)
+    start = int(purchases.tick.min())
+    first_ticks = purchases.tick[first] - start
+    repeat_ticks = np.sort(purchases.tick[~first] - start)
+
+    # Period ends in ticks since the start; the last one is the end of observation_end.
+    horizon = end - start + 1
+    step = period * clock.ticks_per_unit
+    n_periods = max(int(np.ceil(horizon / step - 1e-9)), 1)
+    ends = np.minimum(np.arange(1, n_periods + 1) * step, horizon)
+
+    actual_cumulative = np.searchsorted(repeat_ticks, ends, side="left").astype(float)
+    expected_cumulative = _expected_cumulative(transaction_model, first_ticks, ends, clock.ticks_per_unit)
+
+    index = pd.Index(ends / clock.ticks_per_unit, name="t")
+    table = pd.DataFrame(
+        {
+            "actual": np.diff(actual_cumulative, prepend=0.0),
+            "expected": np.diff(expected_cumulative, prepend=0.0),
+            "actual_cumulative": actual_cumulative,
+            "expected_cumulative": expected_cumulative,
+        },
+        index=index,
+    )
+    table.attrs.update(
+        time_unit=clock.time_unit,
+        period=float(period),
+        start_date=clock.iso(start),
+        calibration_end_date=clock.iso(calibration),
+        observation_end_date=clock.iso(end),
+        calibration_end=(calibration - start + 1) / clock.ticks_per_unit,
+        observation_end=horizon / clock.ticks_per_unit,
+        n_customers=int(np.count_nonzero(first)),
+    )
+    return table
+
+
+def _expected_cumulative(model, first_ticks, ends, ticks_per_unit):
+    """sum_i E[X(s - f_i)] over customers with f_i < s, for every period end s.
+
+    Customers are grouped by first-purchase tick and E[X] is evaluated once per
+    distinct lag s - f within each chunk of period ends.
+    """
+    days, counts = np.unique(first_ticks, return_counts=True)
+    counts = counts.astype(float)
+    result = np.empty(len(ends))
+    rows_per_chunk = max(1, _TRACKING_CHUNK // max(len(days), 1))
+    for lo in range(0, len(ends), rows_per_chunk):
+        chunk = ends[lo : lo + rows_per_chunk]
+        lags = chunk[:, None] - days[None, :]
+        started = lags > 0
+        lag_values, inverse = np.unique(np.where(started, lags, 0.0), return_inverse=True)
+        expected = np.asarray(model.expected_purchases_new_customer(lag_values / ticks_per_unit), dtype=float)
+        expected = np.where(lag_values > 0, expected, 0.0)
+        per_pair = expected[inverse.reshape(lags.shape)]
+        result[lo : lo + rows_per_chunk] = per_pair @ counts
+    return result
+
+
+# ------------------------------------------------------------------ goodness of fit
+
+
+def goodness_of_fit(transaction_model, data, max_frequency=7, sample_weight=None):
+    """Observed and expected numbers of customers by calibration repeat purchases.
+
+    FHL 2005 Figure 1: for n = 0, 1, ..., ``max_frequency`` - 1 the expected number of
+    customers with n repeat purchases is sum_i P(X(T_i) = n), each customer with
+    their own observation length T_i (FHL 2005 eq. 8 for BG/NBD); the last group,
+    ``max_frequency``+, gets the rest, sum_i (1 - sum_n P(X(T_i) = n)). The
+    probabilities are evaluated once per distinct T.
+
+    The Pearson statistic sum (observed - expected)^2 / expected is compared with a
+    chi-square distribution with (groups - 1 - number of model parameters) degrees
+    of freedom. Customers differ in T, so this is the usual approximate test;
+    groups with small expected counts (below 5) make it unreliable, see
+    ``attrs["min_expected"]``.
+
+    Parameters
+    ----------
+    transaction_model : fitted transaction model
+        With ``probability_of_purchases(n, t)`` accepting an array ``t``.
+    data : pandas.DataFrame
+        RFM table with ``frequency`` and ``T`` in the model's time unit (the
+        calibration data the model was fitted on).
+    max_frequency : int, default 7
+        The last group is this many repeat purchases or more.
+    sample_weight : array-like or str, optional
+        Customers each row stands for (e.g. the ``weight`` column of
+        :func:`clvmodels.compress`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``frequency`` with labels "0", ..., "7+"; columns ``observed``,
+        ``expected`` (numbers of customers) and ``chi_square`` (each group's
+        contribution). ``attrs``: ``chi_square``, ``degrees_of_freedom``,
+        ``p_value``, ``n_customers``, ``min_expected``.
+
+    Examples
+    --------
+    >>> import clvmodels as clv
+    >>> from clvmodels import evaluation
+    >>> tx = clv.datasets.load_cdnow(sample=True)
+    >>> rfm = clv.rfm_summary(tx, time_unit="W", observation_end="1997-09-30")
+    >>> fit = evaluation.goodness_of_fit(clv.BetaGeoModel().fit(rfm), rfm)
+    >>> fit["observed"].tolist()[:3]
+    [1411, 439, 214]
+    """
+    _require_fitted(transaction_model)
+    max_frequency = _check_max_frequency(max_frequency)
+    unit = data.attrs.get("time_unit") if isinstance(data, pd.DataFrame) else None
+    model_unit = _model_time_unit(transaction_model)
+    if unit and model_unit and check_time_unit(unit) != model_unit:
+        raise ValueError(
+            f"time unit mismatch: the data is in {unit!r} but {type(transaction_model).__name__} "
+            f"was fitted in {model_unit!r}"
+        )
+    arrays = check_rfm(data, ("frequency", "T"), what="data")
+    weights = check_sample_weight(sample_weight, data)
+    frequency, T = arrays["frequency"], arrays["T"]
+
+    n_bins = max_frequency + 1
+    observed = np.bincount(_frequency_bins(frequency, max_frequency), weights=weights, minlength=n_bins)
+    unique_T, inverse = np.unique(T, return_inverse=True)
+    weight_of_T = np.bincount(inverse.reshape(-1), weights=weights, minlength=len(unique_T))
+    expected = np.empty(n_bins)
+    for n in range(max_frequency):
+        probability = np.asarray(transaction_model.probability_of_purchases(n, unique_T), dtype=float)
+        expected[n] = float(np.dot(weight_of_T, np.broadcast_to(probability, unique_T.shape)))
+    total = float(weights.sum())
+    expected[max_frequency] = max(total - expected[:max_frequency].sum(), 0.0)
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        contribution = np.where(expected > 0, (observed - expected) ** 2 / expected, np.where(observed > 0, np.inf, 0.0))
+    statistic = float(contribution.sum())
+    n_params = len(getattr(transaction_model, "params_", ()))
+    dof = n_bins - 1 - n_params
+    p_value = float(stats.chi2.sf(statistic, dof)) if dof > 0 else np.nan
+
+    integral = np.all(weights == np.round(weights))
+    table = pd.DataFrame(
+        {
+            "observed": observed.round().astype(np.int64) if integral else observed,
+            "expected": expected,
+            "chi_square": contribution,
+        },
+        index=pd.Index(_frequency_labels(max_frequency), name="frequency"),
+    )
+    table.attrs.update(
+        chi_square=statistic,
+        degrees_of_freedom=int(dof),
+        p_value=p_value,
+        n_customers=total,
+        min_expected=float(expected.min()),
+        time_unit=model_unit,
+    )
+    return table
