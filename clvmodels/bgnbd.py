@@ -16,6 +16,7 @@ import numpy as np
 from scipy import special, stats
 
 from ._base import BaseModel, unique_inverse
+from ._special import hyp2f1
 from ._validation import check_positive_number, check_times
 
 
@@ -95,11 +96,30 @@ def probability_alive(params, x, t_x, T):
     return np.where(x > 0, special.expit(-_log_odds_dead(r, alpha, a, b, x, t_x, T)), 1.0)
 
 
+_A_NEAR_ONE = 1e-4
+
+
+def _removable_at_a_equal_1(formula, a):
+    """Evaluate ``formula(a)``, which has the factor 1 / (a - 1) of FHL 2005 eqs. 9-10.
+
+    The expression has a finite limit at a = 1, but evaluating it there divides 0 by 0
+    and near it loses digits to cancellation; within 1e-4 of 1 it is interpolated
+    linearly between a = 1 -+ 1e-4 (error of order 1e-8).
+    """
+    if abs(a - 1) >= _A_NEAR_ONE:
+        return formula(a)
+    below, above = formula(1 - _A_NEAR_ONE), formula(1 + _A_NEAR_ONE)
+    return below + (a - 1 + _A_NEAR_ONE) / (2 * _A_NEAR_ONE) * (above - below)
+
+
 def _expected_new(r, alpha, a, b, t):
     z = t / (alpha + t)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        power = np.exp(r * (np.log(alpha) - np.log(alpha + t)))
-        return (a + b - 1) / (a - 1) * (1 - power * special.hyp2f1(r, b, a + b - 1, z))
+    power = np.exp(r * (np.log(alpha) - np.log(alpha + t)))
+
+    def formula(a):
+        return (a + b - 1) / (a - 1) * (1 - power * hyp2f1(r, b, a + b - 1, z))
+
+    return _removable_at_a_equal_1(formula, a)
 
 
 def expected_purchases_new_customer(params, t):
@@ -119,12 +139,15 @@ def expected_purchases(params, t, x, t_x, T):
     r, alpha, a, b = _unpack(params)
     t = check_times(t)
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
-    c = a + b + x - 1
     log_one_minus_z = np.log(alpha + T) - np.log(alpha + T + t)
     z = -np.expm1(log_one_minus_z)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        tail = np.exp((a - 1) * log_one_minus_z) * special.hyp2f1(a + b - 1 - r, a - 1, c, z)
-        unconditional = c / (a - 1) * (1 - tail)
+
+    def formula(a):
+        c = a + b + x - 1
+        tail = np.exp((a - 1) * log_one_minus_z) * hyp2f1(a + b - 1 - r, a - 1, c, z)
+        return c / (a - 1) * (1 - tail)
+
+    unconditional = _removable_at_a_equal_1(formula, a)
     alive = np.where(x > 0, special.expit(-_log_odds_dead(r, alpha, a, b, x, t_x, T)), 1.0)
     return unconditional * alive
 
