@@ -11,6 +11,8 @@ from ._base import load_model
 from .bgnbd import BetaGeoModel
 from .clv import customer_lifetime_value
 from .gamma_gamma import GammaGammaModel
+from . import evaluation
+from .segments import customer_segments
 from .exceptions import CLVWarning, ConvergenceError, DataWarning, ModelWarning, NotFittedError
 
 __all__ = [
@@ -18,6 +20,8 @@ __all__ = [
     "BetaGeoModel",
     "GammaGammaModel",
     "customer_lifetime_value",
+    "evaluation",
+    "customer_segments",
     "load_model",
     "CLVWarning",
     "ConvergenceError",
