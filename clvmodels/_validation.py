@@ -148,3 +148,69 @@ def check_times(t, name="t"):
     problems.add_if(name, times < 0, "are negative")
     problems.raise_if_any()
     return times
+
+
+def require_columns(data, columns, problems):
+    """Record each of ``columns`` (None entries skipped) that ``data`` lacks; return True if all are there."""
+    all_present = True
+    for column in columns:
+        if column is None or column in data.columns:
+            continue
+        all_present = False
+        if column in (data.index.names or []):
+            problems.add(column, "is missing: it is the index; call reset_index() first")
+        else:
+            problems.add(column, f"is missing; the columns are {list(data.columns)}")
+    return all_present
+
+
+def datetime_column(data, column, problems, datetime_format=None):
+    """Return ``data[column]`` as a numpy datetime64 array of local wall-clock times.
+
+    Datetime columns are used as they are (time-zone aware ones at their local
+    time); text, ``datetime.date`` objects and the like are parsed with
+    ``datetime_format`` (or pandas' inference). Missing and unparseable dates
+    are recorded in ``problems``, as are numbers, which are refused unless
+    ``datetime_format`` says how to read them (e.g. 19970101 with "%Y%m%d").
+    Returns None if the column cannot be read at all.
+    """
+    values = data[column]
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        values = values.dt.tz_localize(None)
+    if pd.api.types.is_datetime64_dtype(values.dtype):
+        dates = values.to_numpy()
+        problems.add_if(column, np.isnat(dates), "are missing (NaT)")
+        return dates
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        if datetime_format is None or not pd.api.types.is_integer_dtype(values.dtype):
+            problems.add(
+                column,
+                "are numbers, not dates; pass datetime_format (e.g. '%Y%m%d') to read them as dates",
+                len(values),
+            )
+            return None
+        values = values.astype(str)
+    return _parse_dates(values, column, problems, datetime_format)
+
+
+def _parse_dates(values, column, problems, datetime_format):
+    how = f" with format {datetime_format!r}" if datetime_format else ""
+    try:
+        parsed = pd.to_datetime(values, format=datetime_format, errors="coerce")
+        if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+            parsed = parsed.dt.tz_localize(None)
+        dates = parsed.to_numpy()
+    except (TypeError, ValueError, OverflowError) as error:
+        problems.add(column, f"could not be parsed as dates{how} ({error})", len(values))
+        return None
+    missing = pd.isna(values).to_numpy()
+    unparseable = np.isnat(dates) & ~missing
+    problems.add_if(column, missing, "are missing")
+    if unparseable.any():
+        first_bad = values.to_numpy()[np.argmax(unparseable)]
+        problems.add(
+            column,
+            f"are not dates that can be parsed{how} (the first is {first_bad!r})",
+            np.count_nonzero(unparseable),
+        )
+    return dates
