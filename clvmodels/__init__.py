@@ -7,7 +7,9 @@ probability of still being a customer, and a churn-adjusted discounted CLV.
 
 __version__ = "0.1.0"
 
+from . import datasets
 from ._base import load_model
+from .data import calibration_holdout_split, compress, rfm_summary
 from .bgnbd import BetaGeoModel
 from .clv import customer_lifetime_value
 from .gamma_gamma import GammaGammaModel
@@ -17,6 +19,10 @@ from .exceptions import CLVWarning, ConvergenceError, DataWarning, ModelWarning,
 
 __all__ = [
     "__version__",
+    "datasets",
+    "rfm_summary",
+    "calibration_holdout_split",
+    "compress",
     "BetaGeoModel",
     "GammaGammaModel",
     "customer_lifetime_value",
