@@ -244,9 +244,8 @@ class BaseModel:
                 "lower_95": estimate * np.exp(-z * se_log),
                 "upper_95": estimate * np.exp(z * se_log),
             },
-            index=self.params_.index,
+            index=pd.Index(self.param_names, name="parameter"),
         )
-        table.index.name = "parameter"
         table.attrs.update(
             model=type(self).__name__,
             log_likelihood=self.log_likelihood_,

@@ -264,12 +264,14 @@ class BetaGeoModel(BaseModel):
         pandas.Series
             On ``data.index``.
         """
+        history = self._history(data)
         t = check_positive_number(t, "t", allow_zero=True)
-        return self._series(expected_purchases(self.params_, t, *self._history(data)), data, "expected_purchases")
+        return self._series(expected_purchases(self.params_, t, *history), data, "expected_purchases")
 
     def probability_alive(self, data):
         """Probability that each customer is still active at the end of observation (FHL 2005 eq. 11)."""
-        return self._series(probability_alive(self.params_, *self._history(data)), data, "probability_alive")
+        history = self._history(data)
+        return self._series(probability_alive(self.params_, *history), data, "probability_alive")
 
     def probability_of_purchases(self, n, t):
         """P(X(t) = n): probability that a new customer makes ``n`` repeat purchases in ``t`` (FHL 2005 eq. 8)."""
@@ -285,7 +287,8 @@ class BetaGeoModel(BaseModel):
 
     def log_likelihood(self, data):
         """Per-customer log-likelihood of ``data`` at the fitted parameters (FHL 2005 eq. 6)."""
-        return self._series(log_likelihood(self.params_, *self._history(data)), data, "log_likelihood")
+        history = self._history(data)
+        return self._series(log_likelihood(self.params_, *history), data, "log_likelihood")
 
     def sample(self, T, random_state=None):
         """Simulate customer histories of lengths ``T`` from the fitted model."""
