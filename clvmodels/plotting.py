@@ -115,19 +115,22 @@ def _rfm_frame(model, columns):
     return frame
 
 
-def _mixing_grid(dist, lower=0.0, upper=None, n=600):
-    """Points covering ``dist`` (a frozen scipy distribution): evenly spaced plus its quantiles.
+def _mixing_grid(dist, upper_probability):
+    """Points covering ``dist`` (a frozen scipy distribution) from its 1e-6 quantile to
+    ``upper_probability``.
 
-    Quantile points concentrate where the mass is, so a density that is infinite at
-    zero (shape < 1) is still traced, and numerical integration over the grid
-    recovers the probability between its ends.
+    Evenly spaced points, plus quantiles at probabilities spaced evenly and, towards
+    both ends, geometrically: a density that is infinite at an edge (shape < 1) is
+    traced there too, and the trapezoid rule over the grid recovers the probability
+    between its ends.
     """
-    upper = dist.ppf(0.999) if upper is None else upper
-    low = dist.ppf(1e-6)
-    quantiles = dist.ppf(np.linspace(1e-6, 0.999, n))
-    even = np.linspace(lower, upper, n)
-    grid = np.unique(np.concatenate([quantiles, even]))
-    return grid[(grid >= max(low, lower)) & (grid <= upper) & (grid > 0)]
+    tail = np.geomspace(1e-6, 0.02, 300)
+    probabilities = np.concatenate([tail, np.linspace(0.02, 0.98, 300), 1.0 - tail])
+    probabilities = probabilities[probabilities <= upper_probability]
+    quantiles = dist.ppf(probabilities)
+    lower, upper = float(quantiles.min()), float(dist.ppf(upper_probability))
+    grid = np.unique(np.concatenate([quantiles, np.linspace(lower, upper, 400), [upper]]))
+    return grid[np.isfinite(grid) & (grid >= lower) & (grid <= upper)]
 
 
 def _legend(ax, **kwargs):
@@ -169,11 +172,9 @@ def plot_period_transactions(model, data, max_frequency=7, ax=None):
            label="observed", color=_OBSERVED_COLOR)
     ax.bar(positions + width / 2, table["expected"].to_numpy(dtype=float), width,
            label=f"expected ({type(model).__name__})", color=_MODEL_COLOR)
-    labels = [str(int(k)) if not isinstance(k, str) else k for k in table.index]
-    labels[-1] = labels[-1] if labels[-1].endswith("+") else f"{labels[-1]}+"
-    ax.set_xticks(positions, labels)
+    ax.set_xticks(positions, [str(label) for label in table.index])
     unit = _units(model)
-    ax.set_xlabel(f"repeat purchases per customer (each over its own observation period, in {unit})")
+    ax.set_xlabel(f"repeat purchases per customer during their observation period T ({unit})")
     ax.set_ylabel("number of customers")
     title = "Repeat purchases: observed vs expected"
     chi2 = table.attrs.get("chi_square")
@@ -214,35 +215,20 @@ def plot_calibration_vs_holdout_purchases(model, split, max_frequency=7, ax=None
 
     ax = _axes(ax)
     table = holdout_by_frequency(holdout_comparison(model, split), max_frequency=max_frequency)
-    actual, predicted = _holdout_columns(table)
     positions = np.arange(len(table))
-    ax.plot(positions, table[actual].to_numpy(dtype=float), marker="o", color=_OBSERVED_COLOR,
+    ax.plot(positions, table["actual"].to_numpy(dtype=float), marker="o", color=_OBSERVED_COLOR,
             label="actual")
-    ax.plot(positions, table[predicted].to_numpy(dtype=float), marker="s", linestyle="--",
+    ax.plot(positions, table["predicted"].to_numpy(dtype=float), marker="s", linestyle="--",
             color=_MODEL_COLOR, label=f"predicted ({type(model).__name__})")
-    labels = [str(int(k)) if not isinstance(k, str) else k for k in table.index]
-    labels[-1] = labels[-1] if labels[-1].endswith("+") else f"{labels[-1]}+"
-    ax.set_xticks(positions, labels)
-    unit = _units(model)
+    ax.set_xticks(positions, [str(label) for label in table.index])
     holdout = _holdout_length(split)
     span = f" ({_format_number(holdout)} {_units(model, holdout)})" if holdout is not None else ""
     ax.set_xlabel("repeat purchases in the calibration period")
     ax.set_ylabel(f"mean purchases in the holdout period{span}")
-    ax.set_title(f"Holdout purchases by calibration purchases (time unit: {unit})")
+    ax.set_title("Holdout purchases, actual vs predicted, by calibration purchases")
     ax.set_ylim(bottom=0)
     _legend(ax)
     return ax
-
-
-def _holdout_columns(table):
-    """Names of the actual and predicted columns of a holdout_by_frequency table."""
-    actual = next((c for c in ("actual", "actual_mean", "frequency_holdout") if c in table.columns), None)
-    predicted = next((c for c in ("predicted", "predicted_mean", "expected") if c in table.columns), None)
-    if actual is None or predicted is None:
-        raise ValueError(
-            f"holdout_by_frequency returned columns {list(table.columns)}; expected actual and predicted means"
-        )
-    return actual, predicted
 
 
 def _holdout_length(split):
@@ -271,7 +257,8 @@ def _tracking_axes(tracking_table, ax, columns, ylabel, title, kind):
         ax.annotate("end of calibration", xy=(end, 1.0), xycoords=("data", "axes fraction"),
                     xytext=(-4, -4), textcoords="offset points", ha="right", va="top",
                     fontsize=9, color="0.3")
-    ax.set_xlabel(f"{unit} since the first purchase in the data")
+    start = tracking_table.attrs.get("start_date")
+    ax.set_xlabel(f"{unit} since the first purchase in the data" + (f" ({start})" if start else ""))
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.set_xlim(0, periods.max() if len(periods) else 1)
@@ -281,12 +268,9 @@ def _tracking_axes(tracking_table, ax, columns, ylabel, title, kind):
 
 
 def _calibration_end_position(tracking_table):
-    """Calibration end on the table's time axis, from its attrs."""
-    for key in ("calibration_end_period", "calibration_period_end", "calibration_end_t", "calibration_length"):
-        if key in tracking_table.attrs:
-            return float(tracking_table.attrs[key])
+    """End of the calibration period on the table's time axis (``attrs["calibration_end"]``)."""
     value = tracking_table.attrs.get("calibration_end")
-    if isinstance(value, (int, float, np.integer, np.floating)):
+    if isinstance(value, (int, float, np.integer, np.floating)) and np.isfinite(value):
         return float(value)
     return None
 
@@ -379,7 +363,7 @@ def _likely_max_frequency(model, T):
         return max(5, int(np.ceil(T)))
     counts = np.arange(0, 501)
     cumulative = np.cumsum(np.asarray(model.probability_of_purchases(counts, T), dtype=float))
-    return int(max(5, np.searchsorted(cumulative, 0.995) + 1))
+    return int(max(5, np.searchsorted(cumulative, 0.995)))
 
 
 def _matrix_values(model, method, T, frequencies, recencies, **kwargs):
@@ -489,8 +473,9 @@ def plot_history_alive(model, customer_transactions, *, date_col="date", time_un
 
     At each time s after the first purchase, P(alive | x(s), t_x(s), s) (FHL 2005
     eq. 11) with x(s) the repeat purchases made up to s and t_x(s) the time of the
-    last of them: the probability decays while the customer is silent and jumps
-    back up at each purchase. Purchases on the same day count once, as in
+    last of them: the probability decays while the customer is silent and is reset
+    at each repeat purchase (for BG/NBD to 1 / (1 + a / (b + x - 1)), as the
+    customer may drop out right after buying). Purchases on the same day count once, as in
     :func:`clvmodels.rfm_summary`.
 
     Parameters
@@ -669,7 +654,7 @@ def plot_purchase_rate_heterogeneity(model, ax=None):
     """
     r, alpha = _params(model, ("r", "alpha"), "plot_purchase_rate_heterogeneity")
     dist = stats.gamma(r, scale=1.0 / alpha)
-    grid = _mixing_grid(dist)
+    grid = _mixing_grid(dist, 0.999)
     ax = _axes(ax)
     unit = _units(model, 1)
     mean = r / alpha
@@ -707,8 +692,7 @@ def plot_dropout_heterogeneity(model, ax=None):
     """
     a, b = _params(model, ("a", "b"), "plot_dropout_heterogeneity")
     dist = stats.beta(a, b)
-    grid = _mixing_grid(dist, lower=0.0, upper=1.0 - 1e-9)
-    grid = grid[grid < 1.0]
+    grid = _mixing_grid(dist, 1.0 - 1e-6)
     ax = _axes(ax)
     mean = a / (a + b)
     _draw_density(ax, dist, grid, mean, _MODEL_COLOR,
