@@ -14,6 +14,7 @@ from .bgnbd import BetaGeoModel
 from .clv import customer_lifetime_value
 from .gamma_gamma import GammaGammaModel
 from . import evaluation
+from . import plotting
 from .segments import customer_segments
 from .exceptions import CLVWarning, ConvergenceError, DataWarning, ModelWarning, NotFittedError
 
@@ -27,6 +28,7 @@ __all__ = [
     "GammaGammaModel",
     "customer_lifetime_value",
     "evaluation",
+    "plotting",
     "customer_segments",
     "load_model",
     "CLVWarning",
