@@ -26,13 +26,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ._units import check_time_unit
+from ._units import DAYS_PER_UNIT, check_time_unit
 from ._validation import (
     Problems,
     check_positive_number,
     check_rfm,
     check_sample_weight,
+    datetime_column,
     numeric_column,
+    require_columns,
     require_dataframe,
 )
 from .exceptions import NotFittedError
@@ -406,50 +408,69 @@ def tracking(
     >>> table.loc[78.0, ["actual_cumulative", "expected_cumulative"]].round().to_dict()
     {'actual_cumulative': 4339.0, 'expected_cumulative': 4166.0}
     """
-    from .data import _Clock, _distinct_purchases, _end_tick, _read_transactions, _starts_of_runs
-
     _require_fitted(transaction_model)
     period = check_positive_number(period, "period")
-    problems = Problems("transactions")
-    clock = _Clock.for_unit(time_unit, problems)
+    unit = check_time_unit(time_unit)
     model_unit = _model_time_unit(transaction_model)
-    if not problems.messages and model_unit and clock.time_unit != model_unit:
-        problems.add(
-            None,
+    if model_unit and unit != model_unit:
+        raise ValueError(
             f"time unit mismatch: time_unit={time_unit!r} but {type(transaction_model).__name__} "
-            f"was fitted in {model_unit!r}",
+            f"was fitted in {model_unit!r}"
         )
-    log = _read_transactions(transactions, customer_col, date_col, None, clock, datetime_format, problems)
-    calibration = _end_tick(calibration_end, "calibration_end", log, clock, datetime_format, problems)
-    end = _end_tick(observation_end, "observation_end", log, clock, datetime_format, problems)
-    if log is not None and calibration is not None and calibration < log.first_tick:
-        problems.add(
-            date_col,
-            f"are after calibration_end {clock.iso(calibration)} (the first purchase is on "
-            f"{clock.iso(log.first_tick)})",
-            len(log.codes),
-        )
-    if calibration is not None and end is not None and calibration > end:
-        problems.add(None, f"calibration_end {clock.iso(calibration)} is after observation_end {clock.iso(end)}")
+    # Ticks are days (hours for time_unit "H"), as in clvmodels.rfm_summary.
+    resolution, ticks_per_day = ("h", 24) if unit == "H" else ("D", 1)
+    ticks_per_unit = DAYS_PER_UNIT[unit] * ticks_per_day
+
+    require_dataframe(transactions, "transactions")
+    problems = Problems("transactions")
+    require_columns(transactions, (customer_col, date_col), problems)
+    dates = None
+    if date_col in transactions.columns:
+        dates = datetime_column(transactions, date_col, problems, datetime_format)
+    if customer_col in transactions.columns:
+        problems.add_if(customer_col, transactions[customer_col].isna().to_numpy(), "are missing customer ids")
+    calibration = _date_tick(calibration_end, "calibration_end", resolution, datetime_format, problems)
+    end = None
+    if observation_end is not None:
+        end = _date_tick(observation_end, "observation_end", resolution, datetime_format, problems)
     problems.raise_if_any()
 
-    purchases = _distinct_purchases(log)
-    purchases = purchases.where(purchases.tick <= end)
-    first = _starts_of_runs(purchases.customer)
-    start = int(purchases.tick.min())
-    first_ticks = purchases.tick[first] - start
-    repeat_ticks = np.sort(purchases.tick[~first] - start)
+    ticks = dates.astype(f"datetime64[{resolution}]").view(np.int64)
+    if end is None:
+        end = int(ticks.max())
+    first_in_data = int(ticks.min())
+    if calibration < first_in_data:
+        problems.add(date_col, f"are after calibration_end {calibration_end} (the first purchase is on "
+                     f"{_iso(first_in_data, resolution)})", len(ticks))
+    if calibration > end:
+        problems.add(None, f"calibration_end {calibration_end} is after observation_end {_iso(end, resolution)}")
+    problems.raise_if_any()
+
+    codes, _ = pd.factorize(transactions[customer_col], sort=False)
+    used = ticks <= end
+    codes, ticks = codes[used], ticks[used]
+    order = np.lexsort((ticks, codes))
+    codes, ticks = codes[order], ticks[order]
+    distinct = np.ones(len(ticks), dtype=bool)
+    distinct[1:] = (codes[1:] != codes[:-1]) | (ticks[1:] != ticks[:-1])
+    codes, ticks = codes[distinct], ticks[distinct]
+    first = np.ones(len(ticks), dtype=bool)
+    first[1:] = codes[1:] != codes[:-1]
+
+    start = int(ticks.min())
+    first_ticks = ticks[first] - start
+    repeat_ticks = np.sort(ticks[~first] - start)
 
     # Period ends in ticks since the start; the last one is the end of observation_end.
     horizon = end - start + 1
-    step = period * clock.ticks_per_unit
+    step = period * ticks_per_unit
     n_periods = max(int(np.ceil(horizon / step - 1e-9)), 1)
     ends = np.minimum(np.arange(1, n_periods + 1) * step, horizon)
 
     actual_cumulative = np.searchsorted(repeat_ticks, ends, side="left").astype(float)
-    expected_cumulative = _expected_cumulative(transaction_model, first_ticks, ends, clock.ticks_per_unit)
+    expected_cumulative = _expected_cumulative(transaction_model, first_ticks, ends, ticks_per_unit)
 
-    index = pd.Index(ends / clock.ticks_per_unit, name="t")
+    index = pd.Index(ends / ticks_per_unit, name="t")
     table = pd.DataFrame(
         {
             "actual": np.diff(actual_cumulative, prepend=0.0),
@@ -460,16 +481,38 @@ def tracking(
         index=index,
     )
     table.attrs.update(
-        time_unit=clock.time_unit,
+        time_unit=unit,
         period=float(period),
-        start_date=clock.iso(start),
-        calibration_end_date=clock.iso(calibration),
-        observation_end_date=clock.iso(end),
-        calibration_end=(calibration - start + 1) / clock.ticks_per_unit,
-        observation_end=horizon / clock.ticks_per_unit,
+        start_date=_iso(start, resolution),
+        calibration_end_date=_iso(calibration, resolution),
+        observation_end_date=_iso(end, resolution),
+        calibration_end=(calibration - start + 1) / ticks_per_unit,
+        observation_end=horizon / ticks_per_unit,
         n_customers=int(np.count_nonzero(first)),
     )
     return table
+
+
+def _date_tick(value, name, resolution, datetime_format, problems):
+    """The day (or hour) number ``value`` falls in, or None after recording a problem."""
+    try:
+        if datetime_format is not None and isinstance(value, (str, int, np.integer)):
+            stamp = pd.to_datetime(str(value), format=datetime_format)
+        else:
+            stamp = pd.Timestamp(value)
+    except (TypeError, ValueError, OverflowError):
+        stamp = pd.NaT
+    if stamp is pd.NaT:
+        problems.add(None, f"{name} {value!r} is not a date")
+        return None
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_localize(None)
+    return int(stamp.to_datetime64().astype(f"datetime64[{resolution}]").view(np.int64))
+
+
+def _iso(tick, resolution):
+    stamp = pd.Timestamp(np.datetime64(int(tick), resolution))
+    return stamp.date().isoformat() if resolution == "D" else stamp.isoformat()
 
 
 def _expected_cumulative(model, first_ticks, ends, ticks_per_unit):
