@@ -380,6 +380,8 @@ def _matrix_values(model, method, T, frequencies, recencies, **kwargs):
 
 
 def _draw_matrix(ax, values, frequencies, recencies, cbar_label, title, unit, vmin=None, vmax=None):
+    from matplotlib.ticker import MaxNLocator
+
     dr = (recencies[1] - recencies[0]) / 2
     extent = (recencies[0] - dr, recencies[-1] + dr, frequencies[0] - 0.5, frequencies[-1] + 0.5)
     image = ax.imshow(values, origin="lower", aspect="auto", extent=extent, interpolation="nearest",
@@ -388,6 +390,7 @@ def _draw_matrix(ax, values, frequencies, recencies, cbar_label, title, unit, vm
     colorbar.set_label(cbar_label)
     ax.set_xlabel(f"recency: time of the last purchase ({unit} since the first)")
     ax.set_ylabel("frequency: repeat purchases")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(title)
     return image
 
@@ -424,7 +427,7 @@ def plot_frequency_recency_matrix(model, T=None, max_frequency=None, max_recency
     T, frequencies, recencies = _matrix_grid(model, T, max_frequency, max_recency)
     values = _matrix_values(model, "expected_purchases", T, frequencies, recencies, t=t)
     unit = _units(model)
-    horizon = f"{_format_number(t)} {_units(model, t)}"
+    horizon = _units(model, 1) if t == 1 else f"{_format_number(t)} {_units(model, t)}"
     _draw_matrix(
         ax, values, frequencies, recencies, f"expected purchases in the next {horizon}",
         f"Expected purchases in the next {horizon}\n"
@@ -660,10 +663,10 @@ def plot_purchase_rate_heterogeneity(model, ax=None):
     mean = r / alpha
     _draw_density(
         ax, dist, grid, mean, _OBSERVED_COLOR,
-        f"Gamma(r = {r:.3g}, alpha = {alpha:.3g})", f"mean = {mean:.3g} per {unit}", float(dist.ppf(0.99)),
+        f"Gamma(r = {r:.3g}, α = {alpha:.3g})", f"mean = {mean:.3g} per {unit}", float(dist.ppf(0.99)),
         ["0"] if r < 1 else [],
     )
-    ax.set_xlabel(f"purchase rate while alive, lambda (purchases per {unit})")
+    ax.set_xlabel(f"purchase rate while alive, λ (purchases per {unit})")
     ax.set_title("Heterogeneity in purchase rates across customers")
     return ax
 
