@@ -53,19 +53,24 @@ _MODEL_COLOR = "#e07b00"
 
 
 # ----- helpers ------------------------------------------------------------------------------
-def _import_pyplot():
-    """Import matplotlib.pyplot, or raise ImportError saying how to install it."""
+def _require_matplotlib():
+    """Import matplotlib, or raise ImportError saying how to install it."""
     try:
-        import matplotlib.pyplot as plt
+        import matplotlib
     except ImportError as error:
         raise ImportError(MATPLOTLIB_MISSING) from error
-    return plt
+    return matplotlib
 
 
 def _axes(ax):
-    """``ax``, or the Axes of a new figure when ``ax`` is None (checks matplotlib is there)."""
-    plt = _import_pyplot()
+    """``ax``, or the Axes of a new figure when ``ax`` is None (checks matplotlib is there).
+
+    pyplot (and with it a GUI backend) is only imported to make a new figure.
+    """
+    _require_matplotlib()
     if ax is None:
+        import matplotlib.pyplot as plt
+
         _, ax = plt.subplots(figsize=(7.5, 4.8), constrained_layout=True)
     return ax
 
