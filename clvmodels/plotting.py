@@ -368,7 +368,7 @@ def _likely_max_frequency(model, T):
         return max(5, int(np.ceil(T)))
     counts = np.arange(0, 501)
     cumulative = np.cumsum(np.asarray(model.probability_of_purchases(counts, T), dtype=float))
-    return int(max(5, np.searchsorted(cumulative, 0.995)))
+    return int(min(max(5, np.searchsorted(cumulative, 0.995)), counts[-1]))
 
 
 def _matrix_values(model, method, T, frequencies, recencies, **kwargs):
@@ -490,7 +490,8 @@ def plot_history_alive(model, customer_transactions, *, date_col="date", time_un
     ----------
     model : fitted transaction model
     customer_transactions : pandas.DataFrame
-        The transactions of one customer (at least the ``date_col`` column).
+        The transactions of one customer (at least the ``date_col`` column; a
+        ``customer_id`` column, if present, must hold a single id).
     date_col : str, default "date"
     time_unit : str, optional
         The model's time unit; needed only when the model does not know it
@@ -572,6 +573,11 @@ def _purchase_days(transactions, date_col):
     if date_col not in transactions.columns:
         problems.add(date_col, f"is missing; the columns are {list(transactions.columns)}")
         problems.raise_if_any()
+    if "customer_id" in transactions.columns:
+        n_customers = transactions["customer_id"].nunique()
+        if n_customers > 1:
+            problems.add("customer_id", f"holds {n_customers} customers; pass the transactions of one "
+                         "customer, e.g. tx[tx['customer_id'] == some_id]")
     values = transactions[date_col]
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         values = values.dt.tz_localize(None)

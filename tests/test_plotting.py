@@ -11,6 +11,8 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import integrate, stats
 
 matplotlib = pytest.importorskip("matplotlib")
@@ -252,6 +254,8 @@ def test_history_alive_merges_same_day_purchases_and_checks_input(bg):
         plotting.plot_history_alive(bg, pd.DataFrame({"date": ["1997-01-01", "not a date"]}))
     with pytest.raises(ValueError, match="time unit mismatch"):
         plotting.plot_history_alive(bg, tx, time_unit="D")
+    with pytest.raises(ValueError, match="column 'customer_id': holds 2 customers"):
+        plotting.plot_history_alive(bg, tx.assign(customer_id=[1, 1, 2]))
 
 
 def test_expected_purchases_new_customer_curve(bg):
@@ -382,6 +386,23 @@ def test_value_concentration_many_customers_is_thinned():
     assert len(x) == 2001 and (x[-1], y[-1]) == (100, 100)
     top20 = np.sort(values)[::-1][:10_000].sum() / values.sum() * 100
     assert np.interp(20, x, y) == pytest.approx(top20, rel=1e-9)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.floats(0, 1e6), min_size=1, max_size=60).filter(lambda v: sum(v) > 0))
+def test_value_concentration_properties(values):
+    fig, ax = plt.subplots()
+    try:
+        plotting.plot_value_concentration(values, ax=ax)
+        x, y = (np.asarray(v) for v in ax.get_lines()[0].get_data())
+        assert (x[0], y[0], x[-1], y[-1]) == (0, 0, 100, 100)
+        assert np.all(np.diff(y) >= -1e-9)  # rising
+        assert np.all(np.diff(y, 2) <= 1e-9)  # concave: most valuable first
+        assert np.all(y >= x - 1e-9)  # on or above the line of equal values
+        marked = ax.get_lines()[2].get_ydata()
+        np.testing.assert_allclose(marked, np.interp([10, 20], x, y))
+    finally:
+        plt.close(fig)
 
 
 def test_value_concentration_bad_values():
