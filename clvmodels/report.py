@@ -1,0 +1,850 @@
+"""A self-contained HTML validation report for BG/NBD (and Gamma-Gamma) on a transaction log.
+
+One file, readable offline and printable: figures are embedded as base64 PNG data
+URIs, the style sheet is inline, and there are no scripts and no links to the
+network. The report follows the validation of Fader, Hardie and Lee (2005),
+"'Counting your customers' the easy way", Marketing Science 24(2), section 4: the
+models are fitted on a calibration period and checked against it (goodness of fit)
+and against a holdout period (conditional expectations, tracking); then it shows
+what the fitted models say about the customer base (CLV, segments, concentration).
+
+Figures are drawn with :mod:`clvmodels.plotting` on ``matplotlib.figure.Figure``
+objects rendered by the Agg canvas, so no GUI backend is needed and the user's
+pyplot backend and state are left alone.
+"""
+
+import base64
+import datetime as _dt
+import html
+import io
+import platform
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ._units import DAYS_PER_UNIT, check_time_unit
+from ._validation import Problems, check_positive_number, datetime_column, require_columns, require_dataframe
+
+__all__ = ["validation_report"]
+
+_UNIT_NAMES = {"H": "hours", "D": "days", "W": "weeks", "M": "months", "Q": "quarters", "Y": "years"}
+_TOP_SHARES = (1, 5, 10, 20)
+_FIGSIZE = (7.2, 4.4)
+_DPI = 110
+
+_CSS = """
+:root { --ink: #1d2733; --muted: #5b6673; --line: #d5dbe1; --band: #f3f5f8; --accent: #1f4e79; }
+* { box-sizing: border-box; }
+body { font-family: -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
+       color: var(--ink); margin: 0; background: #fff; line-height: 1.45; font-size: 15px; }
+main { max-width: 64rem; margin: 0 auto; padding: 1.5rem 1.5rem 3rem; }
+header { border-bottom: 3px solid var(--accent); margin-bottom: 1.2rem; padding-bottom: .6rem; }
+h1 { font-size: 1.7rem; margin: 0 0 .3rem; color: var(--accent); }
+h2 { font-size: 1.3rem; margin: 2rem 0 .6rem; padding-bottom: .2rem; border-bottom: 1px solid var(--line);
+     color: var(--accent); page-break-after: avoid; break-after: avoid; }
+h3 { font-size: 1.05rem; margin: 1.2rem 0 .4rem; page-break-after: avoid; break-after: avoid; }
+p { margin: .4rem 0 .7rem; }
+.meta, .note, figcaption { color: var(--muted); font-size: .88rem; }
+nav ol { columns: 2; margin: .3rem 0 0; padding-left: 1.4rem; }
+nav a { color: var(--accent); text-decoration: none; }
+table { border-collapse: collapse; margin: .4rem 0 1rem; font-size: .88rem;
+        page-break-inside: avoid; break-inside: avoid; }
+caption { text-align: left; font-weight: 600; padding: .2rem 0 .35rem; color: var(--ink); }
+th, td { border-bottom: 1px solid var(--line); padding: .28rem .7rem; vertical-align: top; }
+thead th { border-bottom: 2px solid var(--ink); background: var(--band); vertical-align: bottom; }
+th.num { text-align: right; }
+th.text, tbody th { text-align: left; }
+tbody th { font-weight: 600; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.text { text-align: left; }
+tbody tr:nth-child(even) { background: #fafbfc; }
+.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(11rem, 1fr)); gap: .6rem; margin: .6rem 0 1rem; }
+.card { border: 1px solid var(--line); border-radius: 6px; padding: .55rem .75rem; background: var(--band);
+        page-break-inside: avoid; break-inside: avoid; }
+.card .value { font-size: 1.25rem; font-weight: 650; color: var(--accent); }
+.card .label { font-size: .8rem; color: var(--muted); }
+figure { margin: .6rem 0 1.4rem; page-break-inside: avoid; break-inside: avoid; }
+figure img { display: block; max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 4px; }
+figcaption { margin-top: .3rem; }
+.error { border: 1px solid #c0392b; background: #fdecea; color: #7b1d12; padding: .6rem .8rem; border-radius: 4px; }
+.warning { border: 1px solid #c98a00; background: #fff6e0; padding: .5rem .8rem; border-radius: 4px; }
+.tables { display: flex; flex-wrap: wrap; gap: 0 2rem; align-items: flex-start; }
+code { font-family: "SFMono-Regular", Consolas, "Liberation Mono", monospace; font-size: .85em; }
+footer { margin-top: 2.5rem; color: var(--muted); font-size: .8rem; border-top: 1px solid var(--line); padding-top: .5rem; }
+@media print {
+  @page { size: A4; margin: 14mm 12mm; }
+  body { font-size: 10.5pt; }
+  main { max-width: none; padding: 0; }
+  nav { display: none; }
+  h2 { page-break-before: auto; }
+  figure img { max-width: 100%; border: none; }
+  tbody tr:nth-child(even) { background: none; }
+  a { color: inherit; text-decoration: none; }
+}
+"""
+
+
+# ------------------------------------------------------------------ HTML helpers
+
+
+def _esc(value):
+    return html.escape(str(value), quote=True)
+
+
+def _is_number(value):
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def _fmt(value, digits=4):
+    """A number as text: whole numbers with thousands separators, others with ``digits`` significant digits."""
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return "–"
+    if not _is_number(value):
+        return str(value)
+    value = float(value)
+    if np.isinf(value):
+        return "∞" if value > 0 else "−∞"
+    if value == round(value) and abs(value) < 1e15:
+        return f"{int(round(value)):,}"
+    magnitude = abs(value)
+    if magnitude >= 1000:
+        return f"{value:,.1f}"
+    if magnitude >= 1:
+        return f"{value:,.{max(digits - len(str(int(magnitude))), 1)}f}"
+    return f"{value:.{digits}g}"
+
+
+def _fixed(value, decimals):
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return _fmt(value)
+    return f"{float(value):,.{decimals}f}"
+
+
+def _table(rows, header, caption=None, formats=None, row_header=True):
+    """HTML table from a list of row lists; every cell is escaped.
+
+    ``header`` is a list of column titles, or None for a key-value table without a
+    header row. ``formats`` maps a column position to a function value -> text;
+    other numbers are formatted with :func:`_fmt`. Numeric columns are right-aligned.
+    """
+    formats = formats or {}
+    width = max((len(r) for r in rows), default=len(header or ()))
+    numeric = [
+        j in formats or (bool(rows) and all(_is_number(r[j]) or r[j] is None for r in rows if j < len(r)))
+        for j in range(width)
+    ]
+    parts = ["<table>"]
+    if caption:
+        parts.append(f"<caption>{_esc(caption)}</caption>")
+    if header is not None:
+        parts.append("<thead><tr>" + "".join(
+            f'<th scope="col" class="{"num" if numeric[j] and j > 0 else "text"}">{_esc(h)}</th>'
+            for j, h in enumerate(header)
+        ) + "</tr></thead>")
+    parts.append("<tbody>")
+    for row in rows:
+        cells = []
+        for j, value in enumerate(row):
+            if j in formats:
+                text = formats[j](value)
+            elif _is_number(value) or value is None:
+                text = _fmt(value)
+            else:
+                text = str(value)
+            if j == 0 and row_header:
+                cells.append(f'<th scope="row">{_esc(text)}</th>')
+            else:
+                cells.append(f'<td class="{"num" if numeric[j] else "text"}">{_esc(text)}</td>')
+        parts.append("<tr>" + "".join(cells) + "</tr>")
+    parts.append("</tbody></table>")
+    return "".join(parts)
+
+
+def _cards(items):
+    return '<div class="cards">' + "".join(
+        f'<div class="card"><div class="value">{_esc(value)}</div><div class="label">{_esc(label)}</div></div>'
+        for label, value in items
+    ) + "</div>"
+
+
+def _section(anchor, title, body):
+    return f'<section id="{_esc(anchor)}"><h2>{_esc(title)}</h2>{body}</section>'
+
+
+def _p(text, cls=None):
+    attr = f' class="{cls}"' if cls else ""
+    return f"<p{attr}>{_esc(text)}</p>"
+
+
+# ------------------------------------------------------------------ figures
+
+
+class _Figures:
+    """Draws plotting functions on Agg-rendered figures and records failures."""
+
+    def __init__(self):
+        self.failures = []
+        self.count = 0
+
+    def draw(self, function, *args, caption, alt, figsize=_FIGSIZE, **kwargs):
+        from matplotlib.figure import Figure
+
+        self.count += 1
+        try:
+            figure = Figure(figsize=figsize, dpi=_DPI, layout="constrained")
+            ax = figure.add_subplot()
+            function(*args, ax=ax, **kwargs)
+            buffer = io.BytesIO()
+            figure.savefig(buffer, format="png", dpi=_DPI, facecolor="white", metadata={"Software": None})
+        except Exception as error:  # one failed figure must not lose the whole report
+            name = getattr(function, "__name__", str(function))
+            message = f"{name} failed: {type(error).__name__}: {error}"
+            self.failures.append(message)
+            warnings.warn(f"validation_report: figure not drawn, {message}", _report_warning(), stacklevel=3)
+            return f'<figure><div class="error figure-error">{_esc(message)}</div><figcaption>{_esc(caption)}</figcaption></figure>'
+        encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
+        width, height = (int(round(v * _DPI)) for v in figsize)
+        return (
+            f'<figure><img src="data:image/png;base64,{encoded}" alt="{_esc(alt)}" '
+            f'width="{width}" height="{height}"><figcaption>{_esc(caption)}</figcaption></figure>'
+        )
+
+
+def _report_warning():
+    from .exceptions import CLVWarning
+
+    return CLVWarning
+
+
+# ------------------------------------------------------------------ numbers
+
+
+def _value_concentration(values):
+    """Share of the total held by the top 1/5/10/20% of customers (at least one customer each)."""
+    ordered = np.sort(np.asarray(values, dtype=float))[::-1]
+    total = ordered.sum()
+    rows = []
+    for share in _TOP_SHARES:
+        k = max(int(np.ceil(len(ordered) * share / 100.0)), 1)
+        held = ordered[:k].sum()
+        rows.append((f"top {share}%", k, held, 100.0 * held / total if total > 0 else np.nan))
+    return rows
+
+
+def _data_summary(transactions, date_col, amount_col, split, datetime_format, observation_end):
+    problems = Problems("transactions")
+    dates = datetime_column(transactions, date_col, problems, datetime_format)
+    problems.raise_if_any()
+    days = dates.astype("datetime64[D]")
+    end = np.datetime64(observation_end, "D")
+    used = days <= end
+    summary = {
+        "records": int(np.count_nonzero(used)),
+        "first_date": str(days[used].min()),
+        "last_date": str(days[used].max()),
+    }
+    if amount_col is not None:
+        summary["amount"] = float(pd.to_numeric(transactions[amount_col]).to_numpy(dtype=float)[used].sum())
+    summary["customers"] = len(split)
+    summary["repeat_buyers"] = int(np.count_nonzero(split["frequency"] > 0))
+    summary["calibration_repeats"] = float(split["frequency"].sum())
+    summary["holdout_purchases"] = float(split["frequency_holdout"].sum())
+    summary["holdout_buyers"] = int(np.count_nonzero(split["frequency_holdout"] > 0))
+    return summary
+
+
+def _settings_rows(settings, extra):
+    rows = [(name, repr(value)) for name, value in settings.items()]
+    rows += [(name, str(value)) for name, value in extra.items()]
+    return rows
+
+
+# ------------------------------------------------------------------ the report
+
+
+def validation_report(
+    transactions,
+    path,
+    *,
+    customer_col="customer_id",
+    date_col="date",
+    amount_col=None,
+    calibration_end,
+    observation_end=None,
+    time_unit="W",
+    horizon=12,
+    period="M",
+    discount_rate=0.01,
+    margin=1.0,
+    datetime_format=None,
+    title=None,
+):
+    """Fit BG/NBD (and Gamma-Gamma) on a calibration period and write an HTML validation report.
+
+    The transactions are split with :func:`clvmodels.calibration_holdout_split`; a
+    :class:`clvmodels.BetaGeoModel` (and, with ``amount_col``, a
+    :class:`clvmodels.GammaGammaModel`) is fitted on the calibration part. The report
+    holds:
+
+    - a data summary (customers, transaction records, dates, repeat buyers);
+    - parameter tables with standard errors and 95% intervals, log-likelihoods;
+    - goodness of fit in the calibration period (observed vs expected customers by
+      repeat purchases, chi-square test; FHL 2005 Figure 1);
+    - holdout metrics per customer (MAE, RMSE, MSLE, bias, correlation, aggregate
+      error) and by calibration frequency (FHL 2005 Figure 4);
+    - tracking of repeat transactions over calibration and holdout (FHL 2005
+      Figures 2 and 3);
+    - every plot of :mod:`clvmodels.plotting`;
+    - segments (:func:`clvmodels.customer_segments`) and, with amounts, CLV by
+      segment and the share of total CLV held by the top 1/5/10/20% of customers;
+    - the settings that produced it (every argument, clvmodels version, date).
+
+    CLV, probabilities alive and segments are as of ``calibration_end``, from the
+    calibration fits, over ``horizon`` periods.
+
+    Parameters
+    ----------
+    transactions : pandas.DataFrame
+        One row per purchase record.
+    path : str or pathlib.Path
+        Where to write the HTML file (its directory must exist; an existing file
+        is replaced).
+    customer_col, date_col, amount_col, datetime_format
+        As in :func:`clvmodels.calibration_holdout_split`. Without ``amount_col``
+        the report covers purchases only (no spend model, no CLV).
+    calibration_end : str or datetime-like
+        Last day of the calibration period.
+    observation_end : str or datetime-like, optional
+        Last day of the holdout period; default the last purchase.
+    time_unit : {"D", "W", "M", "Q", "Y", "H"}, default "W"
+        Time unit of the models (weeks as in FHL 2005).
+    horizon, period, discount_rate, margin
+        As in :func:`clvmodels.customer_lifetime_value`: ``horizon`` periods of
+        length ``period`` (a unit code or a number of ``time_unit``), discounted at
+        ``discount_rate`` per period, times ``margin``.
+    title : str, optional
+        Heading of the report.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Raises
+    ------
+    ValueError
+        For invalid transactions or settings (before any fitting).
+    ImportError
+        If matplotlib is not installed.
+
+    Examples
+    --------
+    >>> import clvmodels as clv
+    >>> from clvmodels.report import validation_report
+    >>> tx = clv.datasets.load_cdnow(sample=True)
+    >>> validation_report(tx, "cdnow.html", amount_col="amount", calibration_end="1997-09-30",
+    ...                   observation_end="1998-06-30", time_unit="W")  # doctest: +SKIP
+    PosixPath('cdnow.html')
+    """
+    started = time.perf_counter()
+    generated = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
+    settings = {
+        "customer_col": customer_col,
+        "date_col": date_col,
+        "amount_col": amount_col,
+        "calibration_end": calibration_end,
+        "observation_end": observation_end,
+        "time_unit": time_unit,
+        "horizon": horizon,
+        "period": period,
+        "discount_rate": discount_rate,
+        "margin": margin,
+        "datetime_format": datetime_format,
+        "title": title,
+    }
+    path = Path(path)
+
+    # Cheap checks first, so a bad argument fails before any fitting.
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError as error:
+        raise ImportError("validation_report needs matplotlib: pip install 'clvmodels[plot]'") from error
+    from . import __version__, evaluation, plotting
+    from .bgnbd import BetaGeoModel
+    from .clv import customer_lifetime_value, period_length
+    from .data import calibration_holdout_split
+    from .gamma_gamma import GammaGammaModel
+    from .segments import SEGMENTS, customer_segments
+
+    unit = check_time_unit(time_unit)
+    horizon_value = check_positive_number(horizon, "horizon")
+    if horizon_value != int(horizon_value):
+        raise ValueError(f"horizon must be a whole number of periods, got {horizon!r}")
+    check_positive_number(discount_rate, "discount_rate", allow_zero=True)
+    check_positive_number(margin, "margin", allow_zero=True)
+    step = period_length(period, unit)
+    if not path.parent.exists():
+        raise ValueError(f"path {str(path)!r}: the directory {str(path.parent)!r} does not exist")
+    require_dataframe(transactions, "transactions")
+    problems = Problems("transactions")
+    require_columns(transactions, (customer_col, date_col, amount_col), problems)
+    problems.raise_if_any()
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        split = calibration_holdout_split(
+            transactions, customer_col, date_col, amount_col, calibration_end=calibration_end,
+            observation_end=observation_end, time_unit=unit, datetime_format=datetime_format,
+        )
+        fit_started = time.perf_counter()
+        bg = BetaGeoModel().fit(split)
+        gg = GammaGammaModel().fit(split) if amount_col is not None else None
+        fit_seconds = time.perf_counter() - fit_started
+        summary = _data_summary(transactions, date_col, amount_col, split, datetime_format, split.attrs["observation_end"])
+
+        gof = evaluation.goodness_of_fit(bg, split)
+        comparison = evaluation.holdout_comparison(bg, split, gg)
+        metrics = evaluation.holdout_metrics(comparison)
+        by_frequency = evaluation.holdout_by_frequency(comparison)
+        track = evaluation.tracking(
+            bg, transactions, customer_col=customer_col, date_col=date_col,
+            calibration_end=split.attrs["calibration_end"], observation_end=split.attrs["observation_end"],
+            time_unit=unit, datetime_format=datetime_format,
+        )
+        segments = customer_segments(bg, split, spend_model=gg)
+        forecast = pd.DataFrame(
+            {"expected_purchases": bg.expected_purchases(split, t=horizon_value * step)}, index=split.index
+        )
+        if gg is not None:
+            forecast["clv"] = customer_lifetime_value(
+                bg, gg, split, horizon=horizon, period=period, discount_rate=discount_rate, margin=margin
+            )
+
+        figures = _Figures()
+        body = _build_body(
+            split=split, transactions=transactions, customer_col=customer_col, date_col=date_col,
+            datetime_format=datetime_format, unit=unit, bg=bg, gg=gg, gof=gof, comparison=comparison,
+            metrics=metrics, by_frequency=by_frequency, track=track, segments=segments, forecast=forecast,
+            summary=summary, figures=figures, plotting=plotting, horizon=horizon, period=period,
+            step=step, segment_names=SEGMENTS, settings=settings, fit_seconds=fit_seconds,
+        )
+    messages = _unique_warnings(caught)
+
+    elapsed = time.perf_counter() - started
+    extra = {
+        "clvmodels version": __version__,
+        "generated (UTC)": generated.isoformat(),
+        "generation time": f"{elapsed:.1f} s (model fitting {fit_seconds:.1f} s)",
+        "python / numpy / pandas / scipy / matplotlib": _versions(),
+        "transactions table": f"{len(transactions):,} rows x {transactions.shape[1]} columns",
+        "output file": str(path),
+    }
+    heading = title or (
+        "Model validation report: BG/NBD" + (" and Gamma-Gamma" if gg is not None else "")
+    )
+    document = _document(heading, generated, __version__, body, settings, extra, messages, figures)
+    path.write_text(document, encoding="utf-8")
+    for category, text in messages:
+        warnings.warn(text, category, stacklevel=2)
+    return path
+
+
+def _unique_warnings(caught):
+    seen, messages = set(), []
+    for item in caught:
+        key = (item.category, str(item.message))
+        if key not in seen:
+            seen.add(key)
+            messages.append(key)
+    return messages
+
+
+def _versions():
+    import matplotlib
+    import scipy
+
+    return " / ".join([platform.python_version(), np.__version__, pd.__version__, scipy.__version__, matplotlib.__version__])
+
+
+def _document(heading, generated, version, body, settings, extra, messages, figures):
+    nav_items = [
+        ("data", "Data"), ("models", "Fitted models"), ("fit", "Goodness of fit"), ("holdout", "Holdout"),
+        ("tracking", "Tracking"), ("diagnostics", "Model diagnostics"), ("segments", "Segments and value"),
+        ("settings", "Settings"),
+    ]
+    nav = "<nav><strong>Contents</strong><ol>" + "".join(
+        f'<li><a href="#{a}">{_esc(t)}</a></li>' for a, t in nav_items
+    ) + "</ol></nav>"
+    warning_html = ""
+    if messages:
+        warning_html = '<div class="warning"><strong>Warnings raised while producing this report</strong><ul>' + "".join(
+            f"<li>{_esc(category.__name__)}: {_esc(text)}</li>" for category, text in messages
+        ) + "</ul></div>"
+    settings_html = _section(
+        "settings", "Settings",
+        _p("Every argument of validation_report that produced this file, and the software that ran it.")
+        + _table(_settings_rows(settings, extra), ["setting", "value"], formats={}),
+    )
+    figure_note = f"{figures.count} figures" + (f", {len(figures.failures)} failed" if figures.failures else "")
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<meta name="generator" content="clvmodels {_esc(version)}">'
+        f"<title>{_esc(heading)}</title><style>{_CSS}</style></head><body><main>"
+        f"<header><h1>{_esc(heading)}</h1>"
+        f'<div class="meta">Generated {_esc(generated.strftime("%Y-%m-%d %H:%M UTC"))} by clvmodels {_esc(version)} '
+        f"· {_esc(figure_note)}</div></header>"
+        f"{nav}{warning_html}{body}{settings_html}"
+        f"<footer>clvmodels {_esc(version)} · BG/NBD: Fader, Hardie &amp; Lee (2005), Marketing Science 24(2); "
+        "Gamma-Gamma: Fader, Hardie &amp; Lee (2005), Journal of Marketing Research 42(4). "
+        "This file is self-contained: no scripts, no network resources.</footer>"
+        "</main></body></html>\n"
+    )
+
+
+def _parameter_table(model, caption):
+    table = model.summary()
+    rows = [
+        [name, row["estimate"], row["std_error"], row["lower_95"], row["upper_95"]]
+        for name, row in table.iterrows()
+    ]
+    four = {j: (lambda v: _fixed(v, 4)) for j in range(1, 5)}
+    return _table(rows, ["parameter", "estimate", "std. error", "lower 95%", "upper 95%"], caption, four)
+
+
+def _model_facts(model, label):
+    facts = [
+        ("model", label),
+        ("log-likelihood", _fixed(model.log_likelihood_, 2)),
+        ("customers used", _fmt(model.n_customers_)),
+        ("distinct histories", _fmt(getattr(model, "n_unique_rows_", None))),
+        ("optimiser", str(getattr(model, "optimizer_", "–"))),
+        ("gradient norm at the optimum", _fmt(getattr(model, "gradient_norm_", None), 3)),
+    ]
+    return _table(facts, None, f"{label}: fit")
+
+
+_METRIC_ROWS = [
+    ("n_customers", "customers compared"),
+    ("total_actual", "total actual"),
+    ("total_predicted", "total predicted"),
+    ("aggregate_error_pct", "aggregate error (% of actual total)"),
+    ("mae", "mean absolute error"),
+    ("rmse", "root mean squared error"),
+    ("msle", "mean squared log error, log(1 + y)"),
+    ("bias", "bias: mean(predicted − actual)"),
+    ("correlation", "Pearson correlation"),
+]
+
+
+def _metrics_table(metrics):
+    groups = [("", "purchases per customer")]
+    if "value_mae" in metrics.index:
+        groups.append(("value_", "holdout spend per customer"))
+    if "spend_mae" in metrics.index:
+        groups.append(("spend_", "spend per purchase (buyers only)"))
+    rows = []
+    for key, label in _METRIC_ROWS:
+        row = [label]
+        for prefix, _ in groups:
+            value = metrics.get(prefix + key, None)
+            row.append(None if value is None else float(value))
+        rows.append(row)
+    formats = {j: (lambda v: _fmt(v, 4)) for j in range(1, len(groups) + 1)}
+    return _table(rows, ["measure"] + [g[1] for g in groups], "Holdout accuracy", formats)
+
+
+def _tracking_rows(track, days_per_unit):
+    n = len(track)
+    stride = max(1, int(np.ceil(n / 12)))
+    positions = set(range(stride - 1, n, stride)) | {n - 1}
+    calibration_end = track.attrs.get("calibration_end")
+    t = track.index.to_numpy(dtype=float)
+    if calibration_end is not None:
+        positions.add(int(np.argmin(np.abs(t - calibration_end))))
+    start = np.datetime64(track.attrs["start_date"], "D")
+    rows = []
+    for i in sorted(positions):
+        end_day = start + np.timedelta64(int(np.ceil(t[i] * days_per_unit - 1e-9)) - 1, "D")
+        actual = float(track["actual_cumulative"].iloc[i])
+        expected = float(track["expected_cumulative"].iloc[i])
+        phase = "calibration" if calibration_end is None or t[i] <= calibration_end + 1e-9 else "holdout"
+        rows.append([_fmt(t[i]), str(end_day), phase, actual, expected,
+                     100.0 * (expected - actual) / actual if actual else np.nan])
+    return rows
+
+
+def _build_body(*, split, transactions, customer_col, date_col, datetime_format, unit, bg, gg, gof, comparison,
+                metrics, by_frequency, track, segments, forecast, summary, figures, plotting, horizon, period,
+                step, segment_names, settings, fit_seconds):
+    units = _UNIT_NAMES[unit]
+    per_unit_days = DAYS_PER_UNIT[unit]
+    calibration_length = float(split["T"].max())
+    holdout_length = float(split["duration_holdout"].iloc[0])
+    parts = []
+
+    # ----- data
+    n = summary["customers"]
+    cards = [
+        ("customers (first purchase in calibration)", _fmt(n)),
+        ("transaction records", _fmt(summary["records"])),
+        ("repeat buyers in calibration", f"{_fmt(summary['repeat_buyers'])} ({100 * summary['repeat_buyers'] / n:.1f}%)"),
+        ("repeat purchases, calibration", _fmt(summary["calibration_repeats"])),
+        ("purchases, holdout", _fmt(summary["holdout_purchases"])),
+    ]
+    if "amount" in summary:
+        cards.append(("total amount", _fixed(summary["amount"], 2)))
+    rows = [
+        ["first purchase in the data", summary["first_date"]],
+        ["end of calibration", split.attrs["calibration_end"]],
+        ["end of observation (holdout)", split.attrs["observation_end"]],
+        ["last purchase used", summary["last_date"]],
+        [f"calibration period ({units})", _fmt(calibration_length + 1 / per_unit_days)],
+        [f"holdout period ({units})", _fmt(holdout_length)],
+        ["customers buying in the holdout period", f"{_fmt(summary['holdout_buyers'])} ({100 * summary['holdout_buyers'] / n:.1f}%)"],
+        ["time unit", f"{unit} ({units}; times at day resolution, {_fmt(per_unit_days)} days per unit)"],
+    ]
+    parts.append(_section(
+        "data", "Data",
+        _cards(cards)
+        + _table(rows, None, "Periods")
+        + _p("Purchases on the same day count as one purchase. Frequency is the number of repeat purchases "
+             "(purchase days after the first); customers enter the analysis if their first purchase is on or "
+             "before the end of calibration.", "note"),
+    ))
+
+    # ----- models
+    body = "<div class=\"tables\">" + _parameter_table(bg, "BG/NBD parameters (alpha in " + units + ")") + _model_facts(bg, "BG/NBD") + "</div>"
+    if gg is not None:
+        body += "<div class=\"tables\">" + _parameter_table(gg, "Gamma-Gamma parameters (v in currency units)") + _model_facts(gg, "Gamma-Gamma") + "</div>"
+        body += _p(f"Mean spend per purchase implied by Gamma-Gamma, p v / (q − 1): {_fixed(gg.population_mean_spend(), 2)}. "
+                   "Gamma-Gamma is fitted on the customers with at least one repeat purchase, using the mean of "
+                   "their repeat purchases.", "note")
+    body += _p("Standard errors from the inverse Hessian of the log-likelihood (delta method); 95% intervals "
+               "on the log scale. Fitted on the calibration period only "
+               f"({fit_seconds:.2f} s).", "note")
+    parts.append(_section("models", "Fitted models", body))
+
+    # ----- goodness of fit
+    attrs = gof.attrs
+    gof_rows = [[label, row["observed"], row["expected"], row["chi_square"]] for label, row in gof.iterrows()]
+    gof_rows.append(["total", float(gof["observed"].sum()), float(gof["expected"].sum()), attrs["chi_square"]])
+    body = _table(gof_rows, ["repeat purchases", "observed customers", "expected customers", "(O − E)² / E"],
+                  "Customers by number of repeat purchases in the calibration period",
+                  {1: _fmt, 2: lambda v: _fixed(v, 1), 3: lambda v: _fixed(v, 2)})
+    body += _p(
+        f"Chi-square = {attrs['chi_square']:.2f} on {attrs['degrees_of_freedom']} degrees of freedom "
+        f"(groups − 1 − {len(bg.params_)} parameters), p = {attrs['p_value']:.3g}. Expected counts are "
+        "sum over customers of P(X(T) = n) for each customer's own observation length T (FHL 2005 eq. 8)."
+        + (" Some expected counts are below 5, so the test is only indicative." if attrs["min_expected"] < 5 else "")
+    )
+    body += '<div class="figures">' + figures.draw(
+        plotting.plot_period_transactions, bg, split,
+        caption="Observed and expected numbers of customers by repeat purchases in calibration (FHL 2005 Figure 1).",
+        alt="Bar chart: observed vs expected customers by number of repeat purchases",
+    ) + "</div>"
+    parts.append(_section("fit", "Goodness of fit (calibration period)", body))
+
+    # ----- holdout
+    body = _p(
+        f"Each customer's purchases in the {_fmt(holdout_length)} {units} of holdout against the conditional "
+        "expectation given their calibration history, E[X(T, T + t) | x, tₓ, T] (FHL 2005 eq. 10)"
+        + (", and their holdout spend against predicted purchases × expected spend per purchase (Gamma-Gamma)."
+           if gg is not None else ".")
+    )
+    body += _metrics_table(metrics)
+    bf_header = ["calibration repeat purchases", "customers", "actual mean purchases", "predicted mean purchases"]
+    bf_rows = [[label, row["n_customers"], row["actual"], row["predicted"]] for label, row in by_frequency.iterrows()]
+    formats = {1: _fmt, 2: lambda v: _fixed(v, 3), 3: lambda v: _fixed(v, 3)}
+    if "actual_value" in by_frequency.columns:
+        bf_header += ["actual mean spend", "predicted mean spend"]
+        for row, (_, source) in zip(bf_rows, by_frequency.iterrows()):
+            row += [source["actual_value"], source["predicted_value"]]
+        formats.update({4: lambda v: _fixed(v, 2), 5: lambda v: _fixed(v, 2)})
+    body += _table(bf_rows, bf_header, "Holdout purchases by calibration frequency (FHL 2005 Figure 4)", formats)
+    body += '<div class="figures">' + figures.draw(
+        plotting.plot_calibration_vs_holdout_purchases, bg, split,
+        caption="Mean holdout purchases, actual and predicted, by calibration repeat purchases (FHL 2005 Figure 4).",
+        alt="Line chart: actual vs predicted mean holdout purchases by calibration frequency",
+    ) + "</div>"
+    parts.append(_section("holdout", "Holdout period: conditional expectations", body))
+
+    # ----- tracking
+    last = track.iloc[-1]
+    at_calibration = track.loc[track.index <= track.attrs["calibration_end"] + 1e-9]
+    cal_row = at_calibration.iloc[-1] if len(at_calibration) else None
+    text = (
+        f"Repeat transactions of all {_fmt(track.attrs['n_customers'])} customers per "
+        f"{units[:-1] if track.attrs['period'] == 1 else _fmt(track.attrs['period']) + ' ' + units}, from {track.attrs['start_date']} to "
+        f"{track.attrs['observation_end_date']}. Expected: sum over customers of E[X(s − first purchase)] for a new "
+        f"customer (FHL 2005 eq. 9). By the end ({_fmt(float(track.index[-1]))} {units}) the model expects "
+        f"{_fixed(last['expected_cumulative'], 0)} repeat transactions against {_fixed(last['actual_cumulative'], 0)} actual "
+        f"({100 * (last['expected_cumulative'] - last['actual_cumulative']) / max(last['actual_cumulative'], 1):+.1f}%)."
+    )
+    if cal_row is not None:
+        text += (f" At the end of calibration: {_fixed(cal_row['expected_cumulative'], 0)} expected, "
+                 f"{_fixed(cal_row['actual_cumulative'], 0)} actual.")
+    body = _p(text)
+    body += _table(
+        _tracking_rows(track, per_unit_days),
+        [f"{units} since start", "period ends on", "period", "actual cumulative", "expected cumulative", "difference %"],
+        "Cumulative repeat transactions (FHL 2005 Figure 2)",
+        {3: lambda v: _fixed(v, 0), 4: lambda v: _fixed(v, 1), 5: lambda v: f"{v:+.1f}" if np.isfinite(v) else "–"},
+    )
+    body += '<div class="figures">' + figures.draw(
+        plotting.plot_cumulative_transactions, track,
+        caption="Cumulative repeat transactions, actual and expected (FHL 2005 Figure 2).",
+        alt="Line chart: cumulative actual vs expected repeat transactions",
+    ) + figures.draw(
+        plotting.plot_incremental_transactions, track,
+        caption=f"Repeat transactions per {units[:-1]}, actual and expected (FHL 2005 Figure 3).",
+        alt="Line chart: actual vs expected repeat transactions per period",
+    ) + "</div>"
+    parts.append(_section("tracking", "Tracking over calibration and holdout", body))
+
+    # ----- diagnostics
+    history_html, history_caption = _history_figure(
+        figures, plotting, bg, split, transactions, customer_col, date_col, datetime_format
+    )
+    diag = [
+        figures.draw(plotting.plot_frequency_recency_matrix, bg, T=split,
+                     caption=f"Expected purchases in the next {units[:-1]} by frequency and recency, for customers "
+                             "observed as long as the oldest.",
+                     alt="Heat map of expected purchases by frequency and recency"),
+        figures.draw(plotting.plot_probability_alive_matrix, bg, T=split,
+                     caption="Probability alive by frequency and recency (FHL 2005 eq. 11).",
+                     alt="Heat map of probability alive by frequency and recency"),
+        history_html,
+        figures.draw(plotting.plot_expected_purchases_new_customer, bg, calibration_length + holdout_length,
+                     caption="Expected repeat purchases of a new customer, E[X(t)] (FHL 2005 eq. 9).",
+                     alt="Curve of expected repeat purchases of a new customer over time"),
+        figures.draw(plotting.plot_purchase_rate_heterogeneity, bg,
+                     caption="Heterogeneity of purchase rates across customers: Gamma(r, alpha).",
+                     alt="Density of purchase rates"),
+        figures.draw(plotting.plot_dropout_heterogeneity, bg,
+                     caption="Heterogeneity of dropout probabilities across customers: Beta(a, b).",
+                     alt="Density of dropout probabilities"),
+    ]
+    if gg is not None:
+        diag.append(figures.draw(plotting.plot_spend_distribution, gg, split,
+                                 caption="Mean spend per repeat purchase: observed and Gamma-Gamma.",
+                                 alt="Histogram of mean spend with the Gamma-Gamma density"))
+    body = _p(history_caption, "note") + '<div class="figures">' + "".join(diag) + "</div>"
+    parts.append(_section("diagnostics", "Model diagnostics", body))
+
+    # ----- segments and value
+    parts.append(_segments_section(segments, forecast, figures, plotting, horizon, period, step, units, segment_names,
+                                   split.attrs["calibration_end"]))
+    return "".join(parts)
+
+
+def _history_figure(figures, plotting, bg, split, transactions, customer_col, date_col, datetime_format):
+    """P(alive) history of the customer with the most calibration repeat purchases (first id on ties)."""
+    frequency = split["frequency"].to_numpy()
+    customer = split.index[int(np.argmax(frequency))]
+    rows = transactions.loc[transactions[customer_col] == customer, [date_col]]
+    problems = Problems("transactions")
+    days = datetime_column(rows, date_col, problems, datetime_format).astype("datetime64[D]")
+    end = pd.Timestamp(split.attrs["observation_end"])
+    rows = pd.DataFrame({date_col: days[days <= end.to_datetime64().astype("datetime64[D]")]})
+    caption = (
+        f"Probability alive over calibration and holdout of customer {customer}, the customer with the most "
+        f"repeat purchases in calibration ({int(frequency.max())}); the model is the calibration fit."
+    )
+    html_text = figures.draw(
+        plotting.plot_history_alive, bg, rows, date_col=date_col, end=end,
+        caption=caption, alt=f"Probability alive over time for customer {customer}",
+    )
+    return html_text, "The matrices and curves below are predictions of the fitted models; they show what the parameters imply."
+
+
+def _segments_section(segments, forecast, figures, plotting, horizon, period, step, units, segment_names, as_of):
+    n = len(segments)
+    has_clv = "clv" in forecast.columns
+    frame = segments.join(forecast)
+    grouped = frame.groupby("segment", observed=False)
+    counts = grouped.size()
+    horizon_text = f"{_fmt(horizon)} × {period} ({_fixed(float(horizon) * step, 1)} {units})"
+    rows = []
+    header = ["segment", "customers", "share %", "mean P(alive)", f"expected purchases, next {horizon_text}"]
+    if has_clv:
+        header += ["total CLV", "share of CLV %", "mean CLV"]
+        total_clv = float(frame["clv"].sum())
+    for name in segment_names:
+        count = int(counts.get(name, 0))
+        subset = frame.loc[frame["segment"] == name]
+        row = [name, count, 100.0 * count / n if n else np.nan,
+               float(subset["probability_alive"].mean()) if count else np.nan,
+               float(subset["expected_purchases"].sum())]
+        if has_clv:
+            value = float(subset["clv"].sum())
+            row += [value, 100.0 * value / total_clv if total_clv else np.nan, value / count if count else np.nan]
+        rows.append(row)
+    total = ["all", n, 100.0, float(frame["probability_alive"].mean()), float(frame["expected_purchases"].sum())]
+    if has_clv:
+        total += [total_clv, 100.0, total_clv / n if n else np.nan]
+    rows.append(total)
+    formats = {1: _fmt, 2: lambda v: _fixed(v, 1), 3: lambda v: _fixed(v, 3), 4: lambda v: _fixed(v, 1)}
+    if has_clv:
+        formats.update({5: lambda v: _fixed(v, 2), 6: lambda v: _fixed(v, 1), 7: lambda v: _fixed(v, 2)})
+    attrs = segments.attrs
+    rule = (
+        f"new: observed less than {_fmt(attrs['new_customer_T'])} {units} (T); inactive: P(alive) < "
+        f"{attrs['inactive_below']}; at risk: P(alive) < {attrs['at_risk_below']}; active: the rest. "
+        "Under BG/NBD a customer can only drop out after a repeat purchase, so customers with no repeat "
+        "purchase have P(alive) = 1 and count as active (or new)."
+    )
+    body = _p(f"As of {as_of}, from the calibration fits. " + rule)
+    body += _table(rows, header, "Customers and value by segment", formats)
+
+    rfm = segments["rfm_score"].value_counts()
+    top = rfm.head(10)
+    rfm_rows = [[score, int(count), 100.0 * count / n] for score, count in top.items()]
+    basis = attrs.get("monetary_basis")
+    digits = "recency, frequency" + (", monetary" if basis else "")
+    body += '<div class="tables">' + _table(
+        rfm_rows, ["RFM score", "customers", "share %"],
+        f"Most common RFM scores ({digits}; 5 = best quintile)", {1: _fmt, 2: lambda v: _fixed(v, 1)},
+    )
+    score_rows = []
+    for score in range(1, 6):
+        row = [str(score)]
+        for column in ("recency_score", "frequency_score", "monetary_score"):
+            values = segments[column]
+            row.append(int((values == score).sum()) if values.notna().any() else None)
+        score_rows.append(row)
+    body += _table(score_rows, ["score", "recency", "frequency", "monetary"], "Customers per quintile score",
+                   {1: _fmt, 2: _fmt, 3: _fmt}) + "</div>"
+    body += _p("Scores are quintiles of the position among all customers; tied customers share the score of "
+               "the lowest position of the tie, so a dominant value (e.g. no repeat purchase) fills one score "
+               "and leaves others empty. Monetary scores rank "
+               + ("expected spend per purchase (Gamma-Gamma)." if basis == "expected_spend" else
+                  "observed mean repeat spend." if basis == "monetary_value" else "nothing (no amounts)."), "note")
+
+    if has_clv:
+        concentration = _value_concentration(frame["clv"].to_numpy())
+        body += "<h3>Value concentration</h3>"
+        body += _p(f"Customer lifetime value over the next {horizon_text}: margin × expected spend × discounted "
+                   "expected purchases per period, conditional on each customer's history.")
+        body += '<div class="tables">' + _table(
+            concentration, ["customers", "number", "CLV held", "share of total CLV %"],
+            "Share of total CLV held by the most valuable customers",
+            {1: _fmt, 2: lambda v: _fixed(v, 2), 3: lambda v: _fixed(v, 1)},
+        ) + _table(
+            [["total", float(frame["clv"].sum())], ["mean", float(frame["clv"].mean())],
+             ["median", float(frame["clv"].median())], ["max", float(frame["clv"].max())]],
+            ["CLV", "value"], "CLV distribution", {1: lambda v: _fixed(v, 2)},
+        ) + "</div>"
+        body += '<div class="figures">' + figures.draw(
+            plotting.plot_value_concentration, frame["clv"],
+            caption="Share of total CLV by share of customers, most valuable first.",
+            alt="Concentration curve of customer lifetime value",
+        ) + "</div>"
+    else:
+        body += _p("No amounts were given (amount_col=None), so there is no spend model, CLV or value concentration.",
+                   "note")
+    return _section("segments", "Segments and value", body)
