@@ -495,13 +495,15 @@ def tracking(
 
 def _date_tick(value, name, resolution, datetime_format, problems):
     """The day (or hour) number ``value`` falls in, or None after recording a problem."""
-    try:
-        if datetime_format is not None and isinstance(value, (str, int, np.integer)):
-            stamp = pd.to_datetime(str(value), format=datetime_format)
-        else:
+    stamp = pd.NaT
+    if datetime_format is not None and isinstance(value, (str, int, np.integer)):
+        # As clvmodels.rfm_summary: the format first, then ISO and other forms pandas reads.
+        stamp = pd.to_datetime(str(value), format=datetime_format, errors="coerce")
+    if stamp is pd.NaT and not isinstance(value, (int, np.integer)):
+        try:
             stamp = pd.Timestamp(value)
-    except (TypeError, ValueError, OverflowError):
-        stamp = pd.NaT
+        except (TypeError, ValueError, OverflowError):
+            stamp = pd.NaT
     if stamp is pd.NaT:
         problems.add(None, f"{name} {value!r} is not a date")
         return None

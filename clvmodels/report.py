@@ -296,7 +296,7 @@ def validation_report(
     - holdout metrics per customer (MAE, RMSE, MSLE, bias, correlation, aggregate
       error) and by calibration frequency (FHL 2005 Figure 4);
     - tracking of repeat transactions over calibration and holdout (FHL 2005
-      Figures 2 and 3);
+      Figures 2 and 3), per time unit but at least per week;
     - every plot of :mod:`clvmodels.plotting`;
     - segments (:func:`clvmodels.customer_segments`) and, with amounts, CLV by
       segment and the share of total CLV held by the top 1/5/10/20% of customers;
@@ -412,7 +412,7 @@ def validation_report(
         track = evaluation.tracking(
             bg, transactions, customer_col=customer_col, date_col=date_col,
             calibration_end=split.attrs["calibration_end"], observation_end=split.attrs["observation_end"],
-            time_unit=unit, datetime_format=datetime_format,
+            time_unit=unit, period=_tracking_period(unit), datetime_format=datetime_format,
         )
         segments = customer_segments(bg, split, spend_model=gg)
         forecast = pd.DataFrame(
@@ -450,6 +450,11 @@ def validation_report(
     for category, text in messages:
         warnings.warn(text, category, stacklevel=2)
     return path
+
+
+def _tracking_period(unit):
+    """Tracking period in ``unit``: one unit, but at least a week (daily counts are mostly noise)."""
+    return max(1.0, 7.0 / DAYS_PER_UNIT[unit])
 
 
 def _unique_warnings(caught):
@@ -677,9 +682,10 @@ def _build_body(*, split, transactions, customer_col, date_col, datetime_format,
     last = track.iloc[-1]
     at_calibration = track.loc[track.index <= track.attrs["calibration_end"] + 1e-9]
     cal_row = at_calibration.iloc[-1] if len(at_calibration) else None
+    per = units[:-1] if track.attrs["period"] == 1 else f"{_fmt(track.attrs['period'])} {units}"
     text = (
         f"Repeat transactions of all {_fmt(track.attrs['n_customers'])} customers per "
-        f"{units[:-1] if track.attrs['period'] == 1 else _fmt(track.attrs['period']) + ' ' + units}, from {track.attrs['start_date']} to "
+        f"{per}, from {track.attrs['start_date']} to "
         f"{track.attrs['observation_end_date']}. Expected: sum over customers of E[X(s − first purchase)] for a new "
         f"customer (FHL 2005 eq. 9). By the end ({_fmt(float(track.index[-1]))} {units}) the model expects "
         f"{_fixed(last['expected_cumulative'], 0)} repeat transactions against {_fixed(last['actual_cumulative'], 0)} actual "
@@ -701,7 +707,7 @@ def _build_body(*, split, transactions, customer_col, date_col, datetime_format,
         alt="Line chart: cumulative actual vs expected repeat transactions",
     ) + figures.draw(
         plotting.plot_incremental_transactions, track,
-        caption=f"Repeat transactions per {units[:-1]}, actual and expected (FHL 2005 Figure 3).",
+        caption=f"Repeat transactions per {per}, actual and expected (FHL 2005 Figure 3).",
         alt="Line chart: actual vs expected repeat transactions per period",
     ) + "</div>"
     parts.append(_section("tracking", "Tracking over calibration and holdout", body))
