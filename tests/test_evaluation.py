@@ -173,6 +173,19 @@ def test_tracking_does_not_depend_on_the_time_unit(bg, cdnow_sample, track):
     assert daily.attrs["calibration_end"] == 273.0
 
 
+def test_tracking_reads_text_dates(bg, cdnow_sample, track):
+    text = cdnow_sample.assign(date=cdnow_sample["date"].dt.strftime("%Y%m%d"))
+    for ends in (("19970930", "19980630"), (CALIBRATION_END, OBSERVATION_END)):
+        table = evaluation.tracking(
+            bg, text, calibration_end=ends[0], observation_end=ends[1], datetime_format="%Y%m%d"
+        )
+        pd.testing.assert_frame_equal(table, track)
+    # observation_end=None: up to the last purchase (1998-06-30 in CDNOW).
+    pd.testing.assert_frame_equal(
+        evaluation.tracking(bg, cdnow_sample, calibration_end=CALIBRATION_END, observation_end=None), track
+    )
+
+
 def test_tracking_by_hand_with_any_model():
     """Two customers; same-day records are one purchase; E[X(t)] = t (in days)."""
     tx = pd.DataFrame(
