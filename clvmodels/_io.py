@@ -1,0 +1,525 @@
+"""Transaction files in, forecast files out: the file handling of the command line.
+
+Reading: CSV (``.csv``, ``.tsv``, ``.txt``, optionally compressed: ``.gz``, ``.bz2``,
+``.xz``) and Parquet (``.parquet``, ``.pq``). Only the columns a job needs are read.
+The customer-id column of a CSV is read as text, so identifiers such as ``00017``
+come back exactly as written; when every id is a plain integer (no sign, no leading
+zero) the column becomes int64 so that it sorts numerically. The date column is left
+as text for :func:`clvmodels.rfm_summary` to parse (with the user's format, and with
+its row-counting error messages). Plain CSV is read with pandas' pyarrow engine when
+pyarrow is installed (several times faster than the C engine on large files, with
+the same values); regex separators and installs without pyarrow use the C engine.
+
+Writing: the format follows the extension (``.csv``, ``.csv.gz``, ``.parquet``). Every
+output is written atomically: to a temporary file in the target's directory, flushed
+and fsync-ed, then moved over the target with :func:`os.replace`. A failed or
+interrupted job therefore leaves either the previous file or the complete new one,
+never a partial file, and removes its temporary file. The same table always gives
+the same bytes: CSV floats are written in Python's shortest round-trip form (full
+precision), gzip headers carry no time stamp or file name, and Parquet files carry
+no time stamp.
+
+Every problem with a file raises :class:`DataFileError`, a ``ValueError`` whose
+one-line message starts with the file name.
+"""
+
+import gzip
+import io
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ._progress import ProgressReader
+
+CSV_SUFFIXES = (".csv", ".tsv", ".txt")
+COMPRESSION_SUFFIXES = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz"}
+PARQUET_SUFFIXES = (".parquet", ".pq")
+OUTPUT_SUFFIXES = (".csv", ".csv.gz", ".parquet")
+PARQUET_HINT = "pip install 'clvmodels[parquet]'"
+WHITESPACE = "whitespace"
+
+
+class DataFileError(ValueError):
+    """A file cannot be read or written as asked; the message names the file."""
+
+
+def _have_pyarrow():
+    try:
+        import pyarrow  # noqa: F401
+        import pyarrow.parquet  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def file_format(path, *, output=False):
+    """``("csv", compression)`` or ``("parquet", None)`` from the file name.
+
+    Raises
+    ------
+    DataFileError
+        For an extension that is neither.
+    """
+    name = Path(path).name.lower()
+    compression = None
+    stem = name
+    for suffix, method in COMPRESSION_SUFFIXES.items():
+        if name.endswith(suffix):
+            compression, stem = method, name[: -len(suffix)]
+            break
+    if output:
+        if name.endswith(".csv.gz"):
+            return "csv", "gzip"
+        if name.endswith(".csv"):
+            return "csv", None
+        if name.endswith(".parquet"):
+            return "parquet", None
+        raise DataFileError(
+            f"{path}: unknown output format; the file name must end in {', '.join(OUTPUT_SUFFIXES)}"
+        )
+    if stem.endswith(CSV_SUFFIXES):
+        return "csv", compression
+    if compression is None and stem.endswith(PARQUET_SUFFIXES):
+        return "parquet", None
+    known = ", ".join([*CSV_SUFFIXES, *(s + ".gz" for s in CSV_SUFFIXES[:1]), *PARQUET_SUFFIXES])
+    raise DataFileError(f"{path}: unknown file type; the file name must end in one of {known}")
+
+
+def _describe_os_error(path, error):
+    if isinstance(error, FileNotFoundError):
+        return f"{path}: no such file"
+    if isinstance(error, IsADirectoryError):
+        return f"{path}: is a directory, not a file"
+    if isinstance(error, PermissionError):
+        return f"{path}: permission denied"
+    return f"{path}: cannot read ({error.strerror or error})"
+
+
+def _default_sep(path):
+    name = Path(path).name.lower()
+    for suffix in COMPRESSION_SUFFIXES:
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    return "\t" if name.endswith(".tsv") else ","
+
+
+def _csv_options(path, sep):
+    """``read_csv`` separator options and the engine to use."""
+    if sep is None:
+        sep = _default_sep(path)
+    if sep == WHITESPACE:
+        return {"sep": r"\s+"}, "c"
+    engine = "pyarrow" if len(sep) == 1 and _have_pyarrow() else "c"
+    return {"sep": sep}, engine
+
+
+@contextmanager
+def _open_csv(path, compression, step=None):
+    """A binary handle on the (decompressed) file; reports read progress to ``step``."""
+    raw = open(path, "rb")
+    try:
+        handle = raw
+        if step is not None:
+            handle = ProgressReader(raw, os.fstat(raw.fileno()).st_size, step)
+        if compression is not None:
+            import bz2
+            import lzma
+
+            opener = {"gzip": gzip.GzipFile, "bz2": bz2.BZ2File, "xz": lzma.LZMAFile}[compression]
+            handle = opener(fileobj=handle, mode="rb") if compression == "gzip" else opener(handle, mode="rb")
+        yield handle
+    finally:
+        raw.close()
+
+
+_PARSE_ERRORS = (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, EOFError, OSError)
+
+
+def _parse_error_text(error):
+    if isinstance(error, pd.errors.EmptyDataError):
+        return "the file is empty"
+    if isinstance(error, UnicodeDecodeError):
+        return "not a text CSV file (it is not UTF-8 text)"
+    if isinstance(error, (EOFError, gzip.BadGzipFile)):
+        return f"not a valid compressed file ({error})"
+    text = " ".join(str(error).split())
+    return f"not a valid CSV file ({text})"
+
+
+def _arrow_errors():
+    try:
+        import pyarrow
+
+        return (pyarrow.ArrowInvalid, pyarrow.ArrowException)
+    except ImportError:
+        return ()
+
+
+def read_columns(path, *, sep=None):
+    """The column names of a transaction file (only its header is read)."""
+    kind, compression = file_format(path)
+    if kind == "parquet":
+        pq = _parquet_module(path)
+        try:
+            return list(pq.read_schema(path).names)
+        except OSError as error:
+            raise DataFileError(_describe_os_error(path, error)) from None
+        except _arrow_errors() as error:
+            raise DataFileError(f"{path}: not a valid Parquet file ({' '.join(str(error).split())})") from None
+    options, _ = _csv_options(path, sep)
+    try:
+        with _open_csv(path, compression) as handle:
+            header = pd.read_csv(handle, nrows=0, engine="c", **options)
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as error:
+        raise DataFileError(_describe_os_error(path, error)) from None
+    except _PARSE_ERRORS as error:
+        raise DataFileError(f"{path}: {_parse_error_text(error)}") from None
+    columns = [str(c) for c in header.columns]
+    if not all(c.isprintable() for c in columns):
+        raise DataFileError(f"{path}: not a text CSV file (its first line holds binary data)")
+    return columns
+
+
+def check_columns(path, available, needed):
+    """Raise one error naming every column of ``needed`` missing from ``available``."""
+    missing = [c for c in needed if c not in available]
+    if missing:
+        names = ", ".join(repr(c) for c in missing)
+        word = "column" if len(missing) == 1 else "columns"
+        hint = ""
+        if len(available) == 1 and any(ch in available[0] for ch in ";,\t|"):
+            hint = " (is the separator right? see --sep)"
+        shown = ", ".join(repr(c[:40]) for c in available[:20])
+        if len(available) > 20:
+            shown += f", ... ({len(available)} columns)"
+        raise DataFileError(f"{path}: {word} {names} missing; the file has columns {shown}{hint}")
+
+
+def _parquet_module(path):
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DataFileError(f"{path}: reading Parquet files needs pyarrow: {PARQUET_HINT}") from None
+    return pq
+
+
+def read_transactions(path, columns, *, id_col, text_cols=(), sep=None, step=None):
+    """Read the ``columns`` of a transaction file.
+
+    Parameters
+    ----------
+    path : path-like
+        CSV (optionally compressed) or Parquet file.
+    columns : list of str
+        Columns to read; each must exist (checked first, from the header).
+    id_col : str
+        The customer-id column: read as text from CSV, then made int64 if every id
+        is a plain integer.
+    text_cols : sequence of str
+        Further columns to read as text from CSV (the date column).
+    sep : str, optional
+        CSV field separator; ``"whitespace"`` for runs of blanks. Default: tab for
+        ``.tsv``, else comma.
+    step : clvmodels._progress.Step, optional
+        Receives the fraction of the file read.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    available = read_columns(path, sep=sep)
+    check_columns(path, available, columns)
+    kind, compression = file_format(path)
+    if kind == "parquet":
+        pq = _parquet_module(path)
+        try:
+            table = pq.read_table(path, columns=list(dict.fromkeys(columns)))
+            data = table.to_pandas()
+        except OSError as error:
+            raise DataFileError(_describe_os_error(path, error)) from None
+        except _arrow_errors() as error:
+            raise DataFileError(f"{path}: not a valid Parquet file ({' '.join(str(error).split())})") from None
+        return data
+    options, engine = _csv_options(path, sep)
+    dtypes = {c: str for c in (id_col, *text_cols)}
+    try:
+        with _open_csv(path, compression, step) as handle:
+            data = pd.read_csv(
+                handle, usecols=list(dict.fromkeys(columns)), dtype=dtypes, engine=engine, **options
+            )
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as error:
+        raise DataFileError(_describe_os_error(path, error)) from None
+    except _PARSE_ERRORS as error:
+        raise DataFileError(f"{path}: {_parse_error_text(error)}") from None
+    except _arrow_errors() as error:
+        raise DataFileError(f"{path}: not a valid CSV file ({' '.join(str(error).split())})") from None
+    except ValueError as error:
+        raise DataFileError(f"{path}: not a valid CSV file ({' '.join(str(error).split())})") from None
+    data[id_col] = integer_ids(data[id_col])
+    return data
+
+
+_PLAIN_INTEGER = "0|[1-9][0-9]{0,17}"
+
+
+def integer_ids(ids):
+    """``ids`` as int64 if every one is a plain integer written without sign or leading
+    zero (so converting loses nothing), else unchanged."""
+    if len(ids) == 0 or ids.isna().any():
+        return ids
+    arrow = _arrow_strings(ids)
+    if arrow is not None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if not pc.all(pc.match_substring_regex(arrow, f"^(?:{_PLAIN_INTEGER})$")).as_py():
+            return ids
+        values = pc.cast(arrow, pa.int64()).to_numpy(zero_copy_only=False)
+        return pd.Series(values, index=ids.index, name=ids.name)
+    try:
+        plain = ids.str.fullmatch(_PLAIN_INTEGER)
+    except AttributeError:
+        return ids
+    if not bool(plain.all()):
+        return ids
+    return ids.astype(np.int64)
+
+
+def _arrow_strings(values):
+    """``values`` (a pandas Series of text) as a pyarrow string array, or None."""
+    if not _have_pyarrow():
+        return None
+    import pyarrow as pa
+
+    try:
+        array = pa.array(values, from_pandas=True)
+    except (pa.ArrowException, TypeError, ValueError):
+        return None
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        return None
+    return array
+
+
+# ----- writing ------------------------------------------------------------------------------
+def check_writable(path, *, table=True):
+    """Fail early, before any work, if ``path`` cannot be written (``table``: as a
+    forecast table, so its extension must name a known format)."""
+    if table:
+        file_format(path, output=True)
+    target = Path(path)
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.is_dir():
+        raise DataFileError(f"{path}: cannot write: directory {str(parent)!r} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise DataFileError(f"{path}: cannot write: no permission to write in directory {str(parent)!r}")
+    if target.is_dir():
+        raise DataFileError(f"{path}: cannot write: it is a directory")
+    if table and file_format(path, output=True)[0] == "parquet" and not _have_pyarrow():
+        raise DataFileError(f"{path}: writing Parquet files needs pyarrow: {PARQUET_HINT}")
+
+
+def _fsync_directory(directory):
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _default_mode():
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+@contextmanager
+def atomic_path(path):
+    """Yield a temporary path next to ``path``; on success move it over ``path``.
+
+    The temporary file is fsync-ed before :func:`os.replace`, and the directory after
+    it. If the body raises (or the process is interrupted), the temporary file is
+    removed and ``path`` is left as it was.
+    """
+    target = Path(path)
+    directory = target.parent if str(target.parent) else Path(".")
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{target.suffix}", dir=directory)
+    except OSError as error:
+        raise DataFileError(f"{path}: cannot write ({error.strerror or error})") from None
+    os.close(fd)
+    temporary = Path(temporary)
+    try:
+        yield temporary
+        with open(temporary, "rb+") as handle:
+            os.fchmod(handle.fileno(), _default_mode())
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        try:
+            temporary.unlink()
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_directory(directory)
+
+
+def write_table(table, path):
+    """Write ``table`` (its index is not written) to ``path`` atomically, in the format
+    of the extension: ``.csv``, ``.csv.gz`` or ``.parquet``.
+
+    CSV floats use Python's shortest round-trip representation (full precision), the
+    line terminator is ``\\n`` and gzip output has a zero time stamp and no file name,
+    so the same table gives the same bytes.
+    """
+    kind, compression = file_format(path, output=True)
+    with atomic_path(path) as temporary:
+        if kind == "parquet":
+            _write_parquet(table, temporary, path)
+        else:
+            with open(temporary, "wb") as raw:
+                if compression == "gzip":
+                    with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as packed:
+                        _write_csv(table, packed)
+                else:
+                    _write_csv(table, raw)
+    return Path(path)
+
+
+def _write_csv(table, binary):
+    """Write ``table`` as CSV, byte for byte as ``table.to_csv(index=False)`` writes it.
+
+    With pyarrow the text is built column by column with Arrow's compute kernels,
+    which is about ten times faster than pandas' writer for float columns; without
+    pyarrow, or for column types the fast path does not handle, pandas writes.
+    """
+    if _have_pyarrow() and all(_arrow_encodable(table[c]) for c in table.columns):
+        binary.write((",".join(_quote_field(str(c)) for c in table.columns) + "\n").encode("utf-8"))
+        for start in range(0, len(table), _CSV_CHUNK_ROWS):
+            binary.write(_csv_rows(table.iloc[start : start + _CSV_CHUNK_ROWS]))
+        return
+    text = io.TextIOWrapper(binary, encoding="utf-8", newline="", write_through=False)
+    try:
+        table.to_csv(text, index=False, lineterminator="\n")
+        text.flush()
+    finally:
+        text.detach()
+
+
+_CSV_CHUNK_ROWS = 200_000
+_NEEDS_QUOTES = '[,"\r\n]'
+
+
+def _quote_field(text):
+    """A CSV field as the csv module's QUOTE_MINIMAL writes it."""
+    if any(ch in text for ch in ',"\r\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def _arrow_encodable(column):
+    dtype = column.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return pd.api.types.is_string_dtype(dtype.categories.dtype) or dtype.categories.dtype == object
+    if isinstance(dtype, np.dtype):
+        return dtype.kind in "iuf" or (dtype.kind == "O" and pd.api.types.infer_dtype(column) in ("string", "empty"))
+    return pd.api.types.is_string_dtype(dtype)
+
+
+def _csv_rows(chunk):
+    """The CSV lines (with their newlines) of ``chunk`` as one bytes-like object."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    with ThreadPoolExecutor(max_workers=min(len(chunk.columns), os.cpu_count() or 1)) as pool:
+        # Arrow's kernels release the GIL, so the columns are formatted in parallel.
+        columns = list(pool.map(_csv_field_strings, [chunk[c] for c in chunk.columns]))
+    if len(columns) == 1:
+        lines = columns[0]
+    else:
+        lines = pc.binary_join_element_wise(*columns, ",")
+    lines = pc.binary_join_element_wise(lines, pa.scalar("", pa.string()), "\n")
+    lines = lines.cast(pa.string())
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset : lines.offset + len(lines) + 1]
+    return memoryview(lines.buffers()[2])[offsets[0] : offsets[-1]]
+
+
+def _csv_field_strings(column):
+    """One column as the strings ``DataFrame.to_csv`` writes for it (an Arrow string array)."""
+    import pyarrow as pa
+
+    dtype = column.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        return _float_strings(column.to_numpy())
+    if isinstance(dtype, np.dtype) and dtype.kind in "iu":
+        return pa.array(column.to_numpy()).cast(pa.string())
+    if isinstance(dtype, pd.CategoricalDtype):
+        # Format the few categories, then pick them by code (-1, missing, picks "").
+        labels = _text_strings(pd.Series(dtype.categories.astype(object)))
+        labels = pa.concat_arrays([labels, pa.array([""], pa.string())])
+        codes = column.cat.codes.to_numpy().astype(np.int64)
+        return labels.take(pa.array(np.where(codes < 0, len(labels) - 1, codes)))
+    return _text_strings(column)
+
+
+def _text_strings(column):
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pa.array(column.astype(object), type=pa.string(), from_pandas=True)
+    needs_quotes = pc.match_substring_regex(text, _NEEDS_QUOTES)
+    if pc.any(needs_quotes).as_py():
+        quoted = pc.binary_join_element_wise('"', pc.replace_substring(text, '"', '""'), '"', "")
+        text = pc.if_else(needs_quotes, quoted, text)
+    return pc.fill_null(text, "")
+
+
+# Arrow writes floats in this range in positional notation, as Python's repr does.
+_POSITIONAL_RANGE = (1e-4, 1e10)
+
+
+def _float_strings(values):
+    """Python's ``repr`` of each float (shortest round-trip digits), NaN as "".
+
+    Arrow's float-to-text cast gives the same shortest digits; it omits the ".0" of
+    whole numbers and switches to exponents at other magnitudes than Python, so
+    whole numbers get ".0" appended and the few values outside
+    ``_POSITIONAL_RANGE`` (and infinities) are formatted by Python itself.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = np.asarray(values, dtype=np.float64)
+    text = pa.array(values).cast(pa.string())
+    magnitude = np.abs(values)
+    with np.errstate(invalid="ignore"):
+        inside = (magnitude >= _POSITIONAL_RANGE[0]) & (magnitude < _POSITIONAL_RANGE[1])
+        whole = (values == np.trunc(values)) & (inside | (values == 0))
+    if whole.any():
+        text = pc.if_else(pa.array(whole), pc.binary_join_element_wise(text, ".0", ""), text)
+    outside = ~inside & (values != 0)
+    if outside.any():
+        replacements = pa.array(["" if v != v else repr(v) for v in values[outside].tolist()], pa.string())
+        text = pc.replace_with_mask(text, pa.array(outside), replacements)
+    return text
+
+
+def _write_parquet(table, temporary, path):
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DataFileError(f"{path}: writing Parquet files needs pyarrow: {PARQUET_HINT}") from None
+    arrow = pa.Table.from_pandas(table, preserve_index=False)
+    pq.write_table(arrow, temporary, compression="snappy")
