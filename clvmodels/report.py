@@ -300,7 +300,8 @@ def validation_report(
     - every plot of :mod:`clvmodels.plotting`;
     - segments (:func:`clvmodels.customer_segments`) and, with amounts, CLV by
       segment and the share of total CLV held by the top 1/5/10/20% of customers;
-    - the settings that produced it (every argument, clvmodels version, date).
+    - the settings that produced it (every argument but ``transactions``, which is
+      described by its shape, and ``path``; clvmodels version, date).
 
     CLV, probabilities alive and segments are as of ``calibration_end``, from the
     calibration fits, over ``horizon`` periods.
@@ -440,7 +441,6 @@ def validation_report(
         "generation time": f"{elapsed:.1f} s (model fitting {fit_seconds:.1f} s)",
         "python / numpy / pandas / scipy / matplotlib": _versions(),
         "transactions table": f"{len(transactions):,} rows x {transactions.shape[1]} columns",
-        "output file": str(path),
     }
     heading = title or (
         "Model validation report: BG/NBD" + (" and Gamma-Gamma" if gg is not None else "")
