@@ -399,3 +399,14 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     assert pdf[:5] == b"%PDF-"
     pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
     assert pages >= 5, f"printed to {pages} pages"
+
+
+def test_missing_chromium_fails_in_ci_and_skips_elsewhere(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setattr(os.path, "exists", lambda path: False)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="chromium is not installed"):
+        _chromium()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        _chromium()
