@@ -420,6 +420,7 @@ def score(rfm, transaction_model, spend_model, settings):
     discount rate and margin.
     """
     from .clv import customer_lifetime_value, period_length
+    from .segments import customer_segments
 
     horizon = int(settings["horizon"])
     period = settings["period"]
@@ -436,18 +437,8 @@ def score(rfm, transaction_model, spend_model, settings):
             transaction_model, spend_model, rfm, horizon=horizon, period=period,
             discount_rate=settings["discount_rate"], margin=settings["margin"],
         )
-    segments = _segments(transaction_model, spend_model, rfm)
-    if segments is not None:
-        table["segment"] = segments
+    table["segment"] = customer_segments(transaction_model, rfm, spend_model=spend_model)["segment"]
     return table
-
-
-def _segments(transaction_model, spend_model, rfm):
-    try:
-        from .segments import customer_segments
-    except ImportError:
-        return None
-    return customer_segments(transaction_model, rfm, spend_model=spend_model)["segment"]
 
 
 def output_table(forecast, customer_col):

@@ -1,0 +1,440 @@
+"""The ``clvmodels`` command, run as the installed console script.
+
+Every command-line test starts the ``clvmodels`` script that pip installed next to
+the interpreter (``<venv>/bin/clvmodels``), as a scheduled job would. The expected
+values come from the Python API on the bundled CDNOW master data (FHL 2005's
+23,570-customer cohort): the same rfm_summary, fits, predictions and CLV.
+Subprocesses that do not depend on each other run concurrently to keep the file fast.
+"""
+
+import gzip
+import io
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import clvmodels as clv
+from clvmodels import _io, cli
+from clvmodels.clv import period_length
+from clvmodels.segments import customer_segments
+
+SCRIPT = Path(sys.executable).with_name("clvmodels")
+N_CUSTOMERS = 23_570
+OUTPUT_COLUMNS = [
+    "customer_id", "frequency", "recency", "T", "monetary_value", "probability_alive",
+    "expected_purchases", "expected_spend", "clv", "segment",
+]
+VALUE_COLUMNS = OUTPUT_COLUMNS[1:-1]
+
+
+def run(*args, cwd=None, env=None, timeout=300):
+    """Run the installed ``clvmodels`` script; returns the CompletedProcess (text output)."""
+    assert SCRIPT.exists(), f"{SCRIPT} is missing: install the package (pip install -e .)"
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [str(SCRIPT), *map(str, args)], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def run_all(commands, **kwargs):
+    """Run several independent commands concurrently; results in the same order."""
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return list(pool.map(lambda args: run(*args, **kwargs), commands))
+
+
+# ----- data and the Python API's answer ------------------------------------------------------------
+@pytest.fixture(scope="module")
+def cdnow():
+    return clv.datasets.load_cdnow()
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, cdnow):
+    """CDNOW master as a plain CSV with header, as Parquet, and in its original layout gzipped."""
+    folder = tmp_path_factory.mktemp("cli_data")
+    plain = cdnow.assign(date=cdnow["date"].dt.strftime("%Y-%m-%d"))
+    plain.to_csv(folder / "cdnow.csv", index=False)
+    cdnow.to_parquet(folder / "cdnow.parquet", index=False)
+    # The original file: whitespace separated, dates as YYYYMMDD, ids with leading zeros.
+    original = resources.files("clvmodels.datasets").joinpath("CDNOW_master.txt").read_bytes()
+    with gzip.open(folder / "CDNOW_master.txt.gz", "wb") as handle:
+        handle.write(original)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def expected(cdnow):
+    """The forecast the Python API gives (weeks, 12 months, 1% discount rate per month)."""
+    rfm = clv.rfm_summary(cdnow, "customer_id", "date", "amount", time_unit="W")
+    bg = clv.BetaGeoModel().fit(rfm)
+    gg = clv.GammaGammaModel().fit(rfm)
+    table = rfm.copy()
+    table["probability_alive"] = bg.probability_alive(rfm)
+    table["expected_purchases"] = bg.expected_purchases(rfm, t=12 * period_length("M", "W"))
+    table["expected_spend"] = gg.expected_spend(rfm)
+    table["clv"] = clv.customer_lifetime_value(bg, gg, rfm, horizon=12, period="M", discount_rate=0.01)
+    table["segment"] = customer_segments(bg, rfm, spend_model=gg)["segment"]
+    table.attrs["params"] = (bg.params_, gg.params_)
+    return table
+
+
+@pytest.fixture(scope="module")
+def forecasts(files, tmp_path_factory):
+    """The forecasts of the main acceptance runs, computed concurrently once."""
+    out = tmp_path_factory.mktemp("cli_out")
+    commands = {
+        "csv": ["forecast", files / "cdnow.csv", "--out", out / "csv.csv", "--time-unit", "W", "--amount-col", "amount"],
+        "csv_again": ["forecast", files / "cdnow.csv", "--out", out / "again.csv", "--time-unit", "W",
+                      "--amount-col", "amount"],
+        "parquet": ["forecast", files / "cdnow.parquet", "--out", out / "parquet.parquet", "--time-unit", "W",
+                    "--amount-col", "amount"],
+        "original": ["forecast", files / "CDNOW_master.txt.gz", "--out", out / "original.csv.gz", "--sep", "whitespace",
+                     "--date-format", "%Y%m%d", "--amount-col", "dollar_value", "--time-unit", "W", "--quiet"],
+        "dataset": ["forecast", "--dataset", "cdnow", "--out", out / "dataset.csv"],
+        "fit": ["fit", files / "cdnow.csv", "--model-out", out / "model.json", "--time-unit", "W",
+                "--amount-col", "amount"],
+    }
+    results = dict(zip(commands, run_all(list(commands.values()))))
+    for name, result in results.items():
+        assert result.returncode == 0, f"{name}: {result.stderr}"
+    return out, results
+
+
+def assert_matches_api(table, expected, id_type=int):
+    assert len(table) == N_CUSTOMERS
+    ids = table.iloc[:, 0].map(id_type)
+    assert ids.is_unique and ids.is_monotonic_increasing
+    table = table.set_index(ids)
+    assert table.index.tolist() == expected.index.tolist()
+    for column in VALUE_COLUMNS:
+        np.testing.assert_allclose(table[column].to_numpy(float), expected[column].to_numpy(), rtol=1e-9, atol=1e-12,
+                                   err_msg=column)
+    assert (table["segment"].astype(str).to_numpy() == expected["segment"].astype(str).to_numpy()).all()
+
+
+# ----- acceptance: forecast, fit -> predict, determinism ------------------------------------------
+def test_forecast_csv_matches_python_api(forecasts, expected):
+    out, results = forecasts
+    table = pd.read_csv(out / "csv.csv")
+    assert list(table.columns) == OUTPUT_COLUMNS
+    assert_matches_api(table, expected)
+    # Progress: one line per step with times, and the closing summary, on stderr.
+    stderr = results["csv"].stderr
+    for step in ("read ", "summarise: 23,570 customers", "fit: BetaGeoModel, GammaGammaModel", "score", "write "):
+        assert step in stderr
+    last = stderr.strip().splitlines()[-1]
+    assert "23,570 customers" in last and str(out / "csv.csv") in last and " s" in last
+
+
+def test_forecast_parquet_matches_python_api(forecasts, expected):
+    out, _ = forecasts
+    table = pd.read_parquet(out / "parquet.parquet")
+    assert list(table.columns) == OUTPUT_COLUMNS
+    assert table["customer_id"].dtype == np.int64
+    assert_matches_api(table, expected)
+
+
+def test_original_master_file_gzip_with_date_format(forecasts, expected):
+    """The file as published: whitespace-separated, YYYYMMDD dates, ids with leading zeros."""
+    out, results = forecasts
+    assert results["original"].stderr == ""  # --quiet
+    table = pd.read_csv(out / "original.csv.gz", dtype={"customer_id": str})
+    assert table["customer_id"].iloc[:3].tolist() == ["00001", "00002", "00003"]  # ids kept as written
+    assert_matches_api(table, expected)
+
+
+def test_same_input_same_bytes(forecasts):
+    out, _ = forecasts
+    first = (out / "csv.csv").read_bytes()
+    assert first == (out / "again.csv").read_bytes()
+    # The bundled data set with its defaults is the same job as the CSV with W and amount.
+    assert first == (out / "dataset.csv").read_bytes()
+
+
+def test_dataset_forecast_prints_summary(forecasts, expected):
+    """What `make demo` shows: parameter tables, totals and quantiles, segments, top 5."""
+    _, results = forecasts
+    stdout = results["dataset"].stdout
+    bg_params, gg_params = expected.attrs["params"]
+    for name in ["r", "alpha", "a", "b", "p", "q", "v"]:
+        assert any(line.split()[:1] == [name] for line in stdout.splitlines()), name
+    assert f"{bg_params['r']:.6g}" in stdout and f"{gg_params['p']:.6g}" in stdout
+    assert "Forecast: 23,570 customers" in stdout
+    clv_line = next(line for line in stdout.splitlines() if line.startswith("clv "))
+    assert f"{expected['clv'].sum():,.2f}" in clv_line
+    assert "Segments: " in stdout
+    top = stdout[stdout.index("Top 5 customers by CLV"):].splitlines()[3:8]
+    best = expected["clv"].sort_values(ascending=False).index[:5].tolist()
+    assert [int(line.split()[0]) for line in top] == best
+
+
+def test_fit_then_predict_equals_forecast(forecasts, tmp_path):
+    out, results = forecasts
+    assert "BG/NBD" in results["fit"].stdout and "Gamma-Gamma" in results["fit"].stdout
+    bundle = json.loads((out / "model.json").read_text())
+    assert bundle["format"] == cli.BUNDLE_FORMAT
+    assert bundle["settings"]["time_unit"] == "W" and bundle["settings"]["amount_col"] == "amount"
+    assert bundle["transaction_model"]["model"] == "BetaGeoModel"
+    assert bundle["spend_model"]["model"] == "GammaGammaModel"
+    data = bundle["data"]
+    assert Path(data["source"]).name == "cdnow.csv"
+    assert (data["n_rows"], data["n_customers"], data["observation_end"]) == (69_659, N_CUSTOMERS, "1998-06-30")
+    # predict takes the columns, time unit and forecast settings from the model file.
+    csv_input = Path(bundle["data"]["source"])
+    result = run("predict", csv_input, "--model", out / "model.json", "--out", tmp_path / "p.csv")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "p.csv").read_bytes() == (out / "csv.csv").read_bytes()
+
+
+# ----- atomic output -----------------------------------------------------------------------------
+def test_failing_run_leaves_existing_output_and_no_temp_files(tmp_path):
+    """A job that fails (here: the fit cannot converge) keeps yesterday's forecast."""
+    (tmp_path / "tx.csv").write_text("customer_id,date\n1,2020-01-01\n2,2020-01-05\n3,2020-01-09\n")
+    (tmp_path / "forecast.csv").write_text("yesterday\n")
+    plain, debug = run_all([
+        ["forecast", "tx.csv", "--out", "forecast.csv"],
+        ["forecast", "tx.csv", "--out", "forecast.csv", "--debug"],
+    ], cwd=tmp_path)
+    # An internal failure: exit 1, one line naming the error, the traceback only with --debug.
+    assert plain.returncode == 1
+    errors = [line for line in plain.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and "internal error: ConvergenceError" in errors[0] and "--debug" in errors[0]
+    assert "Traceback" not in plain.stderr
+    assert debug.returncode == 1 and "Traceback (most recent call last)" in debug.stderr
+    assert (tmp_path / "forecast.csv").read_text() == "yesterday\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["forecast.csv", "tx.csv"]
+
+
+def test_interrupted_write_removes_temp_file_and_keeps_target(tmp_path, monkeypatch):
+    target = tmp_path / "out.csv"
+    target.write_text("old\n")
+    table = pd.DataFrame({"id": [1, 2], "x": [0.5, 1.5]})
+
+    def fail_half_way(data, binary):
+        binary.write(b"id,x\n1,0.5\n")
+        raise KeyboardInterrupt  # e.g. SIGTERM/Ctrl-C in the middle of writing
+
+    monkeypatch.setattr(_io, "_write_csv", fail_half_way)
+    with pytest.raises(KeyboardInterrupt):
+        _io.write_table(table, target)
+    assert target.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
+    monkeypatch.undo()
+    _io.write_table(table, target)
+    assert target.read_text() == "id,x\n1,0.5\n2,1.5\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
+    assert oct(target.stat().st_mode & 0o777) != oct(0o600)  # not the temp file's private mode
+
+
+# ----- errors: exit 2, one line naming file, column and rows -------------------------------------
+GOOD = "customer_id,date,amount\n1,2020-01-01,5\n1,2020-02-01,7\n2,2020-01-05,4\n2,2020-03-05,4\n3,2020-01-09,2\n"
+
+
+def write_inputs(folder):
+    (folder / "tx.csv").write_text(GOOD)
+    (folder / "tx.xlsx").write_text(GOOD)
+    (folder / "binary.csv").write_bytes(bytes(range(256)) * 20)
+    (folder / "bad_dates.csv").write_text(GOOD.replace("2020-02-01", "31/01/2020").replace("2020-03-05", "n.a."))
+    (folder / "negative.csv").write_text(GOOD.replace(",5\n", ",-5\n").replace(",4\n", ",-4\n"))
+    (folder / "both.csv").write_text(GOOD.replace("2020-02-01", "later").replace(",2\n", ",-2\n"))
+    model = clv.BetaGeoModel()  # a fitted-looking model in weeks, without fitting
+    model.params_ = pd.Series({"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.4})
+    model.time_unit_, model.log_likelihood_, model.n_customers_, model.n_unique_rows_ = "W", -1.0, 10.0, 10
+    model.optimizer_, model._cov_log, model.metadata_ = "test", np.full((4, 4), np.nan), {}
+    settings = {**dict.fromkeys(cli.SETTINGS), "customer_col": "customer_id", "date_col": "date", "time_unit": "W",
+                "horizon": 12, "period": "M", "discount_rate": 0.01, "margin": 1.0, "penalizer": 0.0}
+    bundle = {"format": cli.BUNDLE_FORMAT, "format_version": 1, "transaction_model": model.to_dict(),
+              "spend_model": None, "settings": settings}
+    (folder / "model.json").write_text(json.dumps(bundle))
+    return bundle
+
+
+# The error classes of the issue, each run through the installed script.
+SCRIPT_ERRORS = {
+    "missing file": (["forecast", "nowhere.csv", "--out", "o.csv", "--quiet"], ["nowhere.csv", "no such file"]),
+    "not a CSV": (["forecast", "binary.csv", "--out", "o.csv", "--quiet"], ["binary.csv", "not a text CSV"]),
+    "missing column": (["forecast", "tx.csv", "--out", "o.csv", "--amount-col", "spend", "--quiet"],
+                       ["tx.csv", "column 'spend'", "missing", "'amount'"]),
+    "unparseable dates": (["forecast", "bad_dates.csv", "--out", "o.csv", "--date-format", "%Y-%m-%d", "--quiet"],
+                          ["bad_dates.csv", "column 'date'", "2 rows", "not dates", "'31/01/2020'"]),
+    "negative amounts": (["forecast", "negative.csv", "--out", "o.csv", "--amount-col", "amount", "--quiet"],
+                         ["negative.csv", "column 'amount'", "3 rows", "negative"]),
+    "unknown option": (["forecast", "tx.csv", "--out", "o.csv", "--horizn", "3"], ["unrecognized arguments: --horizn"]),
+}
+# More of them, run in-process through cli.main (same code, no interpreter start-up).
+MAIN_ERRORS = {
+    "several problems": (["forecast", "both.csv", "--out", "o.csv", "--amount-col", "amount", "--quiet"],
+                         ["both.csv", "2 problems", "column 'date'", "column 'amount'", "1 row"]),
+    "unknown file type": (["forecast", "tx.xlsx", "--out", "o.csv"], ["tx.xlsx", "unknown file type"]),
+    "bad option value": (["forecast", "tx.csv", "--out", "o.csv", "--period", "fortnight"], ["--period", "fortnight"]),
+    "bad number": (["forecast", "tx.csv", "--out", "o.csv", "--horizon", "0"], ["--horizon", "at least 1"]),
+    "no input": (["forecast", "--out", "o.csv"], ["TRANSACTIONS"]),
+    "file and dataset": (["forecast", "tx.csv", "--dataset", "cdnow", "--out", "o.csv"], ["not both"]),
+    "bad observation end": (["forecast", "tx.csv", "--out", "o.csv", "--observation-end", "soon"],
+                            ["--observation-end", "'soon'", "not a date"]),
+    "bad output format": (["forecast", "tx.csv", "--out", "o.xlsx"], ["o.xlsx", ".csv, .csv.gz, .parquet"]),
+    "missing output directory": (["forecast", "tx.csv", "--out", "no/o.csv"], ["no/o.csv", "does not exist"]),
+    "no model file": (["predict", "tx.csv", "--model", "none.json", "--out", "o.csv"], ["none.json", "no such file"]),
+    "not a model file": (["predict", "tx.csv", "--model", "tx.csv", "--out", "o.csv"], ["tx.csv", "not valid JSON"]),
+    "time unit against model": (["predict", "tx.csv", "--model", "model.json", "--out", "o.csv", "--time-unit", "D"],
+                                ["--time-unit D", "model.json", "W"]),
+    "amount without spend model": (["predict", "tx.csv", "--model", "model.json", "--out", "o.csv",
+                                    "--amount-col", "amount"], ["model.json", "no spend model"]),
+    "report without calibration end": (["report", "tx.csv", "--out", "r.html"], ["--calibration-end is required"]),
+}
+
+
+def check_one_line_error(returncode, stderr, must_contain, quiet):
+    assert returncode == 2, stderr
+    assert "Traceback" not in stderr
+    lines = stderr.strip().splitlines()
+    errors = [line for line in lines if "error:" in line]
+    assert len(errors) == 1 and errors[0] == lines[-1], stderr
+    if quiet:
+        assert len(lines) == 1, stderr
+    for text in must_contain:
+        assert text in errors[0], (text, errors[0])
+
+
+@pytest.fixture(scope="module")
+def script_error_runs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli_errors")
+    write_inputs(folder)
+    names = list(SCRIPT_ERRORS)
+    return folder, dict(zip(names, run_all([SCRIPT_ERRORS[name][0] for name in names], cwd=folder)))
+
+
+@pytest.mark.parametrize("case", list(SCRIPT_ERRORS))
+def test_user_errors_exit_2_with_one_line(script_error_runs, case):
+    folder, results = script_error_runs
+    args, must_contain = SCRIPT_ERRORS[case]
+    check_one_line_error(results[case].returncode, results[case].stderr, must_contain, "--quiet" in args)
+    assert not (folder / "o.csv").exists()
+
+
+@pytest.mark.parametrize("case", list(MAIN_ERRORS))
+def test_more_user_errors_in_process(tmp_path, monkeypatch, capsys, case):
+    write_inputs(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    args, must_contain = MAIN_ERRORS[case]
+    status = cli.main(args)
+    check_one_line_error(status, capsys.readouterr().err, must_contain, "--quiet" in args)
+    assert not (tmp_path / "o.csv").exists()
+
+
+@pytest.mark.parametrize("change, problem", [
+    (lambda b: b.update(format="clvmodels-model"), "single model"),
+    (lambda b: b.update(format_version=99), "newer clvmodels"),
+    (lambda b: b["transaction_model"].update(model="NoSuchModel"), "unknown model 'NoSuchModel'"),
+    (lambda b: b["transaction_model"]["params"].pop("alpha"), "transaction_model"),
+    (lambda b: b["transaction_model"]["params"].update(alpha=-1.0), "parameter 'alpha'"),
+    (lambda b: b["settings"].update(horizon=0), "settings"),
+    (lambda b: b["settings"].update(time_unit="D"), "differs from the model's 'W'"),
+    (lambda b: b["settings"].pop("margin"), "'margin'"),
+    (lambda b: b.update(spend_model=b["transaction_model"]), "cannot serve as spend model"),
+])
+def test_invalid_model_files_are_named(tmp_path, monkeypatch, capsys, change, problem):
+    bundle = write_inputs(tmp_path)
+    change(bundle)
+    (tmp_path / "model.json").write_text(json.dumps(bundle))
+    monkeypatch.chdir(tmp_path)
+    status = cli.main(["predict", "tx.csv", "--model", "model.json", "--out", "o.csv"])
+    err = capsys.readouterr().err
+    check_one_line_error(status, err, ["model.json: invalid model file", problem], quiet=True)
+
+
+def test_parquet_without_pyarrow_says_what_to_install(files, tmp_path, monkeypatch, capsys):
+    """A pyarrow that cannot be imported (as if not installed) -> exit 2 naming the extra."""
+    fake = tmp_path / "fake"
+    (fake / "pyarrow").mkdir(parents=True)
+    (fake / "pyarrow" / "__init__.py").write_text("raise ImportError('No module named pyarrow (test)')\n")
+    result = run("forecast", files / "cdnow.parquet", "--out", tmp_path / "o.csv", "--quiet",
+                 env={"PYTHONPATH": str(fake)})
+    check_one_line_error(result.returncode, result.stderr, ["cdnow.parquet", "pip install 'clvmodels[parquet]'"],
+                         quiet=True)
+    # Writing Parquet: the same, checked before any work is done.
+    monkeypatch.setattr(_io, "_have_pyarrow", lambda: False)
+    status = cli.main(["forecast", str(files / "cdnow.csv"), "--out", str(tmp_path / "o.parquet")])
+    check_one_line_error(status, capsys.readouterr().err, ["o.parquet", "pip install 'clvmodels[parquet]'"],
+                         quiet=True)
+
+
+def test_quiet_prints_nothing_on_stderr(files, tmp_path):
+    result = run("forecast", files / "cdnow.csv", "--out", tmp_path / "o.parquet", "--time-unit", "W", "--quiet")
+    assert result.returncode == 0
+    assert result.stderr == ""
+    assert "Forecast: 23,570 customers" in result.stdout
+    table = pd.read_parquet(tmp_path / "o.parquet")
+    # Without an amount column: purchases only, no spend or CLV columns.
+    assert list(table.columns) == ["customer_id", "frequency", "recency", "T", "probability_alive",
+                                   "expected_purchases", "segment"]
+
+
+def test_report_passes_settings_and_writes_atomically(tmp_path, monkeypatch, capsys):
+    """`report` hands the data and settings to validation_report (stubbed here: the report
+    itself is tested in test_report.py) and moves its file into place only when done."""
+    import clvmodels.report
+
+    calls = []
+
+    def fake_report(transactions, path, **options):
+        calls.append((len(transactions), Path(path), options))
+        Path(path).write_text("<html>report</html>")
+        return Path(path)
+
+    monkeypatch.setattr(clvmodels.report, "validation_report", fake_report)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["report", "--dataset", "cdnow", "--out", "r.html", "--horizon", "6"]) == 0
+    rows, written, options = calls[0]
+    assert rows == 69_659 and written.parent == tmp_path and written.name != "r.html"
+    assert options["calibration_end"] == "1997-09-30" and options["observation_end"] == "1998-06-30"
+    assert (options["time_unit"], options["amount_col"], options["horizon"], options["period"]) == ("W", "amount", 6, "M")
+    assert (tmp_path / "r.html").read_text() == "<html>report</html>"
+    assert [p.name for p in tmp_path.iterdir()] == ["r.html"]
+    assert "r.html" in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+# ----- the CSV writer: pandas' bytes, faster ------------------------------------------------------
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=1, max_size=60))
+def test_csv_floats_are_written_as_pandas_writes_them(values):
+    table = pd.DataFrame({"x": values, "y": values[::-1]})
+    buffer = io.BytesIO()
+    _io._write_csv(table, buffer)
+    assert buffer.getvalue() == table.to_csv(index=False, lineterminator="\n").encode()
+    assert np.array_equal(pd.read_csv(io.BytesIO(buffer.getvalue()))["x"].to_numpy(), np.array(values, float),
+                          equal_nan=True)  # shortest round-trip digits: full precision
+
+
+def test_csv_writer_text_columns_and_edge_values():
+    rng = np.random.default_rng(3)
+    n = 5_000
+    values = np.concatenate([10.0 ** rng.uniform(-12, 20, n) * rng.choice([-1, 1], n), rng.random(n),
+                             [0.0, -0.0, 1e-4, 9.999999999999999e-05, 1e10, 9999999999.999998, 1e16, 5e-324]])
+    m = len(values)
+    table = pd.DataFrame({
+        "id": pd.Series(rng.choice(["00001", 'a,"b"', "c\nd", "x"], m), dtype="str"),
+        "n": np.arange(m, dtype=np.int64) - 10,
+        "x": values,
+        "segment": pd.Categorical(rng.choice(["active", "at risk", None], m)),
+    })
+    buffer = io.BytesIO()
+    _io._write_csv(table, buffer)
+    assert buffer.getvalue() == table.to_csv(index=False, lineterminator="\n").encode()
+
+
+def test_plain_integer_ids_become_int64_others_stay_text():
+    as_text = lambda values: pd.Series(values, dtype="str")  # noqa: E731
+    assert _io.integer_ids(as_text(["1", "20", "3"])).tolist() == [1, 20, 3]
+    for values in (["1", "007"], ["1", "-2"], ["1", "2.0"], ["a1"], ["123456789012345678901"]):
+        assert _io.integer_ids(as_text(values)).tolist() == values
