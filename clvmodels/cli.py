@@ -61,6 +61,7 @@ import pandas as pd
 from . import _base, _io
 from ._progress import Progress, format_seconds
 from ._units import DAYS_PER_UNIT, check_time_unit
+from .exceptions import DataWarning
 
 BUNDLE_FORMAT = "clvmodels-forecast-bundle"
 BUNDLE_VERSION = 1
@@ -92,6 +93,21 @@ DATASETS = {
 FORECAST_DEFAULTS = {"horizon": 12, "period": "M", "discount_rate": 0.01, "margin": 1.0}
 DATA_SETTINGS = ("customer_col", "date_col", "amount_col", "date_format", "sep", "time_unit", "observation_end")
 SETTINGS = (*DATA_SETTINGS, *FORECAST_DEFAULTS, "penalizer")
+OUTPUT_COLUMNS = (
+    "frequency", "recency", "T", "monetary_value", "probability_alive", "expected_purchases",
+    "expected_spend", "clv", "segment",
+)
+
+
+OUTPUT_HELP = """\
+output: one row per customer, sorted by customer id, with the columns
+  <customer id column>, frequency, recency, T (in the time unit),
+  monetary_value, probability_alive, expected_purchases (over the whole
+  horizon), expected_spend (per purchase), clv, segment;
+  without --amount-col: no monetary_value, expected_spend and clv.
+The file is replaced only by a complete new one; the same input gives the
+same bytes.
+exit status: 0 success, 2 bad command line or input, 1 internal failure."""
 
 
 class UsageError(Exception):
@@ -179,43 +195,43 @@ def _add_input_options(parser):
         help="transaction file: .csv, .tsv or .txt (optionally .gz/.bz2/.xz) or .parquet",
     )
     source.add_argument("--dataset", choices=sorted(DATASETS), help="use a bundled data set instead of a file")
-    source.add_argument("--customer-col", help="customer id column (default customer_id)")
-    source.add_argument("--date-col", help="purchase date column (default date)")
+    source.add_argument("--customer-col", metavar="COLUMN", help="customer id column (default customer_id)")
+    source.add_argument("--date-col", metavar="COLUMN", help="purchase date column (default date)")
     source.add_argument(
-        "--amount-col",
+        "--amount-col", metavar="COLUMN",
         help="purchase amount column; needed for monetary_value, expected_spend and clv "
         "(default: none for files, amount for --dataset cdnow)",
     )
-    source.add_argument("--date-format", help="strftime format of the dates, e.g. %%Y%%m%%d (default: inferred)")
+    source.add_argument("--date-format", metavar="FORMAT", help="strftime format of the dates, e.g. %%Y%%m%%d (default: inferred)")
     source.add_argument(
-        "--sep", help="CSV field separator (default ',' or tab for .tsv; 'whitespace' for runs of blanks)"
+        "--sep", metavar="SEP", help="CSV field separator (default ',' or tab for .tsv; 'whitespace' for runs of blanks)"
     )
     source.add_argument(
-        "--time-unit", type=_time_unit,
+        "--time-unit", type=_time_unit, metavar="UNIT",
         help="time unit of recency, T and the model: D, W, M, Q, Y or H "
         "(default D as in rfm_summary; W for --dataset cdnow)",
     )
     source.add_argument(
-        "--observation-end", help="end of the observation period, a date (default: the last purchase)"
+        "--observation-end", metavar="DATE", help="end of the observation period, a date (default: the last purchase)"
     )
 
 
 def _add_forecast_options(parser):
     group = parser.add_argument_group("forecast")
-    group.add_argument("--horizon", type=_positive_int, help="number of periods to forecast (default 12)")
+    group.add_argument("--horizon", type=_positive_int, metavar="N", help="number of periods to forecast (default 12)")
     group.add_argument(
-        "--period", type=parse_period,
+        "--period", type=parse_period, metavar="PERIOD",
         help="length of one period: a unit (D, W, M, Q, Y) or a number of time units (default M)",
     )
     group.add_argument(
-        "--discount-rate", type=_non_negative, help="discount rate per period for the CLV (default 0.01)"
+        "--discount-rate", type=_non_negative, metavar="RATE", help="discount rate per period for the CLV (default 0.01)"
     )
-    group.add_argument("--margin", type=_non_negative, help="profit margin applied to spend (default 1.0)")
+    group.add_argument("--margin", type=_non_negative, metavar="FRACTION", help="profit margin applied to spend (default 1.0)")
 
 
 def _add_fit_options(parser):
     parser.add_argument(
-        "--penalizer", type=_non_negative,
+        "--penalizer", type=_non_negative, metavar="PENALTY",
         help="L2 penalty on the parameters; try 0.001 if a fit does not converge (default 0)",
     )
 
@@ -241,33 +257,36 @@ def build_parser():
     forecast = commands.add_parser(
         "forecast", help="fit the models and write a per-customer forecast",
         description="Fit BG/NBD (and Gamma-Gamma with --amount-col) and write a per-customer forecast.",
+        epilog=OUTPUT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    forecast.add_argument("--out", required=True, help="forecast file: .csv, .csv.gz or .parquet")
-    forecast.add_argument("--model-out", help="also save the fitted models and settings (JSON)")
+    forecast.add_argument("--out", required=True, metavar="PATH", help="forecast file: .csv, .csv.gz or .parquet")
+    forecast.add_argument("--model-out", metavar="PATH", help="also save the fitted models and settings (JSON)")
 
     fit = commands.add_parser(
         "fit", help="fit the models and save them with their settings",
         description="Fit BG/NBD (and Gamma-Gamma with --amount-col); save a forecast bundle (JSON).",
     )
-    fit.add_argument("--model-out", required=True, help="model file to write (JSON)")
+    fit.add_argument("--model-out", required=True, metavar="PATH", help="model file to write (JSON)")
 
     predict = commands.add_parser(
         "predict", help="score customers with a saved model",
         description="Score every customer with a model file written by 'clvmodels fit'. The file's "
-        "settings are used unless given on the command line (the time unit cannot change).",
+        "settings (columns, time unit, horizon, ...) are the defaults; options given here override "
+        "them, except the time unit, in which the model's parameters are measured.",
+        epilog=OUTPUT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    predict.add_argument("--model", required=True, help="model file written by 'clvmodels fit'")
-    predict.add_argument("--out", required=True, help="forecast file: .csv, .csv.gz or .parquet")
+    predict.add_argument("--model", required=True, metavar="PATH", help="model file written by 'clvmodels fit'")
+    predict.add_argument("--out", required=True, metavar="PATH", help="forecast file: .csv, .csv.gz or .parquet")
 
     report = commands.add_parser(
         "report", help="write an HTML validation report",
         description="Fit on a calibration period, compare with the holdout period, write an HTML report.",
     )
-    report.add_argument("--out", required=True, help="HTML file to write")
+    report.add_argument("--out", required=True, metavar="PATH", help="HTML file to write")
     report.add_argument(
-        "--calibration-end", help="last day of the calibration period (default 1997-09-30 for cdnow)"
+        "--calibration-end", metavar="DATE", help="last day of the calibration period (default 1997-09-30 for cdnow)"
     )
-    report.add_argument("--title", help="report title")
+    report.add_argument("--title", metavar="TEXT", help="report title")
 
     for sub in (forecast, fit, predict, report):
         _add_input_options(sub)
@@ -290,6 +309,10 @@ def resolve_settings(args, base=None):
             settings[key] = value
     if settings.get("amount_col") == "":
         settings["amount_col"] = None
+    if settings["customer_col"] in OUTPUT_COLUMNS:
+        raise UsageError(
+            f"--customer-col {settings['customer_col']!r} has the name of an output column; rename the column"
+        )
     if settings["observation_end"] is not None:
         settings["observation_end"] = _check_date(settings["observation_end"], "--observation-end", settings)
     return settings
@@ -371,21 +394,16 @@ def summarise(source, transactions, settings, progress):
             f"time unit {rfm.attrs.get('time_unit')}"
         )
     if settings["observation_end"] is not None:
-        n_input = transactions[settings["customer_col"]].nunique()
-        if n_input > len(rfm):
+        left_out = transactions[settings["customer_col"]].nunique() - len(rfm)
+        if left_out > 0:
+            who = "1 customer" if left_out == 1 else f"{left_out:,} customers"
             warnings.warn(
-                f"{n_input - len(rfm):,} customers of {source.name} first bought after the observation "
-                f"end {rfm.attrs.get('observation_end')} and are not scored",
-                _data_warning(),
+                f"{who} of {source.name} first bought after the observation end "
+                f"{rfm.attrs.get('observation_end')}: not scored, not in the output",
+                DataWarning,
                 stacklevel=2,
             )
     return rfm
-
-
-def _data_warning():
-    from .exceptions import DataWarning
-
-    return DataWarning
 
 
 def _sort_by_id(table):
@@ -443,10 +461,6 @@ def score(rfm, transaction_model, spend_model, settings):
 
 def output_table(forecast, customer_col):
     """The forecast with the customer id as its first column."""
-    if customer_col in forecast.columns:
-        raise UsageError(
-            f"--customer-col {customer_col!r} clashes with an output column of the same name; rename it"
-        )
     table = forecast.copy()
     table.index.name = customer_col
     return table.reset_index()
@@ -682,13 +696,15 @@ def run_forecast(args, progress):
     with source.user_errors():
         transactions = source.read(settings, progress)
     rfm = summarise(source, transactions, settings, progress)
+    n_rows = len(transactions)
+    del transactions  # the transaction log is not needed any more: free its memory
     transaction_model, spend_model = fit_models(rfm, settings, progress)
     with progress.step("score") as step:
         forecast = score(rfm, transaction_model, spend_model, settings)
         step.detail = f"{len(forecast):,} customers"
     _write_forecast(forecast, settings, args.out, progress)
     if args.model_out:
-        record = bundle_record(transaction_model, spend_model, settings, rfm, source, len(transactions))
+        record = bundle_record(transaction_model, spend_model, settings, rfm, source, n_rows)
         with progress.step(f"write {args.model_out}"), _user_file_errors():
             write_bundle(record, args.model_out)
     _print_results(transaction_model, spend_model, forecast, settings)
@@ -730,6 +746,7 @@ def run_predict(args, progress):
     with source.user_errors():
         transactions = source.read(settings, progress)
     rfm = summarise(source, transactions, settings, progress)
+    del transactions
     with progress.step("score") as step:
         forecast = score(rfm, transaction_model, spend_model, settings)
         step.detail = f"{len(forecast):,} customers"

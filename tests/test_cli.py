@@ -291,6 +291,8 @@ MAIN_ERRORS = {
     "amount without spend model": (["predict", "tx.csv", "--model", "model.json", "--out", "o.csv",
                                     "--amount-col", "amount"], ["model.json", "no spend model"]),
     "report without calibration end": (["report", "tx.csv", "--out", "r.html"], ["--calibration-end is required"]),
+    "id column named like an output": (["forecast", "tx.csv", "--out", "o.csv", "--customer-col", "clv"],
+                                       ["--customer-col 'clv'"]),
 }
 
 
@@ -351,6 +353,36 @@ def test_invalid_model_files_are_named(tmp_path, monkeypatch, capsys, change, pr
     status = cli.main(["predict", "tx.csv", "--model", "model.json", "--out", "o.csv"])
     err = capsys.readouterr().err
     check_one_line_error(status, err, ["model.json: invalid model file", problem], quiet=True)
+
+
+def test_customers_after_observation_end_are_left_out_with_a_warning(tmp_path, monkeypatch, capsys, cdnow):
+    monkeypatch.chdir(tmp_path)
+    status = cli.main(["forecast", "--dataset", "cdnow", "--observation-end", "1997-03-15", "--out", "o.csv", "-q"])
+    assert status == 0
+    scored = clv.rfm_summary(cdnow, time_unit="W", observation_end="1997-03-15")
+    left_out = N_CUSTOMERS - len(scored)
+    assert 0 < left_out < N_CUSTOMERS
+    assert capsys.readouterr().err == (
+        f"clvmodels: warning: {left_out:,} customers of --dataset cdnow first bought after the observation end "
+        "1997-03-15: not scored, not in the output\n"
+    )
+    assert pd.read_csv("o.csv")["customer_id"].tolist() == scored.index.tolist()
+
+
+def test_predict_options_override_the_model_file(forecasts, expected, tmp_path, monkeypatch):
+    """The model file's settings are defaults: --horizon 6 forecasts 6 months with the same fit."""
+    out, _ = forecasts
+    monkeypatch.chdir(tmp_path)
+    status = cli.main(["predict", "--dataset", "cdnow", "--model", str(out / "model.json"), "--out", "six.parquet",
+                       "--horizon", "6", "-q"])
+    assert status == 0
+    six = pd.read_parquet("six.parquet").set_index("customer_id")
+    bundle = json.loads((out / "model.json").read_text())
+    bg = clv.BetaGeoModel.from_dict(bundle["transaction_model"])
+    want = bg.expected_purchases(expected, t=6 * period_length("M", "W"))
+    np.testing.assert_allclose(six["expected_purchases"], want, rtol=1e-12)
+    np.testing.assert_allclose(six["probability_alive"], expected["probability_alive"], rtol=1e-9)
+    assert (six["clv"] < expected["clv"] + 1e-9).all() and six["clv"].sum() < 0.6 * expected["clv"].sum()
 
 
 def test_parquet_without_pyarrow_says_what_to_install(files, tmp_path, monkeypatch, capsys):
