@@ -2,10 +2,10 @@
 
 A model class declares its parameter names, the RFM columns its likelihood needs,
 which parameters are measured in units of time, start values, and a vectorised
-log-likelihood with its gradient. This module does the rest: input checks,
-compression of identical rows into weights, time rescaling, maximum likelihood over
-log-parameters with a fallback, standard errors from the Hessian, the summary table
-and JSON persistence.
+log-likelihood with its derivatives. This module does the rest: input checks,
+compression of identical rows into weights, time rescaling, maximum likelihood
+(``_optimize``), standard errors from the Hessian, the summary table and JSON
+persistence.
 """
 
 import json
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
 
-from ._units import check_time_unit
+from ._optimize import Objective, maximise
+from ._units import DAYS_PER_UNIT, check_time_unit
 from ._validation import check_rfm, check_sample_weight
 from .exceptions import ConvergenceError, ModelWarning, NotFittedError
 
@@ -24,13 +24,14 @@ FORMAT_NAME = "clvmodels-model"
 FORMAT_VERSION = 1
 _MODEL_CLASSES = {}
 
-# The gradient of the mean log-likelihood (per customer) w.r.t. log-parameters must
-# fall below this for a fit to count as converged.
-_GRADIENT_TOLERANCE = 1e-5
-_LOG_PARAM_LIMIT = 40.0
+# Fits on more distinct rows than this start from a fit on a subsample of this size.
+_WARM_START_ROWS = 20_000
+# Without time columns, compression is skipped when a sample of this many rows is
+# more than half distinct.
+_COMPRESSION_PROBE_ROWS = 10_000
 
 
-def compress_rows(columns, weights):
+def compress_rows(columns, weights, ticks_per_unit=None):
     """Collapse identical rows of ``columns`` into unique rows with summed ``weights``.
 
     Parameters
@@ -39,6 +40,9 @@ def compress_rows(columns, weights):
         Equal-length 1-d arrays, one per column.
     weights : ndarray
         One non-negative weight per row.
+    ticks_per_unit : dict of str -> float, optional
+        For columns known to be whole numbers of ticks (days in weeks: 7), the tick
+        count per unit: such columns are coded by arithmetic instead of hashing.
 
     Returns
     -------
@@ -47,34 +51,124 @@ def compress_rows(columns, weights):
     counts : ndarray
         The summed weight of each distinct row.
     """
-    key = None
-    for values in columns.values():
-        codes, uniques = pd.factorize(values, sort=False)
-        if key is None:
-            key = codes.astype(np.int64)
-        else:
-            key, _ = pd.factorize(key * len(uniques) + codes, sort=False)
-    key = np.asarray(key)
-    n_unique = int(key.max()) + 1 if len(key) else 0
-    first = np.full(n_unique, len(key), dtype=np.int64)
-    np.minimum.at(first, key, np.arange(len(key)))
-    counts = np.bincount(key, weights=weights, minlength=n_unique)
-    unique = {name: values[first] for name, values in columns.items()}
-    return unique, counts
+    codes = _row_codes(columns, ticks_per_unit or {})
+    # Factorised codes number rows in order of first appearance, so a row is the first
+    # of its kind exactly where the running maximum of the codes rises.
+    running = np.maximum.accumulate(codes)
+    first = np.flatnonzero(np.concatenate(([True], running[1:] > running[:-1])))
+    counts = np.bincount(codes, weights=weights, minlength=len(first))
+    return {name: values[first] for name, values in columns.items()}, counts
+
+
+def _row_codes(columns, ticks_per_unit):
+    """Codes 0..k-1 of the distinct rows, numbered in order of first appearance."""
+    key, key_range = None, 1
+    for name, values in columns.items():
+        codes, n_codes = _column_codes(values, ticks_per_unit.get(name))
+        if key is not None and key_range * n_codes >= 2**62:
+            key, key_range = _factorize(key)
+        key = codes if key is None else key * n_codes + codes
+        key_range *= n_codes
+    return _factorize(key)[0]
+
+
+def _column_codes(values, ticks_per_unit):
+    """Integer codes in [0, n) of one column: by arithmetic when its values are whole
+    numbers of ticks in a range no wider than the column is long, else by hashing."""
+    if ticks_per_unit is not None and len(values):
+        scaled = values * ticks_per_unit if ticks_per_unit != 1.0 else values
+        ticks = np.rint(scaled)
+        low, high = ticks.min(), ticks.max()
+        if high - low < 4 * len(values) + 1024 and np.max(np.abs(scaled - ticks)) <= 1e-6:
+            ticks -= low
+            return ticks.astype(np.int64), int(high - low) + 1
+    return _factorize(values)
+
+
+def distinct_rows(columns, ticks_per_unit):
+    """The distinct rows of ``columns`` and each row's index into them, when the columns
+    are whole numbers of ticks (e.g. day-resolution times); None otherwise.
+
+    Used to evaluate expensive special functions once per distinct (x, T).
+    """
+    if not all(_on_grid(columns[name], ticks_per_unit[name]) for name in columns):
+        return None
+    codes = [_column_codes(columns[name], ticks_per_unit[name]) for name in columns]
+    key_range = int(np.prod([float(n) for _, n in codes]))
+    if key_range > 4 * len(codes[0][0]) + 1024:
+        return None
+    key = codes[0][0]
+    for column_codes, n in codes[1:]:
+        key = key * n + column_codes
+    present = np.zeros(key_range, dtype=bool)
+    present[key] = True
+    keys = np.flatnonzero(present)
+    if len(keys) > len(key) / 2:
+        return None
+    index = (np.cumsum(present) - 1)[key]
+    first = np.full(len(keys), len(key), dtype=np.int64)
+    np.minimum.at(first, index, np.arange(len(key)))
+    return {name: values[first] for name, values in columns.items()}, index
+
+
+def _factorize(values):
+    codes, uniques = pd.factorize(values, sort=False)
+    return codes.astype(np.int64, copy=False), len(uniques)
+
+
+def dot(a, b):
+    """Sum of the elementwise product of two 1-d arrays (einsum: BLAS dot is several
+    times slower on one long vector, from its threading overhead)."""
+    return float(np.einsum("i,i->", a, b))
 
 
 def unique_inverse(values):
-    """Distinct values and the index of each element into them (special functions are
-    evaluated once per distinct value)."""
+    """Distinct values and the index of each element into them, so that special
+    functions are evaluated once per distinct value (e.g. per distinct frequency)."""
+    values = np.asarray(values)
+    if len(values) and values.min() >= 0 and values.max() < 4 * len(values) + 1024:
+        whole = values.astype(np.int64)
+        if np.array_equal(whole, values):
+            present = np.bincount(whole).astype(bool)
+            uniques = np.flatnonzero(present)
+            position = np.cumsum(present) - 1
+            return uniques.astype(values.dtype), position[whole]
     uniques, inverse = np.unique(values, return_inverse=True)
     return uniques, inverse.reshape(-1)
+
+
+def _on_grid(values, ticks_per_unit):
+    """Whether the first thousand values are whole numbers of ticks: continuous data are
+    recognised at once, and :func:`_column_codes` checks every value before relying on it."""
+    ticks = values[:1000] * ticks_per_unit
+    return np.max(np.abs(ticks - np.rint(ticks)), initial=0.0) <= 1e-6
+
+
+def _compression_ticks(columns, time_columns, time_unit):
+    """Tick sizes for :func:`compress_rows` if compressing is likely to pay, else None.
+
+    Times at day resolution (as :func:`clvmodels.rfm_summary` makes them) take few
+    distinct values, so rows repeat; continuous times almost never do. Without time
+    columns, a strided sample of the rows decides.
+    """
+    ticks = {"frequency": 1.0} if "frequency" in columns else {}
+    if time_columns:
+        per_unit = DAYS_PER_UNIT[check_time_unit(time_unit)] if time_unit else 1.0
+        if not all(_on_grid(columns[name], per_unit) for name in time_columns):
+            return None
+        return {**ticks, **{name: per_unit for name in time_columns}}
+    n = len(next(iter(columns.values())))
+    stride = max(1, n // _COMPRESSION_PROBE_ROWS)
+    sample = {name: values[::stride] for name, values in columns.items()}
+    _, counts = compress_rows(sample, np.ones(len(next(iter(sample.values())))), ticks)
+    return ticks if len(counts) <= len(next(iter(sample.values()))) / 2 else None
 
 
 class BaseModel:
     """Base class of the clvmodels models: maximum likelihood over log-parameters.
 
     Subclasses set ``param_names``, ``rfm_columns`` and ``time_params`` and implement
-    ``_start_params``, ``_loglik_and_grad`` and their predictions.
+    ``_start_params``, ``_prepare``, ``_derivatives`` and their predictions.
 
     Parameters
     ----------
@@ -107,13 +201,14 @@ class BaseModel:
     def _start_params(self, columns, weights):
         raise NotImplementedError
 
-    def _prepare(self, columns):
-        """Precompute what the log-likelihood needs from the (unique, rescaled) rows."""
-        return columns
+    def _prepare(self, columns, weights):
+        """Precompute what ``_derivatives`` needs from the (distinct, rescaled) rows."""
+        raise NotImplementedError
 
     @staticmethod
-    def _loglik_and_grad(params, prepared):
-        """Per-row log-likelihood and its gradient w.r.t. ``params`` (rows x params)."""
+    def _derivatives(params, prepared, order):
+        """Weighted total log-likelihood and, for ``order`` 1 and 2, its gradient and
+        Hessian w.r.t. the natural parameters (Hessian None: taken numerically)."""
         raise NotImplementedError
 
     def _check_params(self):
@@ -143,18 +238,19 @@ class BaseModel:
         used = self._fit_rows(arrays) & (weights > 0)
         if not np.any(used):
             raise ValueError(f"invalid data for {type(self).__name__}: no row can be used for fitting")
-        columns, counts = compress_rows({c: v[used] for c, v in arrays.items()}, weights[used])
+        if used.all():
+            columns, counts = arrays, weights
+        else:
+            columns, counts = {c: v[used] for c, v in arrays.items()}, weights[used]
+        ticks = _compression_ticks(columns, self.time_columns, data.attrs.get("time_unit"))
+        if ticks is not None:
+            columns, counts = compress_rows(columns, counts, ticks)
 
-        scale = self._time_scale(columns)
-        scaled = {c: (v * scale if c in self.time_columns else v) for c, v in columns.items()}
-        prepared = self._prepare(scaled)
-        start = np.log(self._start_params(scaled, counts))
-        log_params, hessian, info = _maximise(
-            prepared, counts, start, self._loglik_and_grad, self.penalizer, self.max_iter,
-            type(self).__name__, self.param_names,
-        )
-        time_shift = np.array([np.log(scale) if p in self.time_params else 0.0 for p in self.param_names])
-        log_params = log_params - time_shift
+        # In log-parameters, measuring time in other units only translates the time
+        # parameters; the data stay as they are and the start values and the penalty
+        # are set in units where the longest observation period is 10.
+        time_shift = np.array([np.log(self._time_scale(columns)) if p in self.time_params else 0.0 for p in self.param_names])
+        log_params, hessian, info, ll = self._maximise(columns, counts, time_shift)
 
         self.params_ = pd.Series(np.exp(log_params), index=list(self.param_names), dtype=float)
         self.time_unit_ = data.attrs.get("time_unit")
@@ -164,13 +260,37 @@ class BaseModel:
         self.optimizer_ = info["method"]
         self.n_iter_ = info["n_iter"]
         self.gradient_norm_ = info["gradient_norm"]
-        original = self._prepare(columns)
-        ll, _ = self._loglik_and_grad(self.params_.to_numpy(), original)
-        self.log_likelihood_ = float(np.dot(counts, ll))
+        self.log_likelihood_ = ll
         self.covariance_ = self._covariance(hessian, log_params)
         self.metadata_ = {}
         self._check_params()
         return self
+
+    def _maximise(self, columns, counts, time_shift):
+        """Fit on the distinct rows, warm-started from a subsample fit when they are many.
+
+        Returns the log-parameters, the Hessian of the total log-likelihood w.r.t.
+        them, how they were found, and the total log-likelihood.
+        """
+        start = np.log(self._start_params(columns, counts)) - time_shift
+        name = type(self).__name__
+        if len(counts) > 2 * _WARM_START_ROWS:
+            rows = np.sort(np.random.default_rng(0).choice(len(counts), _WARM_START_ROWS, replace=False))
+            subsample = self._objective({c: v[rows] for c, v in columns.items()}, counts[rows], time_shift)
+            try:
+                start, _, _ = maximise(subsample, start, self.param_names, name, self.max_iter)
+            except ConvergenceError:
+                pass  # the full data may still identify the model
+        objective = self._objective(columns, counts, time_shift)
+        log_params, hessian, info = maximise(objective, start, self.param_names, name, self.max_iter)
+        ll = float(objective.log_likelihood(log_params, info["objective"]))
+        return log_params, -hessian * objective.total, info, ll
+
+    def _objective(self, columns, counts, time_shift):
+        return Objective(
+            self._derivatives, self._prepare(columns, counts), counts.sum(), float(self.penalizer),
+            penalty_scale=np.exp(time_shift),
+        )
 
     def _validate_settings(self):
         penalizer = float(self.penalizer)
@@ -187,11 +307,8 @@ class BaseModel:
         return 10.0 / longest if longest > 0 else 1.0
 
     def _covariance(self, hessian_log, log_params):
-        """Covariance of the natural parameters by the delta method.
-
-        ``hessian_log`` is the Hessian of the total log-likelihood w.r.t.
-        log-parameters; it does not depend on the time unit.
-        """
+        """Covariance of the natural parameters by the delta method, from the Hessian of
+        the total log-likelihood w.r.t. log-parameters."""
         names = list(self.param_names)
         try:
             cov_log = np.linalg.inv(-hessian_log)
@@ -274,6 +391,25 @@ class BaseModel:
                 f"{self.time_unit_!r}"
             )
         return check_rfm(data, columns)
+
+    def _ticks_per_unit(self, data):
+        """Time resolution of ``data`` (ticks of one day per unit; 1 for hours), if known."""
+        unit = data.attrs.get("time_unit") or self.time_unit_
+        if not unit:
+            return None
+        unit = check_time_unit(unit)
+        return 1.0 if unit == "H" else DAYS_PER_UNIT[unit]
+
+    def discounted_expected_purchases(self, data, times, discounts):
+        """sum_k discounts[k] (E[X(times[k])] - E[X(times[k-1])]) per customer, from
+        ``expected_purchases``; models override it with something faster."""
+        total = np.zeros(len(data))
+        previous = np.zeros(len(data))
+        for time, discount in zip(np.asarray(times, dtype=float), np.asarray(discounts, dtype=float)):
+            cumulative = self.expected_purchases(data, t=time).to_numpy()
+            total += discount * (cumulative - previous)
+            previous = cumulative
+        return self._series(total, data, "discounted_expected_purchases")
 
     def _series(self, values, data, name):
         return pd.Series(values, index=data.index, name=name)
@@ -362,147 +498,3 @@ def load_model(path):
     for cov in record.get("covariance_log_params") or []:
         cov[:] = [np.nan if v is None else v for v in cov]
     return cls.from_dict(record)
-
-
-# ----- the optimiser ------------------------------------------------------------------
-class _Objective:
-    """Mean negative log-likelihood over log-parameters, with its gradient."""
-
-    def __init__(self, prepared, weights, loglik_and_grad, penalizer):
-        self.prepared = prepared
-        self.weights = weights
-        self.total = weights.sum()
-        self.loglik_and_grad = loglik_and_grad
-        self.penalizer = penalizer
-        self.n_calls = 0
-
-    def __call__(self, log_params):
-        self.n_calls += 1
-        log_params = np.clip(log_params, -_LOG_PARAM_LIMIT, _LOG_PARAM_LIMIT)
-        params = np.exp(log_params)
-        with np.errstate(all="ignore"):
-            ll, grad = self.loglik_and_grad(params, self.prepared)
-            value = -np.dot(self.weights, ll) / self.total + self.penalizer * np.sum(params**2)
-            gradient = -(self.weights @ grad) * params / self.total + 2 * self.penalizer * params**2
-        if not np.isfinite(value) or not np.all(np.isfinite(gradient)):
-            return np.inf, np.zeros_like(log_params)
-        return value, gradient
-
-    def hessian(self, log_params, step=1e-5):
-        """Central-difference Hessian of the objective from its analytic gradient."""
-        k = len(log_params)
-        hess = np.empty((k, k))
-        for i in range(k):
-            shift = np.zeros(k)
-            shift[i] = step
-            hess[i] = (self(log_params + shift)[1] - self(log_params - shift)[1]) / (2 * step)
-        return (hess + hess.T) / 2
-
-
-def _newton_polish(objective, log_params, max_steps=50):
-    """Newton steps with backtracking from a point near the optimum.
-
-    Quasi-Newton methods often stop with "precision loss" close to, but not at, the
-    optimum; a few Newton steps on the exact gradient settle it.
-    """
-    value, grad = objective(log_params)
-    for _ in range(max_steps):
-        if np.max(np.abs(grad)) < 1e-10:
-            break
-        hess = objective.hessian(log_params)
-        try:
-            eigenvalues = np.linalg.eigvalsh(hess)
-            if eigenvalues.min() <= 0:
-                break
-            step = -np.linalg.solve(hess, grad)
-        except np.linalg.LinAlgError:
-            break
-        for _ in range(30):
-            candidate = log_params + step
-            new_value, new_grad = objective(candidate)
-            if new_value <= value + 1e-14 * abs(value):
-                break
-            step /= 2
-        else:
-            break
-        if np.max(np.abs(new_grad)) >= np.max(np.abs(grad)) and new_value >= value:
-            break
-        log_params, value, grad = candidate, new_value, new_grad
-    return log_params, value, grad
-
-
-def _format_params(names, log_params):
-    return ", ".join(f"{name}={value:.4g}" for name, value in zip(names, np.exp(log_params)))
-
-
-def _run_method(objective, start, method, max_iter):
-    if method == "Nelder-Mead":
-        result = optimize.minimize(
-            lambda p: objective(p)[0], start, method=method,
-            options={"maxiter": max_iter * 5, "xatol": 1e-8, "fatol": 1e-12},
-        )
-    else:
-        result = optimize.minimize(objective, start, jac=True, method=method, options={"maxiter": max_iter})
-    return result.x, result.nit
-
-
-def _diagnose(objective, point, value, grad):
-    """Why ``point`` is not an acceptable maximum, or None if it is one.
-
-    A method's own success flag is not trusted either way (BFGS often reports
-    "precision loss" at the optimum): a point is the maximum-likelihood estimate when
-    the objective is finite there, the gradient of the mean log-likelihood vanishes
-    and the Hessian is positive definite (a strict maximum, not a ridge or a saddle).
-    """
-    gradient_norm = float(np.max(np.abs(grad)))
-    if not np.isfinite(value):
-        return "the log-likelihood is not finite", None
-    if gradient_norm >= _GRADIENT_TOLERANCE:
-        return f"the gradient is still {gradient_norm:.2g}", None
-    if np.any(np.abs(point) >= _LOG_PARAM_LIMIT - 1e-6):
-        return "a parameter ran off to 0 or infinity", None
-    hessian = objective.hessian(point)
-    if not np.all(np.isfinite(hessian)) or np.linalg.eigvalsh(hessian).min() <= 0:
-        return "the log-likelihood is flat in some direction (no strict maximum)", None
-    return None, hessian
-
-
-def _maximise(prepared, weights, start, loglik_and_grad, penalizer, max_iter, model_name, names):
-    """Find the maximum-likelihood log-parameters, trying methods in turn.
-
-    BFGS from the start values; then Nelder-Mead (gradient-free, robust to bad
-    scaling) followed by BFGS; then L-BFGS-B from the origin. Each is finished by
-    Newton steps; the best acceptable point (see ``_diagnose``) wins.
-    """
-    objective = _Objective(prepared, weights, loglik_and_grad, penalizer)
-    if not np.isfinite(objective(start)[0]):
-        start = np.zeros_like(start)
-    attempts = []
-    accepted = None
-    for method, origin in (("BFGS", start), ("Nelder-Mead", start), ("L-BFGS-B", np.zeros_like(start))):
-        try:
-            point, n_iter = _run_method(objective, origin, method, max_iter)
-            if method == "Nelder-Mead":
-                point, more = _run_method(objective, point, "BFGS", max_iter)
-                n_iter += more
-        except (ValueError, FloatingPointError, np.linalg.LinAlgError) as error:
-            attempts.append(f"{method}: {error}")
-            continue
-        point, value, grad = _newton_polish(objective, point)
-        problem, hessian = _diagnose(objective, point, value, grad)
-        if problem is not None:
-            attempts.append(f"{method} stopped at {_format_params(names, point)}: {problem}")
-            continue
-        if accepted is None or value < accepted[1]:
-            accepted = (point, value, hessian, method, n_iter, float(np.max(np.abs(grad))))
-        break
-    if accepted is None:
-        raise ConvergenceError(
-            f"{model_name} did not converge ({'; '.join(attempts)}; times rescaled). "
-            "The data may not identify every parameter (e.g. almost no customer made a "
-            "repeat purchase, or all histories are identical): check them, or pass "
-            "penalizer=0.001 to regularise the fit."
-        )
-    point, _, hessian, method, n_iter, gradient_norm = accepted
-    info = {"method": method, "n_iter": int(n_iter), "gradient_norm": gradient_norm}
-    return point, -hessian * objective.total, info

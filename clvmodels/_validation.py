@@ -57,8 +57,14 @@ def numeric_column(data, column, problems):
     if column not in data.columns:
         problems.add(column, "is missing")
         return None
-    values = pd.to_numeric(data[column], errors="coerce").to_numpy(dtype=float)
-    bad_type = pd.isna(values) & ~pd.isna(data[column].to_numpy())
+    series = data[column]
+    if series.dtype.kind in "fiu":  # already numeric: no parsing, and no copy for float64
+        values = series.to_numpy(dtype=float)
+        if np.isfinite(values).all():
+            return values
+    else:
+        values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
+    bad_type = pd.isna(values) & ~pd.isna(series.to_numpy())
     problems.add_if(column, bad_type, "are not numbers")
     problems.add_if(column, np.isnan(values) & ~bad_type, "are missing (NaN)")
     problems.add_if(column, np.isinf(values), "are infinite")

@@ -15,7 +15,7 @@ alone. :class:`BetaGeoModel` fits the parameters and wraps the functions.
 import numpy as np
 from scipy import special, stats
 
-from ._base import BaseModel, unique_inverse
+from ._base import BaseModel, distinct_rows, dot, unique_inverse
 from ._special import hyp2f1
 from ._validation import check_positive_number, check_times
 
@@ -37,6 +37,9 @@ def _log_odds_dead(r, alpha, a, b, x, t_x, T):
 def log_likelihood(params, x, t_x, T):
     """Log-likelihood of each customer's (x, t_x, T) (FHL 2005 eq. 6), in log space.
 
+    ln L = ln G(r+x) - ln G(r) + r ln alpha + ln B(a, b+x) - ln B(a, b) - (r+x) ln(alpha+T)
+           + ln(1 + [x>0] (a / (b+x-1)) ((alpha+T)/(alpha+t_x))^(r+x)).
+
     Parameters
     ----------
     params : mapping
@@ -48,45 +51,104 @@ def log_likelihood(params, x, t_x, T):
     -------
     ndarray
     """
+    r, alpha, a, b = _unpack(params)
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
-    ll, _ = _loglik_and_grad(np.array(list(_unpack(params))), _prepare(x, t_x, T))
-    return ll
+    log_odds = np.where(x > 0, _log_odds_dead(r, alpha, a, b, x, t_x, T), -np.inf)
+    return (
+        special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
+        + special.betaln(a, b + x) - special.betaln(a, b)
+        - (r + x) * np.log(alpha + T) + np.logaddexp(0.0, log_odds)
+    )
 
 
-def _prepare(x, t_x, T):
+def _prepare(x, t_x, T, weights):
+    """Split the rows for :func:`_derivatives`: terms in x alone are summed per distinct
+    x; the dropout terms are needed for repeat buyers only."""
     x_unique, x_index = unique_inverse(x)
-    return {"x": x, "t_x": t_x, "T": T, "x_unique": x_unique, "x_index": x_index, "repeat": x > 0}
+    repeat = x > 0
+    t_xr = t_x[repeat]
+    return {
+        "T": T, "w": weights, "wx": weights * x, "w_sum": weights.sum(),
+        "x_unique": x_unique, "w_per_x": np.bincount(x_index, weights=weights, minlength=len(x_unique)),
+        "xr": x[repeat], "xr_index": x_index[repeat], "t_xr": t_xr, "gap_r": T[repeat] - t_xr, "wr": weights[repeat],
+    }
 
 
-def _loglik_and_grad(params, data):
-    """Per-row log-likelihood (FHL 2005 eq. 6) and its gradient w.r.t. (r, alpha, a, b).
+def _derivatives(params, data, order):
+    """Weighted total of eq. 6 and its gradient and Hessian w.r.t. (r, alpha, a, b).
 
-    ln L = ln G(r+x) - ln G(r) + r ln alpha + ln B(a, b+x) - ln B(a, b) - (r+x) ln(alpha+T)
-           + ln(1 + [x>0] (a / (b+x-1)) ((alpha+T)/(alpha+t_x))^(r+x)).
-    Gamma and digamma functions are evaluated once per distinct frequency.
+    Writing the dropout term as softplus(L) with L the log-odds of having dropped out
+    after the last purchase, its derivatives are w L' and w(1-w) L'L'^T + w L'' with
+    w = expit(L). Terms in x alone (gamma functions, 1/(b+x-1)) are evaluated per
+    distinct frequency.
     """
     r, alpha, a, b = params
-    x, t_x, T, repeat = data["x"], data["t_x"], data["T"], data["repeat"]
-    xu, idx = data["x_unique"], data["x_index"]
+    xu, wu, w_sum = data["x_unique"], data["w_per_x"], data["w_sum"]
+    T, w, wx = data["T"], data["w"], data["wx"]
+    xr, t_xr, wr, xr_index = data["xr"], data["t_xr"], data["wr"], data["xr_index"]
 
-    lgamma_part = (
-        special.gammaln(r + xu) - special.gammaln(r)
-        + special.gammaln(a + b) + special.gammaln(b + xu) - special.gammaln(b) - special.gammaln(a + b + xu)
-    )[idx]
     log_alpha_T = np.log(alpha + T)
-    log_odds = np.where(repeat, _log_odds_dead(r, alpha, a, b, x, t_x, T), -np.inf)
-    ll = lgamma_part + r * np.log(alpha) - (r + x) * log_alpha_T + np.logaddexp(0.0, log_odds)
+    inv_t_xr = 1.0 / (alpha + t_xr)
+    log_ratio = np.log1p(data["gap_r"] * inv_t_xr)  # ln((alpha + T) / (alpha + t_x))
+    r_plus_xr = r + xr
+    with np.errstate(divide="ignore"):
+        # 1/(b+x-1) per distinct x; 0 at x = 0, which no repeat row indexes.
+        inv_b_u = np.where(xu > 0, 1.0 / (b + xu - 1), 0.0)
+        L = (np.log(a) + np.log(inv_b_u))[xr_index] + r_plus_xr * log_ratio
+    # softplus(L) = ln(1 + e^L), written to neither overflow nor cost a logaddexp.
+    softplus = np.maximum(L, 0.0) + np.log1p(np.exp(-np.abs(L)))
+    gamma_terms = (
+        special.gammaln(r + xu) - special.gammaln(r) + special.gammaln(a + b)
+        + special.gammaln(b + xu) - special.gammaln(b) - special.gammaln(a + b + xu)
+    )
+    ll = dot(wu, gamma_terms) + r * np.log(alpha) * w_sum - r * dot(w, log_alpha_T) - dot(wx, log_alpha_T) + dot(wr, softplus)
+    if order == 0:
+        return ll, None, None
 
-    # Share of the likelihood coming from "died after the last purchase".
-    w = special.expit(log_odds)
-    d_r = (special.digamma(r + xu) - special.digamma(r))[idx] + np.log(alpha) - log_alpha_T
-    d_r = d_r + w * (log_alpha_T - np.log(alpha + t_x))
-    d_alpha = r / alpha - (r + x) / (alpha + T) + w * (r + x) * (1 / (alpha + T) - 1 / (alpha + t_x))
-    d_a = (special.digamma(a + b) - special.digamma(a + b + xu))[idx] + w / a
-    b_terms = (special.digamma(a + b) + special.digamma(b + xu) - special.digamma(b) - special.digamma(a + b + xu))[idx]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        d_b = b_terms - np.where(repeat, w / (b + x - 1), 0.0)
-    return ll, np.column_stack([d_r, d_alpha, d_a, d_b])
+    p_dead = np.exp(L - softplus)
+    wp = wr * p_dead  # weight times P(dropped out | x, t_x, T)
+    wp_per_x = np.bincount(xr_index, weights=wp, minlength=len(xu))
+    inv_T = 1.0 / (alpha + T)
+    inv_Tr = 1.0 / (alpha + t_xr + data["gap_r"])
+    inv_diff = inv_Tr - inv_t_xr
+    L_alpha = r_plus_xr * inv_diff
+    psi_ab, psi_abx = special.digamma(a + b), special.digamma(a + b + xu)
+    wp_sum = wp_per_x.sum()
+    grad = np.array([
+        dot(wu, special.digamma(r + xu) - special.digamma(r)) + w_sum * np.log(alpha) - dot(w, log_alpha_T) + dot(wp, log_ratio),
+        r * w_sum / alpha - r * dot(w, inv_T) - dot(wx, inv_T) + dot(wp, L_alpha),
+        dot(wu, psi_ab - psi_abx) + wp_sum / a,
+        dot(wu, psi_ab + special.digamma(b + xu) - special.digamma(b) - psi_abx) - dot(wp_per_x, inv_b_u),
+    ])
+    if order == 1:
+        return ll, grad, None
+
+    # The softplus(L) part, with L' = (ln ratio, L_alpha, 1/a, -1/(b+x-1)), then L''.
+    s = wp * (1 - p_dead)
+    s_ratio, s_alpha = s * log_ratio, s * L_alpha
+    per_x = lambda values: np.bincount(xr_index, weights=values, minlength=len(xu))  # noqa: E731
+    s_u, s_ratio_u, s_alpha_u = per_x(s), per_x(s_ratio), per_x(s_alpha)
+    hess = np.array([
+        [dot(s_ratio, log_ratio), dot(s_ratio, L_alpha), s_ratio_u.sum() / a, -dot(s_ratio_u, inv_b_u)],
+        [0.0, dot(s_alpha, L_alpha), s_alpha_u.sum() / a, -dot(s_alpha_u, inv_b_u)],
+        [0.0, 0.0, s_u.sum() / a**2, -dot(s_u, inv_b_u) / a],
+        [0.0, 0.0, 0.0, dot(s_u, inv_b_u**2)],
+    ])
+    hess = np.triu(hess) + np.triu(hess, 1).T
+    tri_ab, tri_abx = special.polygamma(1, a + b), special.polygamma(1, a + b + xu)
+    hess[0, 0] += dot(wu, special.polygamma(1, r + xu) - special.polygamma(1, r))
+    hess[0, 1] += w_sum / alpha - dot(w, inv_T) + dot(wp, inv_diff)
+    hess[1, 0] = hess[0, 1]
+    hess[1, 1] += (
+        -r * w_sum / alpha**2 + r * dot(w, inv_T**2) + dot(wx, inv_T**2)
+        + dot(wp * r_plus_xr, inv_t_xr**2 - inv_Tr**2)
+    )
+    ab = dot(wu, tri_ab - tri_abx)
+    hess[2, 2] += ab - wp_sum / a**2
+    hess[2, 3] += ab
+    hess[3, 2] = hess[2, 3]
+    hess[3, 3] += dot(wu, tri_ab + special.polygamma(1, b + xu) - special.polygamma(1, b) - tri_abx) + dot(wp_per_x, inv_b_u**2)
+    return ll, grad, hess
 
 
 def probability_alive(params, x, t_x, T):
@@ -128,17 +190,14 @@ def expected_purchases_new_customer(params, t):
     return _expected_new(r, alpha, a, b, check_times(t))
 
 
-def expected_purchases(params, t, x, t_x, T):
-    """E[X(T, T + t) | x, t_x, T]: expected purchases in the next ``t`` time units (FHL 2005 eq. 10).
+def _unconditional_expected(r, alpha, a, b, t, x, T):
+    """(a+b+x-1)/(a-1) [1 - ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; z)] of
+    FHL 2005 eq. 10, the expectation before weighting by P(alive).
 
-    The product ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; z) of eq. 10 over-
-    and underflows for heavy buyers; Euler's transformation turns it into
-    (1-z)^(a-1) 2F1(a+b-1-r, a-1; a+b+x-1; z), which stays near 1, so predictions stay
-    finite for any frequency.
+    That product over- and underflows for heavy buyers; Euler's transformation turns
+    it into (1-z)^(a-1) 2F1(a+b-1-r, a-1; a+b+x-1; z), which stays near 1, so the
+    result is finite for any frequency.
     """
-    r, alpha, a, b = _unpack(params)
-    t = check_times(t)
-    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
     log_one_minus_z = np.log(alpha + T) - np.log(alpha + T + t)
     z = -np.expm1(log_one_minus_z)
 
@@ -147,9 +206,63 @@ def expected_purchases(params, t, x, t_x, T):
         tail = np.exp((a - 1) * log_one_minus_z) * hyp2f1(a + b - 1 - r, a - 1, c, z)
         return c / (a - 1) * (1 - tail)
 
-    unconditional = _removable_at_a_equal_1(formula, a)
-    alive = np.where(x > 0, special.expit(-_log_odds_dead(r, alpha, a, b, x, t_x, T)), 1.0)
-    return unconditional * alive
+    return _removable_at_a_equal_1(formula, a)
+
+
+def _per_distinct_x_T(x, T, ticks_per_unit):
+    """Distinct (x, T) pairs and the index of each customer into them, when times are
+    on a grid of ``ticks_per_unit`` per unit; else the arrays themselves."""
+    if ticks_per_unit is not None and len(x) > 1000:
+        found = distinct_rows({"x": x, "T": T}, {"x": 1.0, "T": ticks_per_unit})
+        if found is not None:
+            return found[0]["x"], found[0]["T"], found[1]
+    return x, T, None
+
+
+def expected_purchases(params, t, x, t_x, T, ticks_per_unit=None):
+    """E[X(T, T + t) | x, t_x, T]: expected purchases in the next ``t`` time units (FHL 2005 eq. 10).
+
+    Parameters
+    ----------
+    params : mapping
+        ``r``, ``alpha``, ``a``, ``b``.
+    t : float or array-like
+        Horizon(s) in the unit of ``alpha``; an array broadcasts against the customers.
+    x, t_x, T : array-like
+        Frequency, recency and age of each customer.
+    ticks_per_unit : float, optional
+        Resolution of ``T`` (7 for weeks measured in days): the hypergeometric part is
+        then evaluated once per distinct (x, T).
+    """
+    r, alpha, a, b = _unpack(params)
+    t = check_times(t)
+    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    alive = probability_alive(params, x, t_x, T)
+    if t.ndim == 0:
+        xs, Ts, index = _per_distinct_x_T(np.ravel(x), np.ravel(T), ticks_per_unit)
+        unconditional = _unconditional_expected(r, alpha, a, b, t, xs, Ts)
+        return (unconditional if index is None else unconditional[index]).reshape(np.shape(x)) * alive
+    return _unconditional_expected(r, alpha, a, b, t, x, T) * alive
+
+
+def discounted_expected_purchases(params, times, discounts, x, t_x, T, ticks_per_unit=None):
+    """sum_k discounts[k] (E[X(times[k])] - E[X(times[k-1])]), with E[X(0)] = 0, per customer.
+
+    The churn-adjusted, discounted purchase count behind CLV. Evaluated once per
+    distinct (x, T) when ``ticks_per_unit`` says times are on a grid, and weighted by
+    P(alive) at the end, so the cost barely grows with the number of customers.
+    """
+    r, alpha, a, b = _unpack(params)
+    times, discounts = check_times(times), np.asarray(discounts, dtype=float)
+    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    xs, Ts, index = _per_distinct_x_T(x, T, ticks_per_unit)
+    total = np.zeros_like(Ts)
+    previous = np.zeros_like(Ts)
+    for time, discount in zip(times, discounts):
+        cumulative = _unconditional_expected(r, alpha, a, b, time, xs, Ts)
+        total += discount * (cumulative - previous)
+        previous = cumulative
+    return (total if index is None else total[index]) * probability_alive(params, x, t_x, T)
 
 
 def probability_of_purchases(params, n, t):
@@ -243,12 +356,12 @@ class BetaGeoModel(BaseModel):
     def _start_params(self, columns, weights):
         return np.array([1.0, 1.0, 1.0, 1.0])
 
-    def _prepare(self, columns):
-        return _prepare(columns["frequency"], columns["recency"], columns["T"])
+    def _prepare(self, columns, weights):
+        return _prepare(columns["frequency"], columns["recency"], columns["T"], weights)
 
     @staticmethod
-    def _loglik_and_grad(params, prepared):
-        return _loglik_and_grad(params, prepared)
+    def _derivatives(params, prepared, order):
+        return _derivatives(params, prepared, order)
 
     def _history(self, data):
         arrays = self._rfm(data, self.rfm_columns)
@@ -266,7 +379,27 @@ class BetaGeoModel(BaseModel):
         """
         history = self._history(data)
         t = check_positive_number(t, "t", allow_zero=True)
-        return self._series(expected_purchases(self.params_, t, *history), data, "expected_purchases")
+        values = expected_purchases(self.params_, t, *history, ticks_per_unit=self._ticks_per_unit(data))
+        return self._series(values, data, "expected_purchases")
+
+    def discounted_expected_purchases(self, data, times, discounts):
+        """sum_k discounts[k] (E[X(times[k])] - E[X(times[k-1])]) per customer: the
+        churn-adjusted, discounted purchases behind :func:`clvmodels.customer_lifetime_value`.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame
+            frequency, recency, T.
+        times : array-like
+            Increasing horizons in the model's time unit.
+        discounts : array-like
+            Discount factor applied to the purchases between ``times[k-1]`` and ``times[k]``.
+        """
+        history = self._history(data)
+        values = discounted_expected_purchases(
+            self.params_, times, discounts, *history, ticks_per_unit=self._ticks_per_unit(data)
+        )
+        return self._series(values, data, "discounted_expected_purchases")
 
     def probability_alive(self, data):
         """Probability that each customer is still active at the end of observation (FHL 2005 eq. 11)."""

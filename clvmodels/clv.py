@@ -97,13 +97,11 @@ def customer_lifetime_value(
     step = period_length(period, transaction_model.time_unit_)
 
     spend = spend_model.expected_spend(data).to_numpy()
-    value = np.zeros(len(data))
-    previous = np.zeros(len(data))
-    for k in range(1, int(horizon) + 1):
-        cumulative = transaction_model.expected_purchases(data, t=k * step).to_numpy()
-        value += (cumulative - previous) / (1 + discount_rate) ** k
-        previous = cumulative
-    return pd.Series(margin * spend * value, index=data.index, name="clv")
+    periods = np.arange(1, int(horizon) + 1)
+    purchases = transaction_model.discounted_expected_purchases(
+        data, times=periods * step, discounts=(1 + discount_rate) ** -periods.astype(float)
+    ).to_numpy()
+    return pd.Series(margin * spend * purchases, index=data.index, name="clv")
 
 
 __all__ = ["customer_lifetime_value", "period_length", "DAYS_PER_UNIT"]

@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 from scipy import special
 
-from ._base import BaseModel, unique_inverse
+from ._base import BaseModel, dot, unique_inverse
 from .exceptions import ModelWarning
 
 
@@ -22,36 +22,63 @@ def _unpack(params):
     return (float(params[k]) for k in ("p", "q", "v"))
 
 
-def _prepare(x, m):
-    x_unique, x_index = unique_inverse(x)
-    return {"x": x, "m": m, "log_m": np.log(m), "log_x": np.log(x), "x_unique": x_unique, "x_index": x_index}
-
-
-def _loglik_and_grad(params, data):
-    """Log density of each customer's mean spend m over x purchases, and its gradient.
+def log_likelihood(params, x, m):
+    """Log density of each customer's mean spend ``m`` over ``x`` repeat purchases.
 
     ln f = ln G(px+q) - ln G(px) - ln G(q) + q ln v + (px-1) ln m + px ln x - (px+q) ln(v + x m)
-    (Hardie 2013, eq. 4, for the mean of x purchases).
+    (Hardie 2013, eq. 4, for the mean of x purchases; customers with x = 0 carry no
+    information and get -inf).
     """
-    p, q, v = params
-    x, m, log_m, log_x = data["x"], data["m"], data["log_m"], data["log_x"]
-    xu, idx = data["x_unique"], data["x_index"]
-    log_v_xm = np.log(v + x * m)
-    ll = (
-        (special.gammaln(p * xu + q) - special.gammaln(p * xu))[idx]
-        - special.gammaln(q) + q * np.log(v) + (p * x - 1) * log_m + p * x * log_x - (p * x + q) * log_v_xm
-    )
-    psi_pq = special.digamma(p * xu + q)[idx]
-    d_p = x * (psi_pq - special.digamma(p * xu)[idx] + log_m + log_x - log_v_xm)
-    d_q = psi_pq - special.digamma(q) + np.log(v) - log_v_xm
-    d_v = q / v - (p * x + q) / (v + x * m)
-    return ll, np.column_stack([d_p, d_q, d_v])
-
-
-def log_likelihood(params, x, m):
-    """Per-customer log-likelihood of mean spend ``m`` over ``x`` repeat purchases."""
+    p, q, v = _unpack(params)
     x, m = np.asarray(x, dtype=float), np.asarray(m, dtype=float)
-    return _loglik_and_grad(np.array(list(_unpack(params))), _prepare(x, m))[0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (
+            special.gammaln(p * x + q) - special.gammaln(p * x) - special.gammaln(q) + q * np.log(v)
+            + (p * x - 1) * np.log(m) + p * x * np.log(x) - (p * x + q) * np.log(v + x * m)
+        )
+
+
+def _prepare(x, m, weights):
+    x_unique, x_index = unique_inverse(x)
+    log_m, log_x = np.log(m), np.log(x)
+    return {
+        "x": x, "xm": x * m, "w": weights, "wx": weights * x, "w_sum": weights.sum(),
+        "x_unique": x_unique, "w_per_x": np.bincount(x_index, weights=weights, minlength=len(x_unique)),
+        # Sums that do not depend on the parameters.
+        "sum_wx_log_mx": dot(weights * x, log_m + log_x), "sum_w_log_m": dot(weights, log_m),
+    }
+
+
+def _derivatives(params, data, order):
+    """Weighted total of Hardie (2013) eq. 4 and its gradient and Hessian w.r.t. (p, q, v)."""
+    p, q, v = params
+    xu, wu, w, wx = data["x_unique"], data["w_per_x"], data["w"], data["wx"]
+    log_v_xm = np.log(v + data["xm"])
+    w_sum = data["w_sum"]
+    ll = (
+        dot(wu, special.gammaln(p * xu + q) - special.gammaln(p * xu)) - w_sum * (special.gammaln(q) - q * np.log(v))
+        + p * data["sum_wx_log_mx"] - data["sum_w_log_m"] - dot(p * wx + q * w, log_v_xm)
+    )
+    if order == 0:
+        return ll, None, None
+    psi_pq, psi_p = special.digamma(p * xu + q), special.digamma(p * xu)
+    inv_v_xm = 1.0 / (v + data["xm"])
+    d_p = dot(wu * xu, psi_pq - psi_p) + data["sum_wx_log_mx"] - dot(wx, log_v_xm)
+    d_q = dot(wu, psi_pq) - w_sum * (special.digamma(q) - np.log(v)) - dot(w, log_v_xm)
+    d_v = q * w_sum / v - dot(p * wx + q * w, inv_v_xm)
+    grad = np.array([d_p, d_q, d_v])
+    if order == 1:
+        return ll, grad, None
+    tri_pq, tri_p = special.polygamma(1, p * xu + q), special.polygamma(1, p * xu)
+    h_pq = dot(wu * xu, tri_pq)
+    h_pv = -dot(wx, inv_v_xm)
+    h_qv = w_sum / v - dot(w, inv_v_xm)
+    hess = np.array([
+        [dot(wu * xu**2, tri_pq - tri_p), h_pq, h_pv],
+        [h_pq, dot(wu, tri_pq) - w_sum * special.polygamma(1, q), h_qv],
+        [h_pv, h_qv, -q * w_sum / v**2 + dot(p * wx + q * w, inv_v_xm**2)],
+    ])
+    return ll, grad, hess
 
 
 def expected_spend(params, x, m):
@@ -119,12 +146,12 @@ class GammaGammaModel(BaseModel):
     def _start_params(self, columns, weights):
         return np.array([1.0, 1.0, 1.0])
 
-    def _prepare(self, columns):
-        return _prepare(columns["frequency"], columns["monetary_value"])
+    def _prepare(self, columns, weights):
+        return _prepare(columns["frequency"], columns["monetary_value"], weights)
 
     @staticmethod
-    def _loglik_and_grad(params, prepared):
-        return _loglik_and_grad(params, prepared)
+    def _derivatives(params, prepared, order):
+        return _derivatives(params, prepared, order)
 
     def _check_params(self):
         if self.params_["q"] <= 1:
