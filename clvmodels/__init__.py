@@ -15,6 +15,7 @@ from .clv import customer_lifetime_value
 from .gamma_gamma import GammaGammaModel
 from . import evaluation
 from . import plotting
+from . import report
 from .segments import customer_segments
 from .exceptions import CLVWarning, ConvergenceError, DataWarning, ModelWarning, NotFittedError
 
@@ -29,6 +30,7 @@ __all__ = [
     "customer_lifetime_value",
     "evaluation",
     "plotting",
+    "report",
     "customer_segments",
     "load_model",
     "CLVWarning",
