@@ -178,6 +178,21 @@ def test_fit_converges_on_hard_data(name):
         assert data["frequency"].mean() > 100
 
 
+def test_lifetimes_issue_405_heavy_daily_buyers_converge():
+    # lifetimes issue 405: ~60 purchases per customer over ~500 days, 50,000 customers,
+    # daily units. lifetimes 0.11.3 stops with BFGS "precision loss" and raises.
+    rng = np.random.default_rng(405)
+    data = bgnbd.sample({"r": 16.0, "alpha": 100.0, "a": 0.6, "b": 40.0}, np.floor(rng.uniform(450, 500, 50000)), rng)
+    data["recency"] = np.minimum(np.floor(data["recency"]), data["T"])
+    data.attrs["time_unit"] = "D"
+    assert 50 < data["frequency"].mean() < 70
+    model = clv.BetaGeoModel().fit(data)
+    assert model.gradient_norm_ < 1e-8
+    assert np.all(np.isfinite(model.standard_errors_))
+    for name, value in {"r": 16.0, "alpha": 100.0, "a": 0.6, "b": 40.0}.items():
+        assert model.params_[name] == pytest.approx(value, rel=0.2)
+
+
 def test_unidentified_fit_raises_instead_of_returning_start_point():
     data = pd.DataFrame({"frequency": np.zeros(100), "recency": np.zeros(100), "T": np.linspace(1, 40, 100)})
     with pytest.raises(clv.ConvergenceError, match="did not converge.*penalizer"):
