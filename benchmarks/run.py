@@ -93,9 +93,9 @@ class Case:
 
 def _count(n):
     if n >= M:
-        return f"{n / M:g}M"
+        return f"{n / M:.3g}M"
     if n >= 1000:
-        return f"{n / 1000:g}k"
+        return f"{n / 1000:.3g}k"
     return str(n)
 
 
@@ -379,6 +379,41 @@ def scaling_table(cases):
     return "\n".join(lines)
 
 
+README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def results_markdown(record):
+    """The README's results section for a JSON record."""
+    info = record["machine"]
+    changes = " + uncommitted changes in clvmodels/" if info["clvmodels_uncommitted_changes"] else ""
+    verdicts = [c for c in record["cases"] if c["met"] is not None]
+    met = [c for c in verdicts if c["met"]]
+    lines = [
+        f"Measured {record['created']} at commit {info['git_commit']}{changes}, scale {record['scale']:g}, "
+        f"seed {record['seed']}; whole run {record['total_seconds']:.0f} s.",
+        "",
+        f"Machine: {info['nproc']} cores ({info['cpu']}), {info['memory_gb']} GB RAM, Linux {info['kernel']}; "
+        f"Python {info['python']}, numpy {info['numpy']}, pandas {info['pandas']}, scipy {info['scipy']}, "
+        f"lifetimes {info['lifetimes']}. Load average {record['load_average_before'][0]:.1f} at the start "
+        f"and {record['load_average_after'][0]:.1f} at the end (other jobs shared the machine).",
+        "",
+        f"Targets met: {len(met)} of {len(verdicts)}.",
+        "",
+        record["table_markdown"],
+        "",
+        "Scaling of clvmodels (time and peak memory per million rows; near-constant = near-linear):",
+        "",
+        record["scaling_markdown"],
+    ]
+    return "\n".join(lines)
+
+
+def update_readme(record, path=HERE / "README.md"):
+    text = path.read_text()
+    start, end = text.index(README_START) + len(README_START), text.index(README_END)
+    path.write_text(text[:start] + "\n" + results_markdown(record) + "\n" + text[end:])
+
+
 def machine():
     cpu = "unknown"
     try:
@@ -391,7 +426,8 @@ def machine():
         memory_gb = round(int(memory) / 1024**2, 1)
     except (OSError, StopIteration):
         memory_gb = None
-    import lifetimes
+    from importlib import metadata
+
     import scipy
 
     import clvmodels
@@ -413,7 +449,7 @@ def machine():
         "numpy": np.__version__,
         "pandas": pd.__version__,
         "scipy": scipy.__version__,
-        "lifetimes": getattr(lifetimes, "__version__", "0.11.3"),
+        "lifetimes": metadata.version("lifetimes"),
         "clvmodels": clvmodels.__version__,
         "git_commit": commit,
         "clvmodels_uncommitted_changes": bool(dirty),
@@ -432,6 +468,8 @@ def parse_args(argv):
                         "(default benchmarks/results/latest.json, quick.json with --quick/--scale)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds allowed per measured call")
     parser.add_argument("--no-lifetimes", action="store_true", help="measure clvmodels only")
+    parser.add_argument("--update-readme", action="store_true",
+                        help="replace the results section of benchmarks/README.md with this run's tables")
     parser.add_argument("--targets-only", action="store_true", help="skip the scaling rows without a target")
     parser.add_argument("--runs", type=int, default=3,
                         help="at most this many runs of a call that takes under a second (default 3)")
@@ -536,6 +574,9 @@ def main(argv=None):
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(record, indent=2, default=_json_default) + "\n")
     log(f"wrote {json_path}")
+    if args.update_readme:
+        update_readme(record)
+        log("updated the results section of benchmarks/README.md")
     failures = [c for c in cases if any(isinstance(r, dict) and not r.get("ok") for r in c.results.values())]
     return 1 if any(not c.results.get("clvmodels", {}).get("ok") for c in failures) else 0
 
