@@ -193,9 +193,10 @@ STEPS = {
     "fit_day": {"clvmodels": _bg_fit_ours, "lifetimes": _bg_fit_lifetimes},
     "gamma_gamma": {"clvmodels": _gg_fit_ours, "lifetimes": _gg_fit_lifetimes},
     "clv": {"clvmodels": _clv_ours, "lifetimes": _clv_lifetimes},
+    "clv_continuous": {"clvmodels": _clv_ours, "lifetimes": _clv_lifetimes},
     "predictions": {"clvmodels": _predictions_ours, "lifetimes": _predictions_lifetimes},
 }
-_NEEDS_MODELS = {"clv", "predictions"}
+_NEEDS_MODELS = {"clv", "clv_continuous", "predictions"}
 WARMUP_ROWS = 2000
 
 
