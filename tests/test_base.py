@@ -11,13 +11,8 @@ from clvmodels._base import compress_rows
 
 
 @pytest.fixture(scope="module")
-def cdnow_rfm(cdnow_sample):
-    return clv.rfm_summary(cdnow_sample, amount_col="amount", time_unit="W", observation_end="1997-09-30")
-
-
-@pytest.fixture(scope="module")
-def models(cdnow_rfm):
-    return clv.BetaGeoModel().fit(cdnow_rfm), clv.GammaGammaModel().fit(cdnow_rfm)
+def models(bg, gg):
+    return bg, gg
 
 
 def test_summary_intervals_on_log_scale(models):
@@ -30,7 +25,7 @@ def test_summary_intervals_on_log_scale(models):
 
 
 @pytest.mark.parametrize("index", [0, 1])
-def test_save_and_load_round_trip(models, cdnow_rfm, tmp_path, index):
+def test_save_and_load_round_trip(models, rfm, tmp_path, index):
     model = models[index]
     path = model.save(tmp_path / "model.json", metadata={"job": "nightly"})
     record = json.loads(path.read_text())
@@ -42,7 +37,7 @@ def test_save_and_load_round_trip(models, cdnow_rfm, tmp_path, index):
     pd.testing.assert_frame_equal(loaded.summary(), model.summary())
     assert loaded.time_unit_ == model.time_unit_ and loaded.metadata_ == {"job": "nightly"}
     if index == 0:
-        pd.testing.assert_series_equal(loaded.probability_alive(cdnow_rfm), model.probability_alive(cdnow_rfm))
+        pd.testing.assert_series_equal(loaded.probability_alive(rfm), model.probability_alive(rfm))
 
 
 @pytest.mark.parametrize(
@@ -63,19 +58,19 @@ def test_load_refuses_foreign_files(tmp_path, content, message):
         clv.load_model(path)
 
 
-def test_methods_before_fit_raise_not_fitted(cdnow_rfm):
+def test_methods_before_fit_raise_not_fitted(rfm):
     for call in (
-        lambda: clv.BetaGeoModel().expected_purchases(cdnow_rfm, t=1),
+        lambda: clv.BetaGeoModel().expected_purchases(rfm, t=1),
         lambda: clv.BetaGeoModel().summary(),
         lambda: clv.BetaGeoModel().expected_purchases_new_customer(1),
-        lambda: clv.GammaGammaModel().expected_spend(cdnow_rfm),
+        lambda: clv.GammaGammaModel().expected_spend(rfm),
         lambda: clv.BetaGeoModel().save("x.json"),
     ):
         with pytest.raises(clv.NotFittedError, match="not fitted yet"):
             call()
 
 
-def rfm(**columns):
+def rfm_table(**columns):
     base = {"frequency": [0.0, 1.0, 2.0, 3.0], "recency": [0.0, 1.0, 2.0, 3.0], "T": [5.0, 5.0, 5.0, 5.0],
             "monetary_value": [0.0, 10.0, 20.0, 30.0]}
     base.update(columns)
@@ -83,15 +78,15 @@ def rfm(**columns):
 
 
 BAD_RFM = [
-    (rfm().drop(columns="recency"), "column 'recency': is missing"),
-    (rfm(frequency=[0.0, np.nan, 2.0, 3.0]), "column 'frequency': 1 row are missing"),
-    (rfm(T=[5.0, np.inf, 5.0, np.inf]), "column 'T': 2 rows are infinite"),
-    (rfm(frequency=[0.0, -1.0, 2.0, 3.0]), "column 'frequency': 1 row are negative"),
-    (rfm(frequency=[0.0, 1.5, 2.0, 3.5]), "column 'frequency': 2 rows are not whole numbers"),
-    (rfm(recency=[0.0, 1.0, 6.0, 3.0]), "column 'recency': 1 row are greater than T"),
-    (rfm(recency=[1.0, 1.0, 2.0, 3.0]), "column 'recency': 1 row are non-zero where frequency is 0"),
-    (rfm(recency=["a", 1.0, 2.0, 3.0]), "column 'recency': 1 row are not numbers"),
-    (rfm().iloc[:0], "empty"),
+    (rfm_table().drop(columns="recency"), "column 'recency': is missing"),
+    (rfm_table(frequency=[0.0, np.nan, 2.0, 3.0]), "column 'frequency': 1 row are missing"),
+    (rfm_table(T=[5.0, np.inf, 5.0, np.inf]), "column 'T': 2 rows are infinite"),
+    (rfm_table(frequency=[0.0, -1.0, 2.0, 3.0]), "column 'frequency': 1 row are negative"),
+    (rfm_table(frequency=[0.0, 1.5, 2.0, 3.5]), "column 'frequency': 2 rows are not whole numbers"),
+    (rfm_table(recency=[0.0, 1.0, 6.0, 3.0]), "column 'recency': 1 row are greater than T"),
+    (rfm_table(recency=[1.0, 1.0, 2.0, 3.0]), "column 'recency': 1 row are non-zero where frequency is 0"),
+    (rfm_table(recency=["a", 1.0, 2.0, 3.0]), "column 'recency': 1 row are not numbers"),
+    (rfm_table().iloc[:0], "empty"),
 ]
 
 
@@ -104,7 +99,7 @@ def test_bad_rfm_input_names_column_problem_and_rows(data, message, models):
 
 
 def test_all_problems_reported_together():
-    data = rfm(frequency=[0.0, -1.0, 2.0, 3.0], T=[5.0, 5.0, 1.0, np.nan])
+    data = rfm_table(frequency=[0.0, -1.0, 2.0, 3.0], T=[5.0, 5.0, 1.0, np.nan])
     with pytest.raises(ValueError, match=r"3 problems") as error:
         clv.BetaGeoModel().fit(data)
     assert "frequency" in str(error.value) and "'T'" in str(error.value) and "recency" in str(error.value)
@@ -112,7 +107,7 @@ def test_all_problems_reported_together():
 
 def test_negative_monetary_value_rejected():
     with pytest.raises(ValueError, match="column 'monetary_value': 1 row are negative"):
-        clv.GammaGammaModel().fit(rfm(monetary_value=[0.0, -10.0, 20.0, 30.0]))
+        clv.GammaGammaModel().fit(rfm_table(monetary_value=[0.0, -10.0, 20.0, 30.0]))
 
 
 @pytest.mark.parametrize(
@@ -122,19 +117,19 @@ def test_negative_monetary_value_rejected():
 )
 def test_bad_sample_weight(weights, message):
     with pytest.raises(ValueError, match=message):
-        clv.BetaGeoModel().fit(rfm(), sample_weight=weights)
+        clv.BetaGeoModel().fit(rfm_table(), sample_weight=weights)
 
 
 @pytest.mark.parametrize("kwargs", [{"penalizer": -1.0}, {"penalizer": float("nan")}, {"max_iter": 0}])
 def test_bad_settings(kwargs):
     with pytest.raises(ValueError):
-        clv.BetaGeoModel(**kwargs).fit(rfm())
+        clv.BetaGeoModel(**kwargs).fit(rfm_table())
 
 
-def test_bad_prediction_arguments(models, cdnow_rfm):
+def test_bad_prediction_arguments(models, rfm):
     bg = models[0]
     with pytest.raises(ValueError, match="t must be"):
-        bg.expected_purchases(cdnow_rfm, t=-1)
+        bg.expected_purchases(rfm, t=-1)
     with pytest.raises(ValueError, match="whole number"):
         bg.probability_of_purchases(1.5, 10)
     with pytest.raises(ValueError, match="negative"):

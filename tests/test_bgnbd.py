@@ -20,16 +20,6 @@ FHL_LOG_LIKELIHOOD = -9582.43
 BTYD_PARAMS = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
 
 
-@pytest.fixture(scope="module")
-def cdnow_rfm(cdnow_sample):
-    return clv.rfm_summary(cdnow_sample, amount_col="amount", time_unit="W", observation_end="1997-09-30")
-
-
-@pytest.fixture(scope="module")
-def cdnow_bg(cdnow_rfm):
-    return clv.BetaGeoModel().fit(cdnow_rfm)
-
-
 def lifetimes_fitter(params):
     fitter = lifetimes.BetaGeoFitter()
     fitter.params_ = pd.Series(params, index=["r", "alpha", "a", "b"], dtype=float)
@@ -46,23 +36,23 @@ def synthetic(params, n, T_range, seed, day_resolution=False):
 
 
 # ----- published values ---------------------------------------------------------------------
-def test_cdnow_fit_reproduces_fhl_2005(cdnow_bg):
+def test_cdnow_fit_reproduces_fhl_2005(bg):
     for name, value in FHL_PARAMS.items():
-        assert cdnow_bg.params_[name] == pytest.approx(value, rel=1e-3)
-    assert cdnow_bg.log_likelihood_ == pytest.approx(FHL_LOG_LIKELIHOOD, abs=0.01)
-    assert cdnow_bg.time_unit_ == "W"
-    assert cdnow_bg.n_customers_ == 2357
+        assert bg.params_[name] == pytest.approx(value, rel=1e-3)
+    assert bg.log_likelihood_ == pytest.approx(FHL_LOG_LIKELIHOOD, abs=0.01)
+    assert bg.time_unit_ == "W"
+    assert bg.n_customers_ == 2357
 
 
-def test_worked_example_expects_1_226_purchases(cdnow_bg):
+def test_worked_example_expects_1_226_purchases(bg):
     # FHL 2005, section 5: x = 2, t_x = 30.43, T = 38.86, next 39 weeks.
     customer = pd.DataFrame({"frequency": [2.0], "recency": [30.43], "T": [38.86]})
-    assert cdnow_bg.expected_purchases(customer, t=39).iloc[0] == pytest.approx(1.226, abs=5e-4)
+    assert bg.expected_purchases(customer, t=39).iloc[0] == pytest.approx(1.226, abs=5e-4)
 
 
 @pytest.mark.parametrize("t, expected", [(1, 0.0532), (3, 0.1506), (32, 1.0437), (78, 1.858)])
-def test_expected_purchases_of_new_customer(cdnow_bg, t, expected):
-    assert cdnow_bg.expected_purchases_new_customer(t) == pytest.approx(expected, abs=5e-4)
+def test_expected_purchases_of_new_customer(bg, t, expected):
+    assert bg.expected_purchases_new_customer(t) == pytest.approx(expected, abs=5e-4)
 
 
 def test_probability_of_purchases_matches_r_btyd():
@@ -70,12 +60,12 @@ def test_probability_of_purchases_matches_r_btyd():
     assert bgnbd.probability_of_purchases(BTYD_PARAMS, 10, 2) == pytest.approx(1.07869e-07, rel=1e-5)
 
 
-def test_standard_errors_match_lifetimes(cdnow_bg, cdnow_rfm):
+def test_standard_errors_match_lifetimes(bg, rfm):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fitter = lifetimes.BetaGeoFitter().fit(cdnow_rfm["frequency"], cdnow_rfm["recency"], cdnow_rfm["T"])
-    np.testing.assert_allclose(cdnow_bg.standard_errors_, fitter.standard_errors_, rtol=1e-3)
-    summary = cdnow_bg.summary()
+        fitter = lifetimes.BetaGeoFitter().fit(rfm["frequency"], rfm["recency"], rfm["T"])
+    np.testing.assert_allclose(bg.standard_errors_, fitter.standard_errors_, rtol=1e-3)
+    summary = bg.summary()
     assert list(summary.columns) == ["estimate", "std_error", "lower_95", "upper_95"]
     assert (summary["lower_95"] > 0).all()
     assert (summary["lower_95"] < summary["estimate"]).all() and (summary["estimate"] < summary["upper_95"]).all()
@@ -91,10 +81,10 @@ PARITY_CASES = [
 
 
 @pytest.fixture(params=PARITY_CASES, ids=[c[0] for c in PARITY_CASES])
-def parity_case(request, cdnow_rfm, cdnow_bg):
+def parity_case(request, rfm, bg):
     name, params = request.param
     if params is None:
-        return cdnow_bg.params_.to_dict(), cdnow_rfm
+        return bg.params_.to_dict(), rfm
     return params, synthetic(params, 2000, (5, 60), seed=len(name))
 
 
@@ -200,7 +190,7 @@ def test_unidentified_fit_raises_instead_of_returning_start_point():
 
 
 # ----- extreme inputs stay finite and in range -------------------------------------------
-def test_predictions_finite_for_extreme_histories(cdnow_bg):
+def test_predictions_finite_for_extreme_histories(bg):
     extreme = pd.DataFrame(
         {
             "frequency": [10000.0, 10000.0, 0.0, 5.0, 1.0, 3.0, 10000.0],
@@ -209,11 +199,11 @@ def test_predictions_finite_for_extreme_histories(cdnow_bg):
         }
     )
     for t in (0.0, 1e-6, 39.0, 1e5):
-        expected = cdnow_bg.expected_purchases(extreme, t=t)
+        expected = bg.expected_purchases(extreme, t=t)
         assert np.all(np.isfinite(expected)) and np.all(expected >= 0)
-    alive = cdnow_bg.probability_alive(extreme)
+    alive = bg.probability_alive(extreme)
     assert np.all((alive >= 0) & (alive <= 1))
-    assert np.all(np.isfinite(cdnow_bg.log_likelihood(extreme)))
+    assert np.all(np.isfinite(bg.log_likelihood(extreme)))
     # The heavy buyer seen yesterday is alive; the one silent for 99,990 weeks is not.
     assert alive.iloc[0] > 0.99 and alive.iloc[1] < 1e-6
 
@@ -245,9 +235,9 @@ def test_purchase_probabilities_form_a_distribution(r, alpha, a, b, t):
     assert probabilities.sum() == pytest.approx(1.0, abs=1e-6) or probabilities.sum() < 1.0
 
 
-def test_weighted_unique_rows_equal_full_fit(cdnow_rfm):
-    full = clv.BetaGeoModel().fit(cdnow_rfm)
-    unique = clv.compress(cdnow_rfm, ["frequency", "recency", "T"])
+def test_weighted_unique_rows_equal_full_fit(rfm):
+    full = clv.BetaGeoModel().fit(rfm)
+    unique = clv.compress(rfm, ["frequency", "recency", "T"])
     weighted = clv.BetaGeoModel().fit(unique, sample_weight=unique["weight"])
     np.testing.assert_allclose(weighted.params_, full.params_, rtol=1e-8)
     assert weighted.log_likelihood_ == pytest.approx(full.log_likelihood_, rel=1e-10)
@@ -269,10 +259,10 @@ def test_time_unit_rescaling(cdnow_sample):
     )
 
 
-def test_time_unit_mismatch_raises(cdnow_bg, cdnow_sample):
+def test_time_unit_mismatch_raises(bg, cdnow_sample):
     days = clv.rfm_summary(cdnow_sample, time_unit="D", observation_end="1997-09-30")
     with pytest.raises(ValueError, match="time unit mismatch"):
-        cdnow_bg.expected_purchases(days, t=1)
+        bg.expected_purchases(days, t=1)
 
 
 def test_sample_reproduces_parameters():

@@ -23,24 +23,6 @@ CALIBRATION_END, OBSERVATION_END = "1997-09-30", "1998-06-30"
 
 
 @pytest.fixture(scope="module")
-def split(cdnow_sample):
-    return clv.calibration_holdout_split(
-        cdnow_sample, amount_col="amount", time_unit="W",
-        calibration_end=CALIBRATION_END, observation_end=OBSERVATION_END,
-    )
-
-
-@pytest.fixture(scope="module")
-def bg(split):
-    return clv.BetaGeoModel().fit(split)
-
-
-@pytest.fixture(scope="module")
-def gg(split):
-    return clv.GammaGammaModel().fit(split)
-
-
-@pytest.fixture(scope="module")
 def track(bg, cdnow_sample):
     return evaluation.tracking(
         bg, cdnow_sample, calibration_end=CALIBRATION_END, observation_end=OBSERVATION_END, time_unit="W"

@@ -20,54 +20,44 @@ FHL_LOG_LIKELIHOOD = -4055.92
 HARDIE_SPEND = [24.65, 18.91, 35.17, 35.17, 35.17, 71.46, 18.91, 35.17, 27.28, 35.17]
 
 
-@pytest.fixture(scope="module")
-def cdnow_rfm(cdnow_sample):
-    return clv.rfm_summary(cdnow_sample, amount_col="amount", time_unit="W", observation_end="1997-09-30")
-
-
-@pytest.fixture(scope="module")
-def cdnow_gg(cdnow_rfm):
-    return clv.GammaGammaModel().fit(cdnow_rfm)
-
-
-def test_cdnow_fit_reproduces_fhl_2005(cdnow_gg):
+def test_cdnow_fit_reproduces_fhl_2005(gg):
     # The paper gives two decimals: match them to the published digit.
     for name, value in FHL_PARAMS.items():
-        assert round(cdnow_gg.params_[name], 2) == value
-    assert cdnow_gg.log_likelihood_ == pytest.approx(FHL_LOG_LIKELIHOOD, abs=0.01)
-    assert cdnow_gg.n_customers_ == 946
+        assert round(gg.params_[name], 2) == value
+    assert gg.log_likelihood_ == pytest.approx(FHL_LOG_LIKELIHOOD, abs=0.01)
+    assert gg.n_customers_ == 946
 
 
-def test_expected_spend_matches_hardie_spreadsheet(cdnow_gg, cdnow_rfm):
+def test_expected_spend_matches_hardie_spreadsheet(gg, rfm):
     # The spreadsheet evaluates at the unrounded estimates (at the rounded ones,
     # customer 3's population mean would be 35.22, not 35.17).
-    spend = cdnow_gg.expected_spend(cdnow_rfm)
+    spend = gg.expected_spend(rfm)
     np.testing.assert_allclose(np.round(spend.to_numpy()[:10], 2), HARDIE_SPEND, atol=1e-9)
 
 
-def test_parity_with_lifetimes(cdnow_gg, cdnow_rfm):
+def test_parity_with_lifetimes(gg, rfm):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        repeat = cdnow_rfm[cdnow_rfm["frequency"] > 0]
+        repeat = rfm[rfm["frequency"] > 0]
         fitter = lifetimes.GammaGammaFitter().fit(repeat["frequency"], repeat["monetary_value"])
-    np.testing.assert_allclose(cdnow_gg.params_, fitter.params_, rtol=1e-4)
-    fitter.params_ = cdnow_gg.params_.copy()
-    theirs = fitter.conditional_expected_average_profit(cdnow_rfm["frequency"], cdnow_rfm["monetary_value"])
-    np.testing.assert_allclose(cdnow_gg.expected_spend(cdnow_rfm), theirs, rtol=1e-10)
-    log_params = np.log(cdnow_gg.params_.to_numpy())
+    np.testing.assert_allclose(gg.params_, fitter.params_, rtol=1e-4)
+    fitter.params_ = gg.params_.copy()
+    theirs = fitter.conditional_expected_average_profit(rfm["frequency"], rfm["monetary_value"])
+    np.testing.assert_allclose(gg.expected_spend(rfm), theirs, rtol=1e-10)
+    log_params = np.log(gg.params_.to_numpy())
     mean_negative = lifetimes.GammaGammaFitter._negative_log_likelihood(
         log_params, repeat["frequency"].to_numpy(), repeat["monetary_value"].to_numpy(), np.ones(len(repeat)), 0.0
     )
-    assert cdnow_gg.log_likelihood_ == pytest.approx(-mean_negative * len(repeat), rel=1e-9)
-    np.testing.assert_allclose(cdnow_gg.standard_errors_, fitter.standard_errors_, rtol=1e-2)
+    assert gg.log_likelihood_ == pytest.approx(-mean_negative * len(repeat), rel=1e-9)
+    np.testing.assert_allclose(gg.standard_errors_, fitter.standard_errors_, rtol=1e-2)
 
 
-def test_customers_without_repeat_purchase_get_population_mean(cdnow_gg, cdnow_rfm):
-    spend = cdnow_gg.expected_spend(cdnow_rfm)
-    no_repeat = cdnow_rfm["frequency"] == 0
-    np.testing.assert_allclose(spend[no_repeat], cdnow_gg.population_mean_spend())
-    p, q, v = cdnow_gg.params_
-    assert cdnow_gg.population_mean_spend() == pytest.approx(p * v / (q - 1))
+def test_customers_without_repeat_purchase_get_population_mean(gg, rfm):
+    spend = gg.expected_spend(rfm)
+    no_repeat = rfm["frequency"] == 0
+    np.testing.assert_allclose(spend[no_repeat], gg.population_mean_spend())
+    p, q, v = gg.params_
+    assert gg.population_mean_spend() == pytest.approx(p * v / (q - 1))
 
 
 def test_q_at_most_one_warns_at_fit_and_refuses_spend():
@@ -81,11 +71,11 @@ def test_q_at_most_one_warns_at_fit_and_refuses_spend():
         model.expected_spend(data)
 
 
-def test_weighted_unique_rows_equal_full_fit(cdnow_rfm, cdnow_gg):
-    unique = clv.compress(cdnow_rfm, ["frequency", "monetary_value"])
+def test_weighted_unique_rows_equal_full_fit(rfm, gg):
+    unique = clv.compress(rfm, ["frequency", "monetary_value"])
     weighted = clv.GammaGammaModel().fit(unique, sample_weight="weight")
-    np.testing.assert_allclose(weighted.params_, cdnow_gg.params_, rtol=1e-8)
-    assert weighted.log_likelihood_ == pytest.approx(cdnow_gg.log_likelihood_, rel=1e-10)
+    np.testing.assert_allclose(weighted.params_, gg.params_, rtol=1e-8)
+    assert weighted.log_likelihood_ == pytest.approx(gg.log_likelihood_, rel=1e-10)
 
 
 def test_fit_recovers_generating_parameters():

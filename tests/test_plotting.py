@@ -34,34 +34,6 @@ def _close_figures():
 
 
 @pytest.fixture(scope="module")
-def rfm(cdnow_sample):
-    return rfm_summary(cdnow_sample, amount_col="amount", time_unit="W", observation_end=CALIBRATION_END)
-
-
-@pytest.fixture(scope="module")
-def bg(rfm):
-    return clv.BetaGeoModel().fit(rfm)
-
-
-@pytest.fixture(scope="module")
-def gg(rfm):
-    return clv.GammaGammaModel().fit(rfm)
-
-
-@pytest.fixture(scope="module")
-def split(cdnow_sample):
-    return calibration_holdout_split(
-        cdnow_sample, amount_col="amount", time_unit="W",
-        calibration_end=CALIBRATION_END, observation_end=OBSERVATION_END,
-    )
-
-
-@pytest.fixture(scope="module")
-def bg_calibration(split):
-    return clv.BetaGeoModel().fit(split)
-
-
-@pytest.fixture(scope="module")
 def clv_values(bg, gg, rfm):
     return clv.customer_lifetime_value(bg, gg, rfm, horizon=12, period="M", discount_rate=0.01)
 
@@ -103,9 +75,9 @@ def test_period_transactions_bars_are_goodness_of_fit_counts(bg, rfm):
     assert {t.get_text() for t in ax.get_legend().get_texts()} == {"observed", "expected (BetaGeoModel)"}
 
 
-def test_calibration_vs_holdout_lines_are_holdout_by_frequency_means(bg_calibration, split):
-    ax = plotting.plot_calibration_vs_holdout_purchases(bg_calibration, split, max_frequency=5)
-    table = evaluation.holdout_by_frequency(evaluation.holdout_comparison(bg_calibration, split), max_frequency=5)
+def test_calibration_vs_holdout_lines_are_holdout_by_frequency_means(bg, split):
+    ax = plotting.plot_calibration_vs_holdout_purchases(bg, split, max_frequency=5)
+    table = evaluation.holdout_by_frequency(evaluation.holdout_comparison(bg, split), max_frequency=5)
     actual, predicted = ax.get_lines()[:2]
     np.testing.assert_allclose(actual.get_ydata(), table["actual"].to_numpy())
     np.testing.assert_allclose(predicted.get_ydata(), table["predicted"].to_numpy())
@@ -139,9 +111,9 @@ def test_incremental_label_states_the_period(tracking_table):
     assert "per 4 weeks" in plotting.plot_incremental_transactions(tracking_table).get_ylabel()
 
 
-def test_tracking_plots_on_evaluation_tracking(bg_calibration, cdnow_sample):
+def test_tracking_plots_on_evaluation_tracking(bg, cdnow_sample):
     table = evaluation.tracking(
-        bg_calibration, cdnow_sample, calibration_end=CALIBRATION_END, observation_end=OBSERVATION_END,
+        bg, cdnow_sample, calibration_end=CALIBRATION_END, observation_end=OBSERVATION_END,
         time_unit="W",
     )
     ax = plotting.plot_cumulative_transactions(table)
@@ -416,12 +388,12 @@ def test_value_concentration_bad_values():
 
 # ----- common behaviour -------------------------------------------------------------------
 @pytest.fixture
-def every_plot(bg, gg, rfm, bg_calibration, split, tracking_table, clv_values, cdnow_sample):
+def every_plot(bg, gg, rfm, split, tracking_table, clv_values, cdnow_sample):
     customer = cdnow_sample[cdnow_sample["customer_id"] == 2]
     return {
         "period_transactions": lambda ax: plotting.plot_period_transactions(bg, rfm, ax=ax),
         "calibration_vs_holdout": lambda ax: plotting.plot_calibration_vs_holdout_purchases(
-            bg_calibration, split, ax=ax),
+            bg, split, ax=ax),
         "cumulative": lambda ax: plotting.plot_cumulative_transactions(tracking_table, ax=ax),
         "incremental": lambda ax: plotting.plot_incremental_transactions(tracking_table, ax=ax),
         "frequency_recency": lambda ax: plotting.plot_frequency_recency_matrix(bg, T=rfm, ax=ax),

@@ -73,14 +73,6 @@ def _parse(text):
 
 
 @pytest.fixture(scope="module")
-def split(cdnow_sample):
-    return clv.calibration_holdout_split(
-        cdnow_sample, amount_col="amount", time_unit="W",
-        calibration_end=CALIBRATION_END, observation_end=OBSERVATION_END,
-    )
-
-
-@pytest.fixture(scope="module")
 def report(cdnow_sample, tmp_path_factory):
     import matplotlib.pyplot as plt
 

@@ -11,21 +11,6 @@ from clvmodels.exceptions import NotFittedError
 from clvmodels.segments import SEGMENTS, customer_segments, quintile_scores
 
 
-@pytest.fixture(scope="module")
-def rfm(cdnow_sample):
-    return clv.rfm_summary(cdnow_sample, amount_col="amount", time_unit="W", observation_end="1997-09-30")
-
-
-@pytest.fixture(scope="module")
-def bg(rfm):
-    return clv.BetaGeoModel().fit(rfm)
-
-
-@pytest.fixture(scope="module")
-def gg(rfm):
-    return clv.GammaGammaModel().fit(rfm)
-
-
 class FixedAlive:
     """A stand-in transaction model whose P(alive) is given per customer."""
 
