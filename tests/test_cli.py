@@ -52,16 +52,43 @@ def run_all(commands, **kwargs):
         return list(pool.map(lambda args: run(*args, **kwargs), commands))
 
 
+def once_per_session(tmp_path_factory, name, build):
+    """``build(folder)`` once per test session, even across pytest-xdist workers.
+
+    The workers of one session share the parent of their temporary directories; a
+    file lock makes the first worker build and the others read its (JSON) result.
+    Returns ``(folder, result)``.
+    """
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    folder = root / name
+    try:
+        import fcntl
+    except ImportError:  # no POSIX locks: every worker builds its own copy
+        fcntl, folder = None, base / name
+    with open(root / f"{name}.lock", "w") as lock:
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        done = folder / "done.json"
+        if not done.exists():
+            folder.mkdir(exist_ok=True)
+            done.write_text(json.dumps(build(folder)))
+        return folder, json.loads(done.read_text())
+
+
+def as_record(result):
+    return {"returncode": result.returncode, "stdout": result.stdout, "stderr": result.stderr}
+
+
 # ----- data and the Python API's answer ------------------------------------------------------------
 @pytest.fixture(scope="module")
 def cdnow():
     return clv.datasets.load_cdnow()
 
 
-@pytest.fixture(scope="module")
-def files(tmp_path_factory, cdnow):
+def write_cdnow_files(folder):
     """CDNOW master as a plain CSV with header, as Parquet, and in its original layout gzipped."""
-    folder = tmp_path_factory.mktemp("cli_data")
+    cdnow = clv.datasets.load_cdnow()
     plain = cdnow.assign(date=cdnow["date"].dt.strftime("%Y-%m-%d"))
     plain.to_csv(folder / "cdnow.csv", index=False)
     cdnow.to_parquet(folder / "cdnow.parquet", index=False)
@@ -69,7 +96,35 @@ def files(tmp_path_factory, cdnow):
     original = resources.files("clvmodels.datasets").joinpath("CDNOW_master.txt").read_bytes()
     with gzip.open(folder / "CDNOW_master.txt.gz", "wb") as handle:
         handle.write(original)
-    return folder
+
+
+def run_forecasts(folder):
+    """The main acceptance runs of the installed script, concurrently."""
+    write_cdnow_files(folder)
+    commands = {
+        "csv": ["forecast", "cdnow.csv", "--out", "csv.csv", "--time-unit", "W", "--amount-col", "amount"],
+        "parquet": ["forecast", "cdnow.parquet", "--out", "parquet.parquet", "--time-unit", "W",
+                    "--amount-col", "amount"],
+        "original": ["forecast", "CDNOW_master.txt.gz", "--out", "original.csv.gz", "--sep", "whitespace",
+                     "--date-format", "%Y%m%d", "--amount-col", "dollar_value", "--time-unit", "W", "--quiet"],
+        "dataset": ["forecast", "--dataset", "cdnow", "--out", "dataset.csv"],
+        "fit": ["fit", "cdnow.csv", "--model-out", "model.json", "--time-unit", "W", "--amount-col", "amount"],
+    }
+    return dict(zip(commands, map(as_record, run_all(list(commands.values()), cwd=folder))))
+
+
+@pytest.fixture(scope="module")
+def forecasts(tmp_path_factory):
+    """(folder with the inputs and outputs, {run: returncode/stdout/stderr})."""
+    folder, results = once_per_session(tmp_path_factory, "cli_forecasts", run_forecasts)
+    for name, result in results.items():
+        assert result["returncode"] == 0, f"{name}: {result['stderr']}"
+    return folder, results
+
+
+@pytest.fixture(scope="module")
+def files(forecasts):
+    return forecasts[0]
 
 
 @pytest.fixture(scope="module")
@@ -86,28 +141,6 @@ def expected(cdnow):
     table["segment"] = customer_segments(bg, rfm, spend_model=gg)["segment"]
     table.attrs["params"] = (bg.params_, gg.params_)
     return table
-
-
-@pytest.fixture(scope="module")
-def forecasts(files, tmp_path_factory):
-    """The forecasts of the main acceptance runs, computed concurrently once."""
-    out = tmp_path_factory.mktemp("cli_out")
-    commands = {
-        "csv": ["forecast", files / "cdnow.csv", "--out", out / "csv.csv", "--time-unit", "W", "--amount-col", "amount"],
-        "csv_again": ["forecast", files / "cdnow.csv", "--out", out / "again.csv", "--time-unit", "W",
-                      "--amount-col", "amount"],
-        "parquet": ["forecast", files / "cdnow.parquet", "--out", out / "parquet.parquet", "--time-unit", "W",
-                    "--amount-col", "amount"],
-        "original": ["forecast", files / "CDNOW_master.txt.gz", "--out", out / "original.csv.gz", "--sep", "whitespace",
-                     "--date-format", "%Y%m%d", "--amount-col", "dollar_value", "--time-unit", "W", "--quiet"],
-        "dataset": ["forecast", "--dataset", "cdnow", "--out", out / "dataset.csv"],
-        "fit": ["fit", files / "cdnow.csv", "--model-out", out / "model.json", "--time-unit", "W",
-                "--amount-col", "amount"],
-    }
-    results = dict(zip(commands, run_all(list(commands.values()))))
-    for name, result in results.items():
-        assert result.returncode == 0, f"{name}: {result.stderr}"
-    return out, results
 
 
 def assert_matches_api(table, expected, id_type=int):
@@ -129,11 +162,12 @@ def test_forecast_csv_matches_python_api(forecasts, expected):
     assert list(table.columns) == OUTPUT_COLUMNS
     assert_matches_api(table, expected)
     # Progress: one line per step with times, and the closing summary, on stderr.
-    stderr = results["csv"].stderr
-    for step in ("read ", "summarise: 23,570 customers", "fit: BetaGeoModel, GammaGammaModel", "score", "write "):
+    stderr = results["csv"]["stderr"]
+    for step in ("read cdnow.csv: 69,659 rows", "summarise: 23,570 customers", "fit: BetaGeoModel, GammaGammaModel",
+                 "score: 23,570 customers", "write csv.csv"):
         assert step in stderr
     last = stderr.strip().splitlines()[-1]
-    assert "23,570 customers" in last and str(out / "csv.csv") in last and " s" in last
+    assert last.startswith("clvmodels forecast: 23,570 customers -> csv.csv in ") and last.endswith(" s")
 
 
 def test_forecast_parquet_matches_python_api(forecasts, expected):
@@ -147,24 +181,29 @@ def test_forecast_parquet_matches_python_api(forecasts, expected):
 def test_original_master_file_gzip_with_date_format(forecasts, expected):
     """The file as published: whitespace-separated, YYYYMMDD dates, ids with leading zeros."""
     out, results = forecasts
-    assert results["original"].stderr == ""  # --quiet
+    assert results["original"]["stderr"] == ""  # --quiet
     table = pd.read_csv(out / "original.csv.gz", dtype={"customer_id": str})
     assert table["customer_id"].iloc[:3].tolist() == ["00001", "00002", "00003"]  # ids kept as written
     assert_matches_api(table, expected)
 
 
-def test_same_input_same_bytes(forecasts):
+def test_same_input_same_bytes(forecasts, tmp_path, monkeypatch):
     out, _ = forecasts
-    first = (out / "csv.csv").read_bytes()
-    assert first == (out / "again.csv").read_bytes()
     # The bundled data set with its defaults is the same job as the CSV with W and amount.
-    assert first == (out / "dataset.csv").read_bytes()
+    assert (out / "csv.csv").read_bytes() == (out / "dataset.csv").read_bytes()
+    # Run again (in-process, same code): the same CSV and Parquet bytes.
+    monkeypatch.chdir(tmp_path)
+    for source, target in [("cdnow.csv", "again.csv"), ("cdnow.csv", "again.parquet")]:
+        assert cli.main(["forecast", str(out / source), "--out", target, "--time-unit", "W", "--amount-col", "amount",
+                         "-q"]) == 0
+    assert (tmp_path / "again.csv").read_bytes() == (out / "csv.csv").read_bytes()
+    assert (tmp_path / "again.parquet").read_bytes() == (out / "parquet.parquet").read_bytes()
 
 
 def test_dataset_forecast_prints_summary(forecasts, expected):
     """What `make demo` shows: parameter tables, totals and quantiles, segments, top 5."""
     _, results = forecasts
-    stdout = results["dataset"].stdout
+    stdout = results["dataset"]["stdout"]
     bg_params, gg_params = expected.attrs["params"]
     for name in ["r", "alpha", "a", "b", "p", "q", "v"]:
         assert any(line.split()[:1] == [name] for line in stdout.splitlines()), name
@@ -180,7 +219,7 @@ def test_dataset_forecast_prints_summary(forecasts, expected):
 
 def test_fit_then_predict_equals_forecast(forecasts, tmp_path):
     out, results = forecasts
-    assert "BG/NBD" in results["fit"].stdout and "Gamma-Gamma" in results["fit"].stdout
+    assert "BG/NBD" in results["fit"]["stdout"] and "Gamma-Gamma" in results["fit"]["stdout"]
     bundle = json.loads((out / "model.json").read_text())
     assert bundle["format"] == cli.BUNDLE_FORMAT
     assert bundle["settings"]["time_unit"] == "W" and bundle["settings"]["amount_col"] == "amount"
@@ -190,8 +229,7 @@ def test_fit_then_predict_equals_forecast(forecasts, tmp_path):
     assert Path(data["source"]).name == "cdnow.csv"
     assert (data["n_rows"], data["n_customers"], data["observation_end"]) == (69_659, N_CUSTOMERS, "1998-06-30")
     # predict takes the columns, time unit and forecast settings from the model file.
-    csv_input = Path(bundle["data"]["source"])
-    result = run("predict", csv_input, "--model", out / "model.json", "--out", tmp_path / "p.csv")
+    result = run("predict", out / "cdnow.csv", "--model", out / "model.json", "--out", tmp_path / "p.csv")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "p.csv").read_bytes() == (out / "csv.csv").read_bytes()
 
@@ -308,19 +346,22 @@ def check_one_line_error(returncode, stderr, must_contain, quiet):
         assert text in errors[0], (text, errors[0])
 
 
-@pytest.fixture(scope="module")
-def script_error_runs(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("cli_errors")
+def run_script_errors(folder):
     write_inputs(folder)
     names = list(SCRIPT_ERRORS)
-    return folder, dict(zip(names, run_all([SCRIPT_ERRORS[name][0] for name in names], cwd=folder)))
+    return dict(zip(names, map(as_record, run_all([SCRIPT_ERRORS[name][0] for name in names], cwd=folder))))
+
+
+@pytest.fixture(scope="module")
+def script_error_runs(tmp_path_factory):
+    return once_per_session(tmp_path_factory, "cli_errors", run_script_errors)
 
 
 @pytest.mark.parametrize("case", list(SCRIPT_ERRORS))
 def test_user_errors_exit_2_with_one_line(script_error_runs, case):
     folder, results = script_error_runs
     args, must_contain = SCRIPT_ERRORS[case]
-    check_one_line_error(results[case].returncode, results[case].stderr, must_contain, "--quiet" in args)
+    check_one_line_error(results[case]["returncode"], results[case]["stderr"], must_contain, "--quiet" in args)
     assert not (folder / "o.csv").exists()
 
 
@@ -401,15 +442,17 @@ def test_parquet_without_pyarrow_says_what_to_install(files, tmp_path, monkeypat
                          quiet=True)
 
 
-def test_quiet_prints_nothing_on_stderr(files, tmp_path):
-    result = run("forecast", files / "cdnow.csv", "--out", tmp_path / "o.parquet", "--time-unit", "W", "--quiet")
-    assert result.returncode == 0
-    assert result.stderr == ""
-    assert "Forecast: 23,570 customers" in result.stdout
-    table = pd.read_parquet(tmp_path / "o.parquet")
-    # Without an amount column: purchases only, no spend or CLV columns.
+def test_without_amounts_purchases_only(files, tmp_path, monkeypatch, capsys):
+    """No --amount-col: BG/NBD alone; no monetary_value, expected_spend or clv columns."""
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["forecast", str(files / "cdnow.csv"), "--out", "o.parquet", "--time-unit", "W", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""  # --quiet
+    assert "Forecast: 23,570 customers" in captured.out and "Gamma-Gamma" not in captured.out
+    table = pd.read_parquet("o.parquet")
     assert list(table.columns) == ["customer_id", "frequency", "recency", "T", "probability_alive",
                                    "expected_purchases", "segment"]
+    assert len(table) == N_CUSTOMERS
 
 
 def test_report_passes_settings_and_writes_atomically(tmp_path, monkeypatch, capsys):
