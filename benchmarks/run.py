@@ -582,8 +582,12 @@ def main(argv=None):
     if args.update_readme:
         update_readme(record)
         log("updated the results section of benchmarks/README.md")
-    failures = [c for c in cases if any(isinstance(r, dict) and not r.get("ok") for r in c.results.values())]
-    return 1 if any(not c.results.get("clvmodels", {}).get("ok") for c in failures) else 0
+    # Exit status 1 if clvmodels failed or disagreed with lifetimes; unmet speed targets are only reported.
+    broken = [c for c in cases if not c.results.get("clvmodels", {}).get("ok")
+              or (c.parity is not None and not c.parity["ok"])]
+    for case in broken:
+        log(f"PROBLEM: {case.step} {case.size_label}: see the table")
+    return 1 if broken else 0
 
 
 def _extrapolate(case, cases):
