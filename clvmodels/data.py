@@ -15,10 +15,10 @@ Times are counted in whole days (hours for ``time_unit="H"``) and expressed in
 (see ``clvmodels._units.DAYS_PER_UNIT``).
 
 How it stays fast: every date becomes an integer tick (day or hour number) and
-every customer an integer code in sorted-id order. One sort of the combined key
-``code * span + tick`` yields the distinct purchase days in customer order; every
-per-customer figure is then a reduction over that sorted array or a
-``np.bincount`` over the rows. No Python loop runs over rows or customers.
+every customer an integer code in sorted-id order. Code, tick and row number
+packed into one int64 key need one plain sort to give the distinct purchase
+days in customer order with their summed amounts; every per-customer figure is
+then a reduction over those days. No Python loop runs over rows or customers.
 """
 
 from dataclasses import dataclass
@@ -40,11 +40,12 @@ __all__ = ["rfm_summary", "calibration_holdout_split", "compress"]
 
 _TICKS_PER_DAY = {"D": 1, "h": 24}
 
-# Above this, code * span + tick could overflow int64 and we sort the pairs instead.
+# Keys packed from customer code, tick (and row number) stay below this; when they
+# would not, a slower argsort or lexsort takes over.
 _MAX_COMBINED_KEY = 2**62
 
-# Integer ids spanning fewer values than this (beyond 2 per row) get codes from a
-# lookup table, which is several times faster than hashing.
+# Integer values spanning fewer than 2 per row plus this many are coded by their
+# offset from the smallest, which is several times faster than hashing them.
 _DENSE_ID_SLACK = 1_000_000
 
 
@@ -139,9 +140,10 @@ def rfm_summary(
         _require_purchases_by(end, "observation_end", log, date_col, clock, problems)
     problems.raise_if_any()
 
-    purchases = _distinct_purchases(log)
-    customers, columns = _summarise(log, purchases, end, clock)
-    frame = pd.DataFrame(columns, index=log.customer_ids[customers])
+    days, customer_ids = _purchase_days(log), log.customer_ids
+    del log  # free the per-row arrays before the per-customer work
+    bought, columns = _summarise(days, end, clock)
+    frame = _rfm_frame(customer_ids, days, bought, columns)
     frame.attrs.update(time_unit=clock.time_unit, observation_end=clock.iso(end))
     return frame
 
@@ -241,11 +243,12 @@ def calibration_holdout_split(
         )
     problems.raise_if_any()
 
-    purchases = _distinct_purchases(log)
-    customers, columns = _summarise(log, purchases, calibration, clock)
-    columns.update(_holdout_columns(log, purchases, customers, calibration, end))
-    columns["duration_holdout"] = np.full(len(customers), (end - calibration) / clock.ticks_per_unit)
-    frame = pd.DataFrame(columns, index=log.customer_ids[customers])
+    days, customer_ids = _purchase_days(log), log.customer_ids
+    del log  # free the per-row arrays before the per-customer work
+    bought, columns = _summarise(days, calibration, clock)
+    columns.update(_holdout_columns(days, calibration, end))
+    columns["duration_holdout"] = np.full(len(bought), (end - calibration) / clock.ticks_per_unit)
+    frame = _rfm_frame(customer_ids, days, bought, columns)
     frame.attrs.update(
         time_unit=clock.time_unit,
         calibration_end=clock.iso(calibration),
@@ -340,11 +343,56 @@ class _Clock:
         return stamp.date().isoformat() if self.resolution == "D" else stamp.isoformat()
 
 
+class _CustomerIds:
+    """The way from customer codes back to customer ids.
+
+    Compact integer ids are their own codes (less the smallest id), which needs
+    no hashing; other ids are factorised in sorted order. Either way, sorting by
+    code sorts by id.
+    """
+
+    def __init__(self, name, dtype, n_codes, low=None, distinct=None):
+        self.name = name
+        self.dtype = dtype
+        self.n_codes = n_codes
+        self.low = low
+        self.distinct = distinct
+
+    @classmethod
+    def encode(cls, ids):
+        """Return the int64 code of each of ``ids`` (-1 where missing) and the way back."""
+        id_range = _compact_integer_range(ids)
+        if id_range is None:
+            codes, distinct = pd.factorize(ids, sort=True)
+            return codes.astype(np.int64, copy=False), cls(ids.name, ids.dtype, len(distinct), distinct=distinct)
+        low, high = id_range
+        codes = (np.asarray(ids) - ids.dtype.type(low)).astype(np.int64, copy=False)
+        return codes, cls(ids.name, ids.dtype, high - low + 1, low=low)
+
+    def index(self, codes):
+        """The customer ids of ``codes``, as an Index named after the id column."""
+        if self.distinct is None:
+            ids = codes.astype(self.dtype) + self.dtype.type(self.low)
+        else:
+            ids = self.distinct.take(codes)
+        return pd.Index(ids, name=self.name)
+
+
+def _compact_integer_range(values):
+    """(smallest, largest) if ``values`` are integers spanning few enough values to serve as codes, else None."""
+    dtype = values.dtype
+    if not (isinstance(dtype, np.dtype) and dtype.kind in "iu"):
+        return None
+    array = np.asarray(values)
+    low, high = int(array.min()), int(array.max())
+    return (low, high) if high - low < 2 * len(array) + _DENSE_ID_SLACK else None
+
+
 @dataclass(frozen=True)
 class _TransactionLog:
-    """The validated input: one entry per row, customers as codes into ``customer_ids``."""
+    """The validated input, one entry per row."""
 
-    customer_ids: pd.Index  # sorted distinct ids; code i stands for customer_ids[i]
+    customer_ids: _CustomerIds
     codes: np.ndarray  # int64 customer code of each row
     ticks: np.ndarray  # int64 day (or hour) number of each row
     amounts: np.ndarray  # float amount of each row, or None
@@ -352,8 +400,8 @@ class _TransactionLog:
     last_tick: int
 
     @property
-    def n_customers(self):
-        return len(self.customer_ids)
+    def n_rows(self):
+        return len(self.ticks)
 
 
 def _read_transactions(transactions, customer_col, date_col, amount_col, clock, datetime_format, problems):
@@ -362,7 +410,8 @@ def _read_transactions(transactions, customer_col, date_col, amount_col, clock, 
     require_columns(transactions, (customer_col, date_col), problems)
     present = transactions.columns
     if customer_col in present:
-        codes, customer_ids = _customer_codes(transactions[customer_col], customer_col, problems)
+        codes, customer_ids = _CustomerIds.encode(transactions[customer_col])
+        problems.add_if(customer_col, codes < 0, "are missing customer ids")
     if date_col in present:
         dates = datetime_column(transactions, date_col, problems, datetime_format)
     amounts = None
@@ -374,12 +423,6 @@ def _read_transactions(transactions, customer_col, date_col, amount_col, clock, 
         return None
     ticks = clock.ticks(dates)
     return _TransactionLog(customer_ids, codes, ticks, amounts, int(ticks.min()), int(ticks.max()))
-
-
-def _customer_codes(ids, column, problems):
-    codes, distinct = _sorted_codes(ids)
-    problems.add_if(column, codes < 0, "are missing customer ids")
-    return codes, pd.Index(distinct, name=column)
 
 
 def _observation_end_tick(value, log, clock, datetime_format, problems):
@@ -421,39 +464,94 @@ def _require_purchases_by(end, name, log, date_col, clock, problems):
         problems.add(
             date_col,
             f"are after {name} {clock.iso(end)} (the first purchase is on {clock.iso(log.first_tick)})",
-            len(log.codes),
+            log.n_rows,
         )
 
 
 # ------------------------------------------------------------------ computing
 
 
-@dataclass(frozen=True)
-class _Purchases:
-    """Distinct (customer code, tick) pairs, sorted by customer, then tick."""
+class _PurchaseDays:
+    """The distinct (customer code, tick) pairs, sorted by customer, then tick, with their summed amounts.
 
-    customer: np.ndarray
-    tick: np.ndarray
+    Days ``starts[i]:stops[i]`` are the i-th customer's, in time order, so the
+    days up to any date are a prefix of that run.
+    """
 
-    def where(self, mask):
-        return self if mask.all() else _Purchases(self.customer[mask], self.tick[mask])
+    def __init__(self, customer, tick, spend):
+        self.customer = customer
+        self.tick = tick
+        self.spend = spend  # None without amounts
+        self.starts = np.flatnonzero(_starts_of_runs(customer))
+        self.stops = np.append(self.starts[1:], len(customer))
+
+    def count_per_customer(self, mask=None):
+        """How many of each customer's days ``mask`` selects (all if None)."""
+        if mask is None:
+            return self.stops - self.starts
+        running = np.zeros(len(mask) + 1, dtype=np.int64)
+        np.cumsum(mask, out=running[1:])  # integer running sums: exact
+        return running[self.stops] - running[self.starts]
+
+    def spend_per_customer(self, mask=None, skip_first=False):
+        """Each customer's spend on the days ``mask`` selects (all if None), without the first day if asked."""
+        spend = self.spend.copy() if mask is None else np.where(mask, self.spend, 0.0)
+        if skip_first:
+            spend[self.starts] = 0.0
+        return np.add.reduceat(spend, self.starts)
 
 
-def _distinct_purchases(log):
+def _purchase_days(log):
+    """Sort the rows by (customer, tick) once and collapse each run of equal pairs into a purchase day."""
     origin = log.first_tick
-    span = log.last_tick - origin + 1
-    if log.n_customers * span < _MAX_COMBINED_KEY:
-        key = log.codes * span
-        key += log.ticks
-        key -= origin
+    tick_bits = (log.last_tick - origin).bit_length()
+    if log.customer_ids.n_codes << tick_bits >= _MAX_COMBINED_KEY:
+        return _purchase_days_by_lexsort(log)
+    key = log.codes << tick_bits
+    key += log.ticks
+    key -= origin
+    if log.amounts is None:
         key.sort()
-        customer, tick = np.divmod(key[_starts_of_runs(key)], span)
-        tick += origin
-        return _Purchases(customer, tick)
+        order = None
+    else:
+        order = _sort_keeping_order(key, log.customer_ids.n_codes << tick_bits)
+    starts = np.flatnonzero(_starts_of_runs(key))
+    key = key[starts]
+    customer = key >> tick_bits
+    tick = (key & ((1 << tick_bits) - 1)) + origin
+    return _PurchaseDays(customer, tick, _spend_per_day(log, order, starts))
+
+
+def _sort_keeping_order(key, key_bound):
+    """Sort ``key`` (values below ``key_bound``) in place; return the row order that sorts it.
+
+    When the row number fits in the bits the keys leave free, one plain sort of
+    ``key << bits | row`` does it, much faster than ``argsort``.
+    """
+    row_bits = max(len(key) - 1, 1).bit_length()
+    if key_bound << row_bits >= _MAX_COMBINED_KEY:
+        order = np.argsort(key, kind="stable")
+        key[:] = key[order]
+        return order
+    key <<= row_bits
+    key |= np.arange(len(key))
+    key.sort()
+    order = key & ((1 << row_bits) - 1)
+    key >>= row_bits
+    return order
+
+
+def _purchase_days_by_lexsort(log):
     order = np.lexsort((log.ticks, log.codes))
     customer, tick = log.codes[order], log.ticks[order]
-    distinct = _starts_of_runs(customer, tick)
-    return _Purchases(customer[distinct], tick[distinct])
+    starts = np.flatnonzero(_starts_of_runs(customer, tick))
+    return _PurchaseDays(customer[starts], tick[starts], _spend_per_day(log, order, starts))
+
+
+def _spend_per_day(log, order, starts):
+    if log.amounts is None:
+        return None
+    return np.add.reduceat(log.amounts[order], starts)
 
 
 def _starts_of_runs(*sorted_arrays):
@@ -466,47 +564,43 @@ def _starts_of_runs(*sorted_arrays):
     return starts
 
 
-def _summarise(log, purchases, end, clock):
-    """Codes of the customers who bought by ``end``, and their RFM columns up to ``end``."""
-    purchases = purchases.where(purchases.tick <= end)
-    starts = np.flatnonzero(_starts_of_runs(purchases.customer))
-    stops = np.append(starts[1:], len(purchases.customer))
-    customers = purchases.customer[starts]
-    first = purchases.tick[starts]
-    last = purchases.tick[stops - 1]
+def _summarise(days, end, clock):
+    """RFM columns of every customer up to ``end``, and which customers had bought by then."""
+    in_period = None if end >= days.tick.max() else days.tick <= end
+    n_days = days.count_per_customer(in_period)
+    bought = n_days > 0
+    first = days.tick[days.starts]
+    last = days.tick[days.starts + np.maximum(n_days, 1) - 1]
+    frequency = (n_days - 1).astype(float)
     columns = {
-        "frequency": (stops - starts - 1).astype(float),
+        "frequency": frequency,
         "recency": (last - first) / clock.ticks_per_unit,
         "T": (end - first) / clock.ticks_per_unit,
     }
-    if log.amounts is not None:
-        frequency = columns["frequency"]
-        spend = _repeat_spend(log, customers, first, end)
-        columns["monetary_value"] = _mean_or_zero(spend, frequency)
-    return customers, columns
+    if days.spend is not None:
+        repeat_spend = days.spend_per_customer(in_period, skip_first=True)
+        columns["monetary_value"] = _mean_or_zero(repeat_spend, frequency)
+    return bought, columns
 
 
-def _repeat_spend(log, customers, first, end):
-    """Per customer, the amounts of the purchases after the first purchase day, up to ``end``."""
-    first_tick_of_code = np.full(log.n_customers, np.iinfo(np.int64).max)
-    first_tick_of_code[customers] = first
-    repeat = (log.ticks > first_tick_of_code[log.codes]) & (log.ticks <= end)
-    return _spend_by_customer(log, repeat)[customers]
-
-
-def _holdout_columns(log, purchases, customers, calibration_end, end):
-    in_holdout = (purchases.tick > calibration_end) & (purchases.tick <= end)
-    days = np.bincount(purchases.customer[in_holdout], minlength=log.n_customers)[customers]
-    columns = {"frequency_holdout": days.astype(float)}
-    if log.amounts is not None:
-        rows_in_holdout = (log.ticks > calibration_end) & (log.ticks <= end)
-        spend = _spend_by_customer(log, rows_in_holdout)[customers]
-        columns["monetary_value_holdout"] = _mean_or_zero(spend, days)
+def _holdout_columns(days, calibration_end, end):
+    in_holdout = (days.tick > calibration_end) & (days.tick <= end)
+    n_days = days.count_per_customer(in_holdout)
+    columns = {"frequency_holdout": n_days.astype(float)}
+    if days.spend is not None:
+        columns["monetary_value_holdout"] = _mean_or_zero(days.spend_per_customer(in_holdout), n_days)
     return columns
 
 
-def _spend_by_customer(log, rows):
-    return np.bincount(log.codes, weights=np.where(rows, log.amounts, 0.0), minlength=log.n_customers)
+def _rfm_frame(customer_ids, days, bought, columns):
+    """The columns as a DataFrame indexed by customer id, keeping the customers who had ``bought``."""
+    keep = np.flatnonzero(bought)
+    customers = days.customer[days.starts[keep]]
+    # One float block filled in place: pandas takes it as it is, without consolidating copies.
+    block = np.empty((len(columns), len(keep)))
+    for row, values in zip(block, columns.values()):
+        np.take(values, keep, out=row, mode="clip")  # "clip": the default mode would buffer ``out``
+    return pd.DataFrame(block.T, index=customer_ids.index(customers), columns=list(columns), copy=False)
 
 
 def _mean_or_zero(total, count):
@@ -517,35 +611,27 @@ def _mean_or_zero(total, count):
 
 
 def _sorted_codes(values):
-    """Integer codes of ``values`` in the sorted order of their distinct values.
-
-    Returns (codes, distinct): ``distinct[codes[i]] == values[i]``; missing values
-    get code -1.
-    """
-    dtype = values.dtype
-    if isinstance(dtype, np.dtype) and dtype.kind in "iu" and len(values):
-        array = np.asarray(values)
-        low, high = int(array.min()), int(array.max())
-        if high - low < 2 * len(array) + _DENSE_ID_SLACK:
-            return _dense_codes(array, low, high)
+    """Codes 0..k-1 of ``values`` in the sorted order of their k distinct values; returns (codes, k)."""
+    value_range = _compact_integer_range(values)
+    if value_range is not None:
+        return _dense_codes(np.asarray(values), *value_range)
     codes, distinct = pd.factorize(values, sort=True)
-    return codes.astype(np.int64, copy=False), distinct
+    return codes.astype(np.int64, copy=False), len(distinct)
 
 
 def _dense_codes(array, low, high):
-    offsets = np.subtract(array, low, dtype=np.int64)
+    offsets = (array - array.dtype.type(low)).astype(np.int64, copy=False)
     seen = np.zeros(high - low + 1, dtype=bool)
     seen[offsets] = True
     code_of_offset = np.cumsum(seen, dtype=np.int64) - 1
-    distinct = (np.flatnonzero(seen) + low).astype(array.dtype)
-    return code_of_offset[offsets], distinct
+    return code_of_offset[offsets], int(code_of_offset[-1]) + 1
 
 
 def _row_codes(columns):
     """One code per row for the combination of values across ``columns``, in sorted row order."""
     codes, _ = _sorted_codes(columns[0])
     for values in columns[1:]:
-        value_codes, distinct = _sorted_codes(values)
+        value_codes, n_values = _sorted_codes(values)
         # Re-coding after every step keeps codes below the row count, so this never overflows.
-        codes, _ = _sorted_codes(codes * len(distinct) + value_codes)
+        codes, _ = _sorted_codes(codes * n_values + value_codes)
     return codes

@@ -200,6 +200,7 @@ class TestDefinitions:
         [10**15, 3, 10**15, -7],              # too sparse for the lookup table
         [-5, -3, -5, -4],                      # negative
         np.array([4, 2, 4, 3], dtype=np.uint32),
+        np.array([2**63 + 5, 2**63 + 1, 2**63 + 5, 2**63 + 2], dtype=np.uint64),
     ])
     def test_integer_ids_of_any_spread(self, ids):
         tx = pd.DataFrame({"customer_id": ids,
@@ -250,9 +251,10 @@ class TestDefinitions:
                                               calibration_end="2020-01-01 11:59")
         assert split.loc[1].tolist() == [0, 0, 2, 0, 1, 6, 1]
 
-    def test_overflow_safe_fallback_gives_the_same_result(self, sample, monkeypatch):
+    @pytest.mark.parametrize("max_key", [0, 2**30])  # lexsort; argsort of the pair key
+    def test_overflow_safe_fallbacks_give_the_same_result(self, sample, monkeypatch, max_key):
         expected = clv.calibration_holdout_split(sample, amount_col="amount", calibration_end="1997-09-30")
-        monkeypatch.setattr(data_module, "_MAX_COMBINED_KEY", 0)
+        monkeypatch.setattr(data_module, "_MAX_COMBINED_KEY", max_key)
         fallback = clv.calibration_holdout_split(sample, amount_col="amount", calibration_end="1997-09-30")
         pd.testing.assert_frame_equal(fallback, expected, check_exact=True)
 
