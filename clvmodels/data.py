@@ -208,7 +208,10 @@ def calibration_holdout_split(
     with ``freq="D"`` and ``freq_multiplier`` = days per unit. Its
     ``monetary_value_holdout`` differs where a customer has several records on
     one holdout day: lifetimes averages the records, we average the purchase
-    days, as the calibration ``monetary_value`` does.
+    days, as the calibration ``monetary_value`` does. And lifetimes cuts the
+    calibration period at the ``calibration_end`` timestamp, so a purchase
+    later that day lands in its holdout; here, as in its day arithmetic, the
+    whole day is calibration.
 
     Examples
     --------

@@ -251,6 +251,13 @@ class TestDefinitions:
                                               calibration_end="2020-01-01 11:59")
         assert split.loc[1].tolist() == [0, 0, 2, 0, 1, 6, 1]
 
+    def test_the_whole_calibration_end_day_is_calibration(self):
+        # lifetimes would put the 15:00 purchase in the holdout, yet count the holdout from the next day
+        tx = transactions([(1, "2020-01-01"), (1, "2020-01-05 15:00"), (1, "2020-01-08")], amounts=[1, 2, 3])
+        split = clv.calibration_holdout_split(tx, amount_col="amount", calibration_end="2020-01-05",
+                                              observation_end="2020-01-10")
+        assert split.loc[1].tolist() == [1, 4, 4, 2, 1, 3, 5]
+
     @pytest.mark.parametrize("max_key", [0, 2**30])  # lexsort; argsort of the pair key
     def test_overflow_safe_fallbacks_give_the_same_result(self, sample, monkeypatch, max_key):
         expected = clv.calibration_holdout_split(sample, amount_col="amount", calibration_end="1997-09-30")
