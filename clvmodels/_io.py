@@ -86,8 +86,10 @@ def file_format(path, *, output=False):
         return "csv", compression
     if compression is None and stem.endswith(PARQUET_SUFFIXES):
         return "parquet", None
-    known = ", ".join([*CSV_SUFFIXES, *(s + ".gz" for s in CSV_SUFFIXES[:1]), *PARQUET_SUFFIXES])
-    raise DataFileError(f"{path}: unknown file type; the file name must end in one of {known}")
+    raise DataFileError(
+        f"{path}: unknown file type; the file name must end in {', '.join(CSV_SUFFIXES)} (optionally "
+        f"followed by {', '.join(COMPRESSION_SUFFIXES)}) or {', '.join(PARQUET_SUFFIXES)}"
+    )
 
 
 def _describe_os_error(path, error):
@@ -248,10 +250,26 @@ def read_transactions(path, columns, *, id_col, text_cols=(), sep=None, step=Non
     options, engine = _csv_options(path, sep)
     dtypes = {c: str for c in (id_col, *text_cols)}
     try:
+        data = _read_csv(path, compression, columns, dtypes, options, engine, step)
+    except DataFileError:
+        if engine != "pyarrow":
+            raise
+        # Arrow's messages do not say where the problem is; the C parser's name the
+        # line (and should it read the file after all, so much the better).
+        data = _read_csv(path, compression, columns, dtypes, options, "c", step)
+    data[id_col] = integer_ids(data[id_col])
+    return data
+
+
+def _read_csv(path, compression, columns, dtypes, options, engine, step):
+    columns = list(dict.fromkeys(columns))
+    # The C parser silently drops surplus fields of a row when given usecols, so it
+    # reads every column (and names the line of a malformed row); Arrow's does not.
+    usecols = columns if engine == "pyarrow" else None
+    try:
         with _open_csv(path, compression, step) as handle:
-            data = pd.read_csv(
-                handle, usecols=list(dict.fromkeys(columns)), dtype=dtypes, engine=engine, **options
-            )
+            data = pd.read_csv(handle, usecols=usecols, dtype=dtypes, engine=engine, **options)
+        return data if usecols else data[columns]
     except (FileNotFoundError, IsADirectoryError, PermissionError) as error:
         raise DataFileError(_describe_os_error(path, error)) from None
     except _PARSE_ERRORS as error:
@@ -260,8 +278,6 @@ def read_transactions(path, columns, *, id_col, text_cols=(), sep=None, step=Non
         raise DataFileError(f"{path}: not a valid CSV file ({' '.join(str(error).split())})") from None
     except ValueError as error:
         raise DataFileError(f"{path}: not a valid CSV file ({' '.join(str(error).split())})") from None
-    data[id_col] = integer_ids(data[id_col])
-    return data
 
 
 _PLAIN_INTEGER = "0|[1-9][0-9]{0,17}"

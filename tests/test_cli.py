@@ -285,6 +285,9 @@ def write_inputs(folder):
     (folder / "bad_dates.csv").write_text(GOOD.replace("2020-02-01", "31/01/2020").replace("2020-03-05", "n.a."))
     (folder / "negative.csv").write_text(GOOD.replace(",5\n", ",-5\n").replace(",4\n", ",-4\n"))
     (folder / "both.csv").write_text(GOOD.replace("2020-02-01", "later").replace(",2\n", ",-2\n"))
+    (folder / "ragged.csv").write_text(GOOD.replace("2020-02-01,7", "2020-02-01,7,9"))
+    (folder / "plain.csv.gz").write_text(GOOD)
+    (folder / "empty.csv").write_text("")
     model = clv.BetaGeoModel()  # a fitted-looking model in weeks, without fitting
     model.params_ = pd.Series({"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.4})
     model.time_unit_, model.log_likelihood_, model.n_customers_, model.n_unique_rows_ = "W", -1.0, 10.0, 10
@@ -314,6 +317,9 @@ MAIN_ERRORS = {
     "several problems": (["forecast", "both.csv", "--out", "o.csv", "--amount-col", "amount", "--quiet"],
                          ["both.csv", "2 problems", "column 'date'", "column 'amount'", "1 row"]),
     "unknown file type": (["forecast", "tx.xlsx", "--out", "o.csv"], ["tx.xlsx", "unknown file type"]),
+    "row with a surplus field": (["forecast", "ragged.csv", "--out", "o.csv"], ["ragged.csv", "line 3", "saw 4"]),
+    "not gzip": (["forecast", "plain.csv.gz", "--out", "o.csv"], ["plain.csv.gz", "not a valid compressed file"]),
+    "empty file": (["forecast", "empty.csv", "--out", "o.csv"], ["empty.csv", "empty"]),
     "bad option value": (["forecast", "tx.csv", "--out", "o.csv", "--period", "fortnight"], ["--period", "fortnight"]),
     "bad number": (["forecast", "tx.csv", "--out", "o.csv", "--horizon", "0"], ["--horizon", "at least 1"]),
     "no input": (["forecast", "--out", "o.csv"], ["TRANSACTIONS"]),
