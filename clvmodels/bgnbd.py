@@ -27,11 +27,8 @@ def _unpack(params):
 def _log_odds_dead(r, alpha, a, b, x, t_x, T):
     """log[(a / (b + x - 1)) ((alpha + T) / (alpha + t_x))^(r + x)] for x > 0 (FHL 2005 eq. 6)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        return (
-            np.log(a)
-            - np.log(np.maximum(b + x - 1, np.finfo(float).tiny))
-            + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x))
-        )
+        log_ratio = np.log1p((T - t_x) / (alpha + t_x))  # ln((alpha + T) / (alpha + t_x))
+        return np.log(a) - np.log(np.maximum(b + x - 1, np.finfo(float).tiny)) + (r + x) * log_ratio
 
 
 def log_likelihood(params, x, t_x, T):
