@@ -82,6 +82,8 @@ def check_rfm(data, columns, *, what="RFM data"):
     require_dataframe(data, what)
     problems = Problems(what)
     arrays = {c: numeric_column(data, c, problems) for c in columns}
+    if not problems.messages and _rfm_relations_hold(arrays):
+        return arrays
     x = arrays.get("frequency")
     t_x = arrays.get("recency")
     T = arrays.get("T")
@@ -102,6 +104,26 @@ def check_rfm(data, columns, *, what="RFM data"):
             problems.add_if("monetary_value", m < 0, "are negative")
     problems.raise_if_any()
     return arrays
+
+
+def _rfm_relations_hold(arrays):
+    """Fast test, by reductions only, that the RFM relations hold for every row of
+    finite columns; when it fails, :func:`check_rfm` counts the rows per problem."""
+    x, t_x, T, m = (arrays.get(c) for c in ("frequency", "recency", "T", "monetary_value"))
+    with np.errstate(invalid="ignore"):
+        if x is not None and (x.min() < 0 or np.fmod(x, 1.0).any()):
+            return False
+        if t_x is not None and t_x.min() < 0:
+            return False
+        if T is not None and T.min() < 0:
+            return False
+        if t_x is not None and T is not None and np.any(t_x > T * (1 + 1e-12)):
+            return False
+        if x is not None and t_x is not None and np.any(t_x[x == 0]):
+            return False
+        if m is not None and m.min() < 0:
+            return False
+    return True
 
 
 def check_sample_weight(sample_weight, data):

@@ -25,10 +25,23 @@ def _unpack(params):
 
 
 def _log_odds_dead(r, alpha, a, b, x, t_x, T):
-    """log[(a / (b + x - 1)) ((alpha + T) / (alpha + t_x))^(r + x)] for x > 0 (FHL 2005 eq. 6)."""
+    """log[(a / (b + x - 1)) ((alpha + T) / (alpha + t_x))^(r + x)] for x > 0 (FHL 2005 eq. 6).
+
+    Computed in place on two scratch arrays: it runs over every customer.
+    """
     with np.errstate(divide="ignore", invalid="ignore"):
-        log_ratio = np.log1p((T - t_x) / (alpha + t_x))  # ln((alpha + T) / (alpha + t_x))
-        return np.log(a) - np.log(np.maximum(b + x - 1, np.finfo(float).tiny)) + (r + x) * log_ratio
+        log_odds = np.subtract(T, t_x)
+        scratch = np.add(t_x, alpha)
+        log_odds /= scratch
+        np.log1p(log_odds, out=log_odds)  # ln((alpha + T) / (alpha + t_x))
+        np.add(x, r, out=scratch)
+        log_odds *= scratch
+        np.add(x, b - 1, out=scratch)
+        np.maximum(scratch, np.finfo(float).tiny, out=scratch)
+        np.log(scratch, out=scratch)
+        log_odds -= scratch
+        log_odds += np.log(a)
+    return log_odds
 
 
 def log_likelihood(params, x, t_x, T):
@@ -151,8 +164,14 @@ def _derivatives(params, data, order):
 def probability_alive(params, x, t_x, T):
     """P(alive at T | x, t_x, T) (FHL 2005 eq. 11); 1 for customers with no repeat purchase."""
     r, alpha, a, b = _unpack(params)
-    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
-    return np.where(x > 0, special.expit(-_log_odds_dead(r, alpha, a, b, x, t_x, T)), 1.0)
+    x, t_x, T = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (x, t_x, T)))
+    shape = x.shape
+    x, t_x, T = (np.atleast_1d(v) for v in (x, t_x, T))
+    alive = _log_odds_dead(r, alpha, a, b, x, t_x, T)
+    np.negative(alive, out=alive)
+    special.expit(alive, out=alive)
+    alive[x == 0] = 1.0
+    return alive.reshape(shape) if shape else float(alive[0])
 
 
 _A_NEAR_ONE = 1e-4
