@@ -15,7 +15,8 @@ alone. :class:`BetaGeoModel` fits the parameters and wraps the functions.
 import numpy as np
 from scipy import special, stats
 
-from ._base import BaseModel, distinct_rows, dot, unique_inverse
+from ._arrays import distinct_rows, dot, unique_inverse
+from ._base import BaseModel
 from ._special import hyp2f1
 from ._validation import check_positive_number, check_times
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ._arrays import compress_rows
 from ._units import DAYS_PER_UNIT, check_time_unit
 from ._validation import (
     Problems,
@@ -306,15 +307,22 @@ def compress(data, columns=("frequency", "recency", "T"), sample_weight=None):
     problems.raise_if_any()
     weights = None if sample_weight is None else check_sample_weight(sample_weight, data)
 
-    codes = _row_codes(values)
-    n_distinct = int(codes.max()) + 1
-    # Rows sharing a code are equal in every column, so any one of them represents it.
-    representative = np.empty(n_distinct, dtype=np.intp)
-    representative[codes] = np.arange(len(codes))
-    table = data[columns].iloc[representative].reset_index(drop=True)
-    table["weight"] = np.bincount(codes, weights=weights, minlength=n_distinct)
+    unique, counts = compress_rows(dict(zip(columns, values)), weights, _ticks_per_unit(columns, data.attrs))
+    table = pd.DataFrame(unique).astype(data[columns].dtypes.to_dict())
+    table["weight"] = counts
+    table = table.sort_values(columns, ignore_index=True, kind="stable")
     table.attrs = dict(data.attrs)
     return table
+
+
+def _ticks_per_unit(columns, attrs):
+    """Resolution of the RFM columns among ``columns``, so they are coded by arithmetic."""
+    ticks = {"frequency": 1.0}
+    unit = attrs.get("time_unit")
+    if unit:
+        per_unit = 1.0 if check_time_unit(unit) == "H" else DAYS_PER_UNIT[check_time_unit(unit)]
+        ticks.update(recency=per_unit, T=per_unit)
+    return {name: value for name, value in ticks.items() if name in columns}
 
 
 # ------------------------------------------------------------------ reading input
@@ -608,33 +616,3 @@ def _rfm_frame(customer_ids, days, bought, columns):
 
 def _mean_or_zero(total, count):
     return np.divide(total, count, out=np.zeros(len(total)), where=count > 0)
-
-
-# ------------------------------------------------------------------ codes
-
-
-def _sorted_codes(values):
-    """Codes 0..k-1 of ``values`` in the sorted order of their k distinct values; returns (codes, k)."""
-    value_range = _compact_integer_range(values)
-    if value_range is not None:
-        return _dense_codes(np.asarray(values), *value_range)
-    codes, distinct = pd.factorize(values, sort=True)
-    return codes.astype(np.int64, copy=False), len(distinct)
-
-
-def _dense_codes(array, low, high):
-    offsets = (array - array.dtype.type(low)).astype(np.int64, copy=False)
-    seen = np.zeros(high - low + 1, dtype=bool)
-    seen[offsets] = True
-    code_of_offset = np.cumsum(seen, dtype=np.int64) - 1
-    return code_of_offset[offsets], int(code_of_offset[-1]) + 1
-
-
-def _row_codes(columns):
-    """One code per row for the combination of values across ``columns``, in sorted row order."""
-    codes, _ = _sorted_codes(columns[0])
-    for values in columns[1:]:
-        value_codes, n_values = _sorted_codes(values)
-        # Re-coding after every step keeps codes below the row count, so this never overflows.
-        codes, _ = _sorted_codes(codes * n_values + value_codes)
-    return codes

@@ -14,7 +14,8 @@ import warnings
 import numpy as np
 from scipy import special
 
-from ._base import BaseModel, dot, unique_inverse
+from ._arrays import dot, unique_inverse
+from ._base import BaseModel
 from .exceptions import ModelWarning
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import clvmodels as clv
-from clvmodels._base import compress_rows
+from clvmodels._arrays import compress_rows
 
 
 @pytest.fixture(scope="module")
