@@ -27,6 +27,8 @@ class Problems:
         """Record ``problem`` for ``column``; with ``n_rows`` it reads '<n> rows <problem>'."""
         where = f"column {column!r}: " if column is not None else ""
         count = f"{_rows(int(n_rows))} " if n_rows is not None else ""
+        if n_rows == 1 and problem.startswith("are "):
+            problem = "is " + problem[len("are "):]
         self.messages.append(f"{where}{count}{problem}")
 
     def add_if(self, column, mask, problem):

@@ -79,13 +79,13 @@ def rfm_table(**columns):
 
 BAD_RFM = [
     (rfm_table().drop(columns="recency"), "column 'recency': is missing"),
-    (rfm_table(frequency=[0.0, np.nan, 2.0, 3.0]), "column 'frequency': 1 row are missing"),
+    (rfm_table(frequency=[0.0, np.nan, 2.0, 3.0]), "column 'frequency': 1 row is missing"),
     (rfm_table(T=[5.0, np.inf, 5.0, np.inf]), "column 'T': 2 rows are infinite"),
-    (rfm_table(frequency=[0.0, -1.0, 2.0, 3.0]), "column 'frequency': 1 row are negative"),
+    (rfm_table(frequency=[0.0, -1.0, 2.0, 3.0]), "column 'frequency': 1 row is negative"),
     (rfm_table(frequency=[0.0, 1.5, 2.0, 3.5]), "column 'frequency': 2 rows are not whole numbers"),
-    (rfm_table(recency=[0.0, 1.0, 6.0, 3.0]), "column 'recency': 1 row are greater than T"),
-    (rfm_table(recency=[1.0, 1.0, 2.0, 3.0]), "column 'recency': 1 row are non-zero where frequency is 0"),
-    (rfm_table(recency=["a", 1.0, 2.0, 3.0]), "column 'recency': 1 row are not numbers"),
+    (rfm_table(recency=[0.0, 1.0, 6.0, 3.0]), "column 'recency': 1 row is greater than T"),
+    (rfm_table(recency=[1.0, 1.0, 2.0, 3.0]), "column 'recency': 1 row is non-zero where frequency is 0"),
+    (rfm_table(recency=["a", 1.0, 2.0, 3.0]), "column 'recency': 1 row is not numbers"),
     (rfm_table().iloc[:0], "empty"),
 ]
 
@@ -106,14 +106,14 @@ def test_all_problems_reported_together():
 
 
 def test_negative_monetary_value_rejected():
-    with pytest.raises(ValueError, match="column 'monetary_value': 1 row are negative"):
+    with pytest.raises(ValueError, match="column 'monetary_value': 1 row is negative"):
         clv.GammaGammaModel().fit(rfm_table(monetary_value=[0.0, -10.0, 20.0, 30.0]))
 
 
 @pytest.mark.parametrize(
     "weights, message",
-    [([1, 2, 3], "3 weights for 4 rows"), ([1, -1, 1, 1], "1 row are negative"), ([0, 0, 0, 0], "all 4 weights are zero"),
-     ("missing", "column 'missing' is missing"), ([1, np.nan, 1, 1], "1 row are missing")],
+    [([1, 2, 3], "3 weights for 4 rows"), ([1, -1, 1, 1], "1 row is negative"), ([0, 0, 0, 0], "all 4 weights are zero"),
+     ("missing", "column 'missing' is missing"), ([1, np.nan, 1, 1], "1 row is missing")],
 )
 def test_bad_sample_weight(weights, message):
     with pytest.raises(ValueError, match=message):

@@ -393,7 +393,7 @@ def test_compress_cdnow_keeps_attrs_and_columns(sample):
 def test_compress_rejects_bad_input():
     with pytest.raises(ValueError, match=r"column 'recency': is missing"):
         clv.compress(pd.DataFrame({"frequency": [1.0], "T": [2.0]}))
-    with pytest.raises(ValueError, match=r"column 'T': 1 row are missing \(NaN\)"):
+    with pytest.raises(ValueError, match=r"column 'T': 1 row is missing \(NaN\)"):
         clv.compress(pd.DataFrame({"frequency": [1.0, 2.0], "recency": [0.0, 1.0], "T": [2.0, np.nan]}))
     with pytest.raises(ValueError, match=r"0 rows"):
         clv.compress(pd.DataFrame({"frequency": [], "recency": [], "T": []}))
@@ -430,10 +430,10 @@ class TestBadInput:
         message = str(raised.value)
         assert "invalid transactions (5 problems)" in message
         for expected in ["time_unit 'fortnight' is not supported",
-                         "column 'customer_id': 1 row are missing customer ids",
-                         "column 'date': 1 row are missing (NaT)",
-                         "column 'amount': 1 row are infinite",
-                         "column 'amount': 1 row are negative"]:
+                         "column 'customer_id': 1 row is missing customer ids",
+                         "column 'date': 1 row is missing (NaT)",
+                         "column 'amount': 1 row is infinite",
+                         "column 'amount': 1 row is negative"]:
             assert expected in message
 
     def test_missing_columns(self):
@@ -476,14 +476,14 @@ class TestBadInput:
     def test_missing_text_dates(self):
         tx = good_log()
         tx["date"] = ["2020-01-01", None, "2020-01-02", "2020-01-03"]
-        with problem("column 'date': 1 row are missing"):
+        with problem("column 'date': 1 row is missing"):
             clv.rfm_summary(tx)
 
     @pytest.mark.parametrize("bad, message", [
-        (np.nan, "1 row are missing (NaN)"),
-        (np.inf, "1 row are infinite"),
-        (-3.0, "1 row are negative"),
-        ("ten", "1 row are not numbers"),
+        (np.nan, "1 row is missing (NaN)"),
+        (np.inf, "1 row is infinite"),
+        (-3.0, "1 row is negative"),
+        ("ten", "1 row is not numbers"),
     ])
     def test_bad_amounts(self, bad, message):
         tx = good_log().astype({"amount": object})

@@ -392,7 +392,7 @@ def test_goodness_of_fit_inputs_are_checked(bg, split):
         evaluation.goodness_of_fit(bg, split.drop(columns="T"))
     bad = split.copy()
     bad.iloc[0, bad.columns.get_loc("frequency")] = 1.5
-    with pytest.raises(ValueError, match="'frequency': 1 row are not whole numbers"):
+    with pytest.raises(ValueError, match="'frequency': 1 row is not whole numbers"):
         evaluation.goodness_of_fit(bg, bad)
     days = split.copy()
     days.attrs["time_unit"] = "D"
