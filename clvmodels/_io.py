@@ -6,9 +6,12 @@ The customer-id column of a CSV is read as text, so identifiers such as ``00017`
 come back exactly as written; when every id is a plain integer (no sign, no leading
 zero) the column becomes int64 so that it sorts numerically. The date column is left
 as text for :func:`clvmodels.rfm_summary` to parse (with the user's format, and with
-its row-counting error messages). Plain CSV is read with pandas' pyarrow engine when
-pyarrow is installed (several times faster than the C engine on large files, with
-the same values); regex separators and installs without pyarrow use the C engine.
+its row-counting error messages). CSV is read with pandas' pyarrow engine when pyarrow
+is installed (10M rows: about 2 s against 5 s, the same values bit for bit); the
+separator "whitespace" and installs without pyarrow use the C engine, which then
+reads every column, because with ``usecols`` it silently drops surplus fields of a
+malformed row (Arrow's parse errors are retried with it, as its messages name the
+line).
 
 Writing: the format follows the extension (``.csv``, ``.csv.gz``, ``.parquet``). Every
 output is written atomically: to a temporary file in the target's directory, flushed
@@ -16,8 +19,9 @@ and fsync-ed, then moved over the target with :func:`os.replace`. A failed or
 interrupted job therefore leaves either the previous file or the complete new one,
 never a partial file, and removes its temporary file. The same table always gives
 the same bytes: CSV floats are written in Python's shortest round-trip form (full
-precision), gzip headers carry no time stamp or file name, and Parquet files carry
-no time stamp.
+precision, exactly the bytes of ``DataFrame.to_csv``, but built with Arrow kernels:
+2M rows x 10 columns in about 2 s instead of about 60 s), gzip headers carry no time
+stamp or file name, and Parquet files carry no time stamp.
 
 Every problem with a file raises :class:`DataFileError`, a ``ValueError`` whose
 one-line message starts with the file name.
