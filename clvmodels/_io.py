@@ -7,7 +7,7 @@ come back exactly as written; when every id is a plain integer (no sign, no lead
 zero) the column becomes int64 so that it sorts numerically. The date column is left
 as text for :func:`clvmodels.rfm_summary` to parse (with the user's format, and with
 its row-counting error messages). CSV is read with pandas' pyarrow engine when pyarrow
-is installed (10M rows: about 2 s against 5 s, the same values bit for bit); the
+is installed (10M rows: about 3.5 s against 10 s, the same values bit for bit); the
 separator "whitespace" and installs without pyarrow use the C engine, which then
 reads every column, because with ``usecols`` it silently drops surplus fields of a
 malformed row (Arrow's parse errors are retried with it, as its messages name the
