@@ -6,6 +6,8 @@ Science 24(2)); the RFM scores rank customers on the three observed quantities t
 models are built on (recency, frequency, monetary value).
 """
 
+import itertools
+
 import numpy as np
 import pandas as pd
 
@@ -45,8 +47,15 @@ def quintile_scores(values):
     n = len(values)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    smaller = np.searchsorted(np.sort(values), values, side="left")
-    return 1 + (5 * smaller) // n
+    # k >= K exactly when the K-th smallest value is below the value, and
+    # floor(5 k / n) counts the s in 1..4 with k >= ceil(s n / 5): four order
+    # statistics (a partition, not a sort) decide every score.
+    positions = [-(-s * n // 5) - 1 for s in range(1, 5)]
+    thresholds = np.partition(values, positions)[positions]
+    scores = np.ones(n, dtype=np.int64)
+    for threshold in thresholds:
+        scores += values > threshold
+    return scores
 
 
 def _default_new_customer_T(T, time_unit):
@@ -117,7 +126,7 @@ def customer_segments(
     pandas.DataFrame
         On ``data.index``: ``probability_alive`` (float), ``segment`` (ordered
         categorical with categories ``SEGMENTS``), ``recency_score``,
-        ``frequency_score``, ``monetary_score`` (1..5) and ``rfm_score`` (string
+        ``frequency_score``, ``monetary_score`` (1..5) and ``rfm_score`` (categorical of strings
         such as "545", recency, frequency, monetary). ``attrs`` records the
         thresholds used, including the resolved ``new_customer_T``.
 
@@ -178,10 +187,10 @@ def customer_segments(
     if monetary is not None:
         scores = quintile_scores(monetary)
         monetary_score = pd.array(scores, dtype="Int64")
-        rfm = np.char.add(np.char.add(recency_score.astype(str), frequency_score.astype(str)), scores.astype(str))
+        rfm = _score_labels(recency_score, frequency_score, scores)
     else:
         monetary_score = pd.array([pd.NA] * len(x), dtype="Int64")
-        rfm = np.char.add(recency_score.astype(str), frequency_score.astype(str))
+        rfm = _score_labels(recency_score, frequency_score)
 
     table = pd.DataFrame(
         {
@@ -190,7 +199,7 @@ def customer_segments(
             "recency_score": recency_score,
             "frequency_score": frequency_score,
             "monetary_score": monetary_score,
-            "rfm_score": rfm.astype(object),
+            "rfm_score": rfm,
         },
         index=data.index,
     )
@@ -202,3 +211,13 @@ def customer_segments(
         monetary_basis="expected_spend" if spend_model is not None else ("monetary_value" if monetary is not None else None),
     )
     return table
+
+
+def _score_labels(*scores):
+    """Labels such as "545" (one digit per score, 1..5), as a categorical built from
+    the scores' codes, so no string is made per customer."""
+    code = np.zeros(len(scores[0]), dtype=np.int64)
+    for score in scores:
+        code = code * 5 + (np.asarray(score, dtype=np.int64) - 1)
+    labels = ["".join(digits) for digits in itertools.product("12345", repeat=len(scores))]
+    return pd.Categorical.from_codes(code, categories=labels)
