@@ -8,7 +8,7 @@ probability of still being a customer, and a churn-adjusted discounted CLV.
 __version__ = "0.1.0"
 
 from . import datasets
-from ._base import load_model
+from ._base import load_model, model_from_dict
 from .data import calibration_holdout_split, compress, rfm_summary
 from .bgnbd import BetaGeoModel
 from .clv import customer_lifetime_value
@@ -33,6 +33,7 @@ __all__ = [
     "report",
     "customer_segments",
     "load_model",
+    "model_from_dict",
     "CLVWarning",
     "ConvergenceError",
     "DataWarning",

@@ -350,7 +350,10 @@ class BaseModel:
         model.converged_ = True
         model.metadata_ = record.get("metadata") or {}
         cov = record.get("covariance_log_params")
-        cov_log = np.array(cov, dtype=float) if cov is not None else np.full((len(names),) * 2, np.nan)
+        cov_log = (
+            np.array([[np.nan if v is None else v for v in row] for row in cov], dtype=float)
+            if cov is not None else np.full((len(names),) * 2, np.nan)
+        )
         model._cov_log = cov_log
         jac = model.params_.to_numpy()
         model.covariance_ = pd.DataFrame(cov_log * np.outer(jac, jac), index=names, columns=names)
@@ -367,22 +370,42 @@ def load_model(path):
     Raises
     ------
     ValueError
-        If the file is not JSON written by clvmodels, or names an unknown model.
+        If the file is not JSON written by clvmodels, names an unknown model or holds
+        invalid parameters.
     """
     text = Path(path).read_text(encoding="utf-8")
     try:
         record = json.loads(text)
     except json.JSONDecodeError as error:
         raise ValueError(f"{path}: not a clvmodels model file (not valid JSON: {error.msg})") from None
+    try:
+        return model_from_dict(record)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+
+
+def model_from_dict(record):
+    """Rebuild a fitted model from :meth:`BaseModel.to_dict` output, checking it first.
+
+    Raises
+    ------
+    ValueError
+        If ``record`` is not a clvmodels model, comes from a newer version, names an
+        unknown model, or has missing or non-positive parameters.
+    """
     if not isinstance(record, dict) or record.get("format") != FORMAT_NAME:
-        raise ValueError(f"{path}: not a clvmodels model file (no '\"format\": \"{FORMAT_NAME}\"' entry)")
-    if record.get("format_version", 0) > FORMAT_VERSION:
-        raise ValueError(
-            f"{path}: written by a newer clvmodels (format version {record['format_version']}); upgrade clvmodels"
-        )
+        raise ValueError(f"not a clvmodels model file (no '\"format\": \"{FORMAT_NAME}\"' entry)")
+    version = record.get("format_version", 0)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError(f"written by a newer clvmodels (format version {version!r}); upgrade clvmodels")
     cls = _MODEL_CLASSES.get(record.get("model"))
     if cls is None:
-        raise ValueError(f"{path}: unknown model {record.get('model')!r}; known: {', '.join(sorted(_MODEL_CLASSES))}")
-    for cov in record.get("covariance_log_params") or []:
-        cov[:] = [np.nan if v is None else v for v in cov]
-    return cls.from_dict(record)
+        raise ValueError(f"unknown model {record.get('model')!r}; known: {', '.join(sorted(_MODEL_CLASSES))}")
+    try:
+        model = cls.from_dict(record)
+    except (KeyError, TypeError) as error:
+        raise ValueError(f"{cls.__name__} record is incomplete or malformed ({error})") from None
+    bad = [name for name, value in model.params_.items() if not (np.isfinite(value) and value > 0)]
+    if bad:
+        raise ValueError(f"parameter {bad[0]!r} must be a finite number > 0")
+    return model

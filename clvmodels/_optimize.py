@@ -8,7 +8,6 @@ parameters stay positive without bounds.
 """
 
 import numpy as np
-from scipy import optimize
 
 from .exceptions import ConvergenceError
 
@@ -132,6 +131,8 @@ def _newton_direction(grad, hess):
 
 
 def _quasi_newton(objective, start, method, max_iter):
+    from scipy import optimize  # only the fallbacks need it, and it is slow to import
+
     if method == "Nelder-Mead":
         result = optimize.minimize(
             lambda p: objective.evaluate(p, 0)[0], start, method=method,

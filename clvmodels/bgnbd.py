@@ -13,7 +13,7 @@ alone. :class:`BetaGeoModel` fits the parameters and wraps the functions.
 """
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from ._arrays import distinct_rows, dot, unique_inverse
 from ._base import BaseModel
@@ -292,13 +292,18 @@ def probability_of_purchases(params, n, t):
     t = check_times(t)
     if np.any((n < 0) | (n != np.round(n))):
         raise ValueError("n must be a whole number >= 0")
-    p_nb = alpha / (alpha + t)
+    # Negative binomial with p = alpha / (alpha + t) and 1 - p = q = t / (alpha + t):
+    # ln P(N = n), and P(N >= n) = I_q(n, r) (regularised incomplete beta).
+    p_nb, q_nb = alpha / (alpha + t), t / (alpha + t)
     log_beta_ratio = special.betaln(a, b + n) - special.betaln(a, b)
-    log_nb = stats.nbinom.logpmf(n, r, p_nb)
+    log_nb = (
+        special.gammaln(r + n) - special.gammaln(r) - special.gammaln(n + 1)
+        + r * np.log(p_nb) + special.xlogy(n, q_nb)
+    )
     still_buying = np.exp(log_beta_ratio + log_nb)
     with np.errstate(divide="ignore", invalid="ignore"):
         log_dropout_weight = special.betaln(a + 1, b + n - 1) - special.betaln(a, b)
-        dropped = np.where(n > 0, np.exp(log_dropout_weight) * stats.nbinom.sf(n - 1, r, p_nb), 0.0)
+        dropped = np.where(n > 0, np.exp(log_dropout_weight) * special.betainc(np.maximum(n, 1), r, q_nb), 0.0)
     return still_buying + dropped
 
 

@@ -504,24 +504,14 @@ def _bundle_error(path, problem):
 
 
 def _model_part(record, key, path, needs):
-    """Rebuild one model of a bundle with the model registry of :mod:`clvmodels._base`."""
+    """Rebuild one model of a bundle with :func:`clvmodels.model_from_dict`."""
     part = record.get(key)
-    if not isinstance(part, dict) or part.get("format") != _base.FORMAT_NAME:
-        raise _bundle_error(path, f"{key!r} is not a model written by clvmodels")
-    if not isinstance(part.get("format_version", 0), int) or part.get("format_version", 0) > _base.FORMAT_VERSION:
-        raise _bundle_error(path, f"{key!r} was written by a newer clvmodels; upgrade clvmodels")
-    cls = _base._MODEL_CLASSES.get(part.get("model"))
-    if cls is None:
-        raise _bundle_error(path, f"{key!r}: unknown model {part.get('model')!r}")
-    if not all(hasattr(cls, method) for method in needs):
-        raise _bundle_error(path, f"{key!r}: {cls.__name__} cannot serve as {key.replace('_', ' ')}")
     try:
-        model = cls.from_dict(part)
-    except (KeyError, TypeError, ValueError) as error:
-        raise _bundle_error(path, f"{key!r}: {one_line(error) or type(error).__name__}") from error
-    bad = [name for name, value in model.params_.items() if not (np.isfinite(value) and value > 0)]
-    if bad:
-        raise _bundle_error(path, f"{key!r}: parameter {bad[0]!r} must be a finite number > 0")
+        model = _base.model_from_dict(part)
+    except ValueError as error:
+        raise _bundle_error(path, f"{key!r}: {one_line(error)}") from error
+    if not all(hasattr(model, method) for method in needs):
+        raise _bundle_error(path, f"{key!r}: {type(model).__name__} cannot serve as {key.replace('_', ' ')}")
     return model
 
 

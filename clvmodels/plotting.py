@@ -25,7 +25,6 @@ Examples
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ._units import DAYS_PER_UNIT, check_time_unit
 from ._validation import Problems, check_positive_number, check_rfm, require_dataframe
@@ -667,6 +666,8 @@ def plot_purchase_rate_heterogeneity(model, ax=None):
         If the model has no ``r`` and ``alpha`` parameters.
     """
     r, alpha = _params(model, ("r", "alpha"), "plot_purchase_rate_heterogeneity")
+    from scipy import stats
+
     dist = stats.gamma(r, scale=1.0 / alpha)
     grid = _mixing_grid(dist, 0.999)
     ax = _axes(ax)
@@ -705,6 +706,8 @@ def plot_dropout_heterogeneity(model, ax=None):
         If the model has no ``a`` and ``b`` parameters.
     """
     a, b = _params(model, ("a", "b"), "plot_dropout_heterogeneity")
+    from scipy import stats
+
     dist = stats.beta(a, b)
     grid = _mixing_grid(dist, 1.0 - 1e-6)
     ax = _axes(ax)

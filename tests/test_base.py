@@ -49,6 +49,8 @@ def test_save_and_load_round_trip(models, rfm, tmp_path, index):
         ('{"format": "clvmodels-model", "format_version": 1, "model": "Nope", "params": {}}', "unknown model 'Nope'"),
         ('{"format": "clvmodels-model", "format_version": 99, "model": "BetaGeoModel"}', "newer clvmodels"),
         ('{"format": "clvmodels-model", "format_version": 1, "model": "BetaGeoModel", "params": {"r": 1}}', "needs parameters"),
+        ('{"format": "clvmodels-model", "format_version": 1, "model": "BetaGeoModel",'
+         ' "params": {"r": 1, "alpha": -2, "a": 1, "b": 1}}', "parameter 'alpha' must be a finite number > 0"),
     ],
 )
 def test_load_refuses_foreign_files(tmp_path, content, message):
