@@ -7,7 +7,8 @@ process forked from that small server, which
 1. loads its inputs from .npy files and builds the DataFrame the call takes,
 2. warms both libraries up on a tiny slice of the input (first-call costs such as
    lazy imports are not what we measure),
-3. returns freed heap to the OS, records its resident memory (``VmRSS``) and
+3. touches and frees a buffer sized to the input (the same for both libraries; see
+   README, "prefault"), returns freed heap to the OS, records its resident memory (``VmRSS``) and
    resets the kernel's peak-RSS mark (``echo 5 > /proc/self/clear_refs``),
 4. times the call with ``time.perf_counter`` (wall) and ``os.times`` (user and
    kernel CPU of the process) and reads the new peak (``VmHWM``):
@@ -56,6 +57,14 @@ def _release_heap():
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
         pass
+
+
+def _prefault(megabytes):
+    """Touch and free ``megabytes`` of memory, so that the measured call finds memory the
+    hypervisor has already backed (see README: on a VM, fresh pages can cost ~10 us each)."""
+    if megabytes > 0:
+        buffer = np.ones(int(megabytes * 2**20) // 8)
+        del buffer
 
 
 def _reset_peak():
@@ -221,6 +230,7 @@ def measure(spec):
         pass
     del warm
 
+    _prefault(spec.get("prefault_mb", 0))
     times, cpu_times, peaks, result = [], [], [], None
     can_reset = True
     for _ in range(spec.get("max_runs", 3)):

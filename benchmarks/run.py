@@ -171,9 +171,20 @@ def load_input(directory):
 
 
 # ----------------------------------------------------------------------------- measuring
-def measure(context, step, impl, input_dir, output, timeout, runs):
+PREFAULT_BYTES_PER_ROW = 200
+PREFAULT_MAX_MB = 2560
+
+
+def prefault_mb(n_rows):
+    """Memory each measurement process touches and frees before the call: about the peak
+    the larger library needs (lifetimes: ~160 bytes per transaction), at most 2.5 GB."""
+    return min(PREFAULT_MAX_MB, n_rows * PREFAULT_BYTES_PER_ROW / 2**20)
+
+
+def measure(context, step, impl, input_dir, output, timeout, runs, prefault):
     parent, child = context.Pipe(duplex=False)
-    spec = {"step": step, "impl": impl, "input_dir": str(input_dir), "output": str(output), "max_runs": runs}
+    spec = {"step": step, "impl": impl, "input_dir": str(input_dir), "output": str(output), "max_runs": runs,
+            "prefault_mb": prefault}
     import _worker
 
     process = context.Process(target=_worker.run_task, args=(spec, child), daemon=True)
@@ -397,7 +408,8 @@ def results_markdown(record):
     met = [c for c in verdicts if c["met"]]
     lines = [
         f"Measured {record['created']} at commit {info['git_commit']}{changes}, scale {record['scale']:g}, "
-        f"seed {record['seed']}; whole run {record['total_seconds']:.0f} s.",
+        f"seed {record['seed']}; whole run {record['total_seconds']:.0f} s; "
+        f"prefault {'on' if record.get('prefault') else 'off'}.",
         "",
         f"Machine: {info['nproc']} cores ({info['cpu']}), {info['memory_gb']} GB RAM, Linux {info['kernel']}; "
         f"Python {info['python']}, numpy {info['numpy']}, pandas {info['pandas']}, scipy {info['scipy']}, "
@@ -478,6 +490,8 @@ def parse_args(argv):
     parser.add_argument("--no-lifetimes", action="store_true", help="measure clvmodels only")
     parser.add_argument("--update-readme", action="store_true",
                         help="replace the results section of benchmarks/README.md with this run's tables")
+    parser.add_argument("--no-prefault", action="store_true",
+                        help="do not touch memory before each call (see README)")
     parser.add_argument("--targets-only", action="store_true", help="skip the scaling rows without a target")
     parser.add_argument("--runs", type=int, default=3,
                         help="at most this many runs of a call, repeated until they add up to 3 s (default 3)")
@@ -525,7 +539,10 @@ def main(argv=None):
             outputs = {}
             for impl in (["lifetimes"] if case.lifetimes else []) + ["clvmodels"]:
                 output = workdir / f"out_{impl}.pkl"
-                reply = measure(context, case.step, impl, input_dir, output, args.timeout, args.runs)
+                n_rows = json.loads((input_dir / "meta.json").read_text())["n_rows"]
+                prefault = 0 if args.no_prefault else prefault_mb(n_rows)
+                reply = measure(context, case.step, impl, input_dir, output, args.timeout, args.runs, prefault)
+                reply["prefault_mb"] = prefault
                 case.results[impl] = reply
                 if reply["ok"]:
                     outputs[impl] = output
@@ -569,6 +586,7 @@ def main(argv=None):
         "machine": info,
         "memory_method": "per call: fresh forked process; VmHWM after the call minus VmRSS before it, "
                          "peak reset with /proc/self/clear_refs",
+        "prefault": not args.no_prefault,
         "cases": [
             {"step": c.step, "label": STEP_LABELS[c.step], "size": c.size_label, "n": c.n,
              "customers": c.customers, "target": c.target.describe() if c.target else None,
