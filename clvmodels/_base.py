@@ -25,8 +25,9 @@ FORMAT_NAME = "clvmodels-model"
 FORMAT_VERSION = 1
 _MODEL_CLASSES = {}
 
-# Fits on more distinct rows than this start from a fit on a subsample of this size.
-_WARM_START_ROWS = 20_000
+# A fit on many distinct rows starts from fits on random subsamples of these sizes
+# (each one used when there are more than twice as many rows).
+_WARM_START_ROWS = (2_000, 20_000)
 # Without time columns, compression is skipped when a sample of this many rows is
 # more than half distinct.
 _COMPRESSION_PROBE_ROWS = 10_000
@@ -122,17 +123,22 @@ class BaseModel:
         """
         self._validate_settings()
         arrays = check_rfm(data, self.rfm_columns, what=f"data for {type(self).__name__}")
-        weights = check_sample_weight(sample_weight, data)
-        used = self._fit_rows(arrays) & (weights > 0)
+        weights = None if sample_weight is None else check_sample_weight(sample_weight, data)
+        used = self._fit_rows(arrays)
+        if weights is not None:
+            used &= weights > 0
         if not np.any(used):
             raise ValueError(f"invalid data for {type(self).__name__}: no row can be used for fitting")
-        if used.all():
-            columns, counts = arrays, weights
-        else:
-            columns, counts = {c: v[used] for c, v in arrays.items()}, weights[used]
-        ticks = _compression_ticks(columns, self.time_columns, data.attrs.get("time_unit"))
+        if not used.all():
+            arrays = {c: v[used] for c, v in arrays.items()}
+            weights = None if weights is None else weights[used]
+        ticks = _compression_ticks(arrays, self.time_columns, data.attrs.get("time_unit"))
         if ticks is not None:
-            columns, counts = compress_rows(columns, counts, ticks)
+            columns, counts = compress_rows(arrays, weights, ticks)
+            counts = counts.astype(float, copy=False)
+        else:
+            columns = arrays
+            counts = np.ones(len(next(iter(arrays.values())))) if weights is None else weights
 
         # In log-parameters, measuring time in other units only translates the time
         # parameters; the data stay as they are and the start values and the penalty
@@ -155,15 +161,18 @@ class BaseModel:
         return self
 
     def _maximise(self, columns, counts, time_shift):
-        """Fit on the distinct rows, warm-started from a subsample fit when they are many.
+        """Fit on the distinct rows, warm-started from subsample fits when they are many.
 
         Returns the log-parameters, the Hessian of the total log-likelihood w.r.t.
         them, how they were found, and the total log-likelihood.
         """
         start = np.log(self._start_params(columns, counts)) - time_shift
         name = type(self).__name__
-        if len(counts) > 2 * _WARM_START_ROWS:
-            rows = np.sort(np.random.default_rng(0).choice(len(counts), _WARM_START_ROWS, replace=False))
+        random = np.random.default_rng(0)
+        for size in _WARM_START_ROWS:
+            if len(counts) <= 2 * size:
+                break
+            rows = np.sort(random.integers(0, len(counts), size))
             subsample = self._objective({c: v[rows] for c, v in columns.items()}, counts[rows], time_shift)
             try:
                 start, _, _ = maximise(subsample, start, self.param_names, name, self.max_iter)

@@ -113,7 +113,7 @@ def _rfm_relations_hold(arrays):
     finite columns; when it fails, :func:`check_rfm` counts the rows per problem."""
     x, t_x, T, m = (arrays.get(c) for c in ("frequency", "recency", "T", "monetary_value"))
     with np.errstate(invalid="ignore"):
-        if x is not None and (x.min() < 0 or np.fmod(x, 1.0).any()):
+        if x is not None and (x.min() < 0 or (np.floor(x) != x).any()):
             return False
         if t_x is not None and t_x.min() < 0:
             return False
@@ -121,7 +121,7 @@ def _rfm_relations_hold(arrays):
             return False
         if t_x is not None and T is not None and np.any(t_x > T * (1 + 1e-12)):
             return False
-        if x is not None and t_x is not None and np.any(t_x[x == 0]):
+        if x is not None and t_x is not None and np.any((x == 0) & (t_x != 0)):
             return False
         if m is not None and m.min() < 0:
             return False
