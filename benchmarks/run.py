@@ -404,6 +404,8 @@ def results_markdown(record):
     """The README's results section for a JSON record."""
     info = record["machine"]
     changes = " + uncommitted changes in clvmodels/" if info["clvmodels_uncommitted_changes"] else ""
+    if info.get("code_changed_during_run"):
+        changes += f" (the code changed during the run; {info['code_changed_during_run']})"
     verdicts = [c for c in record["cases"] if c["met"] is not None]
     met = [c for c in verdicts if c["met"]]
     lines = [
@@ -521,6 +523,7 @@ def main(argv=None):
     context.set_forkserver_preload(["_worker"])
     started = time.perf_counter()
     load_before = os.getloadavg()
+    info = machine()  # the code state at the start of the run
     workdir = Path(tempfile.mkdtemp(prefix="clvmodels-bench-"))
     inputs = {}
     try:
@@ -568,7 +571,11 @@ def main(argv=None):
         shutil.rmtree(workdir, ignore_errors=True)
 
     elapsed = time.perf_counter() - started
-    info = machine()
+    at_end = machine()
+    if (at_end["git_commit"], at_end["clvmodels_uncommitted_changes"]) != (
+            info["git_commit"], info["clvmodels_uncommitted_changes"]):
+        info["code_changed_during_run"] = f"at the end: commit {at_end['git_commit']}" + (
+            " + uncommitted changes" if at_end["clvmodels_uncommitted_changes"] else "")
     main_table, scaling = table(cases), scaling_table(cases)
     print(f"\nclvmodels vs lifetimes, scale {scale:g} ({'full' if full else 'reduced'} sizes), seed {args.seed}")
     print(f"machine: {info['nproc']} cores, {info['cpu']}, {info['memory_gb']} GB; "
