@@ -683,35 +683,43 @@ def run_forecast(args, progress):
     settings = resolve_settings(args)
     source = Source(args)
     _outputs(args)
+    rfm, n_rows = _read_rfm(source, settings, progress)
+    transaction_model, spend_model = fit_models(rfm, settings, progress)
+    forecast = _score_and_write(rfm, transaction_model, spend_model, settings, args.out, progress)
+    if args.model_out:
+        _write_model_file(bundle_record(transaction_model, spend_model, settings, rfm, source, n_rows), args.model_out, progress)
+    _print_results(transaction_model, spend_model, forecast, settings)
+    return f"{len(forecast):,} customers -> {args.out}"
+
+
+def _read_rfm(source, settings, progress):
+    """Read the transactions and summarise them; returns the RFM table and the number
+    of transaction rows. The log itself is freed on return, before any fitting."""
     with source.user_errors():
         transactions = source.read(settings, progress)
-    rfm = summarise(source, transactions, settings, progress)
-    n_rows = len(transactions)
-    del transactions  # the transaction log is not needed any more: free its memory
-    transaction_model, spend_model = fit_models(rfm, settings, progress)
+    return summarise(source, transactions, settings, progress), len(transactions)
+
+
+def _score_and_write(rfm, transaction_model, spend_model, settings, out, progress):
     with progress.step("score") as step:
         forecast = score(rfm, transaction_model, spend_model, settings)
         step.detail = f"{len(forecast):,} customers"
-    _write_forecast(forecast, settings, args.out, progress)
-    if args.model_out:
-        record = bundle_record(transaction_model, spend_model, settings, rfm, source, n_rows)
-        with progress.step(f"write {args.model_out}"), _user_file_errors():
-            write_bundle(record, args.model_out)
-    _print_results(transaction_model, spend_model, forecast, settings)
-    return f"{len(forecast):,} customers -> {args.out}"
+    _write_forecast(forecast, settings, out, progress)
+    return forecast
+
+
+def _write_model_file(record, path, progress):
+    with progress.step(f"write {path}"), _user_file_errors():
+        write_bundle(record, path)
 
 
 def run_fit(args, progress):
     settings = resolve_settings(args)
     source = Source(args)
     _outputs(args)
-    with source.user_errors():
-        transactions = source.read(settings, progress)
-    rfm = summarise(source, transactions, settings, progress)
+    rfm, n_rows = _read_rfm(source, settings, progress)
     transaction_model, spend_model = fit_models(rfm, settings, progress)
-    record = bundle_record(transaction_model, spend_model, settings, rfm, source, len(transactions))
-    with progress.step(f"write {args.model_out}"), _user_file_errors():
-        write_bundle(record, args.model_out)
+    _write_model_file(bundle_record(transaction_model, spend_model, settings, rfm, source, n_rows), args.model_out, progress)
     _print("\n\n".join(format_model(m) for m in (transaction_model, spend_model) if m is not None))
     return f"{len(rfm):,} customers -> {args.model_out}"
 
@@ -733,14 +741,8 @@ def run_predict(args, progress):
     if not settings["amount_col"] and spend_model is not None:
         spend_model = None
     _outputs(args)
-    with source.user_errors():
-        transactions = source.read(settings, progress)
-    rfm = summarise(source, transactions, settings, progress)
-    del transactions
-    with progress.step("score") as step:
-        forecast = score(rfm, transaction_model, spend_model, settings)
-        step.detail = f"{len(forecast):,} customers"
-    _write_forecast(forecast, settings, args.out, progress)
+    rfm, _ = _read_rfm(source, settings, progress)
+    forecast = _score_and_write(rfm, transaction_model, spend_model, settings, args.out, progress)
     _print_results(transaction_model, spend_model, forecast, settings)
     return f"{len(forecast):,} customers -> {args.out}"
 
