@@ -17,7 +17,7 @@ import pandas as pd
 
 from ._arrays import compress_rows, on_grid
 from ._optimize import Objective, maximise
-from ._units import DAYS_PER_UNIT, check_time_unit
+from ._units import check_time_unit, ticks_per_unit
 from ._validation import check_rfm, check_sample_weight
 from .exceptions import ConvergenceError, ModelWarning, NotFittedError
 
@@ -42,7 +42,7 @@ def _compression_ticks(columns, time_columns, time_unit):
     """
     ticks = {"frequency": 1.0} if "frequency" in columns else {}
     if time_columns:
-        per_unit = DAYS_PER_UNIT[check_time_unit(time_unit)] if time_unit else 1.0
+        per_unit = ticks_per_unit(time_unit) or 1.0
         if not all(on_grid(columns[name], per_unit) for name in time_columns):
             return None
         return {**ticks, **{name: per_unit for name in time_columns}}
@@ -290,12 +290,8 @@ class BaseModel:
         return check_rfm(data, columns)
 
     def _ticks_per_unit(self, data):
-        """Time resolution of ``data`` (ticks of one day per unit; 1 for hours), if known."""
-        unit = data.attrs.get("time_unit") or self.time_unit_
-        if not unit:
-            return None
-        unit = check_time_unit(unit)
-        return 1.0 if unit == "H" else DAYS_PER_UNIT[unit]
+        """Time resolution of ``data`` (days per unit; 1 for hours), if its unit is known."""
+        return ticks_per_unit(data.attrs.get("time_unit") or self.time_unit_)
 
     def discounted_expected_purchases(self, data, times, discounts):
         """sum_k discounts[k] (E[X(times[k])] - E[X(times[k-1])]) per customer, from

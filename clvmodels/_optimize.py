@@ -31,11 +31,9 @@ class Objective:
         self.total = float(total_weight)
         self.penalizer = penalizer
         self.penalty_weight = penalizer * np.asarray(penalty_scale, dtype=float) ** 2
-        self.n_calls = 0
 
     def evaluate(self, log_params, order=2):
         """Objective value and, up to ``order``, gradient and Hessian in log-parameters."""
-        self.n_calls += 1
         log_params = np.clip(log_params, -LOG_PARAM_LIMIT, LOG_PARAM_LIMIT)
         params = np.exp(log_params)
         with np.errstate(all="ignore"):

@@ -27,3 +27,12 @@ def check_time_unit(unit):
 def unit_ratio(unit, model_unit):
     """Length of one ``unit`` expressed in ``model_unit`` (e.g. "M" in "W" -> 4.348)."""
     return DAYS_PER_UNIT[check_time_unit(unit)] / DAYS_PER_UNIT[check_time_unit(model_unit)]
+
+
+def ticks_per_unit(unit):
+    """How many clock ticks make one ``unit``, the resolution times are measured at:
+    days for D..Y (7 in a week), hours for H (1). None when the unit is unknown."""
+    if not unit:
+        return None
+    code = check_time_unit(unit)
+    return 1.0 if code == "H" else DAYS_PER_UNIT[code]

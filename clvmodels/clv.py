@@ -15,7 +15,7 @@ and so contribute little.
 import numpy as np
 import pandas as pd
 
-from ._units import DAYS_PER_UNIT, check_time_unit, unit_ratio
+from ._units import unit_ratio
 from ._validation import check_positive_number
 
 
@@ -38,16 +38,6 @@ def period_length(period, model_time_unit):
             )
         return unit_ratio(period, model_time_unit)
     return check_positive_number(period, "period")
-
-
-def _check_units(transaction_model, data):
-    data_unit = data.attrs.get("time_unit")
-    model_unit = transaction_model.time_unit_
-    if data_unit and model_unit and check_time_unit(data_unit) != check_time_unit(model_unit):
-        raise ValueError(
-            f"time unit mismatch: the data is in {data_unit!r} but the transaction model was "
-            f"fitted in {model_unit!r}"
-        )
 
 
 def customer_lifetime_value(
@@ -93,7 +83,6 @@ def customer_lifetime_value(
         raise ValueError(f"horizon must be a whole number of periods, got {horizon!r}")
     discount_rate = check_positive_number(discount_rate, "discount_rate", allow_zero=True)
     margin = check_positive_number(margin, "margin", allow_zero=True)
-    _check_units(transaction_model, data)
     step = period_length(period, transaction_model.time_unit_)
 
     spend = spend_model.expected_spend(data).to_numpy()
@@ -104,4 +93,4 @@ def customer_lifetime_value(
     return pd.Series(margin * spend * purchases, index=data.index, name="clv")
 
 
-__all__ = ["customer_lifetime_value", "period_length", "DAYS_PER_UNIT"]
+__all__ = ["customer_lifetime_value", "period_length"]

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ._arrays import compress_rows
-from ._units import DAYS_PER_UNIT, check_time_unit
+from ._units import DAYS_PER_UNIT, check_time_unit, ticks_per_unit
 from ._validation import (
     Problems,
     check_sample_weight,
@@ -318,9 +318,8 @@ def compress(data, columns=("frequency", "recency", "T"), sample_weight=None):
 def _ticks_per_unit(columns, attrs):
     """Resolution of the RFM columns among ``columns``, so they are coded by arithmetic."""
     ticks = {"frequency": 1.0}
-    unit = attrs.get("time_unit")
-    if unit:
-        per_unit = 1.0 if check_time_unit(unit) == "H" else DAYS_PER_UNIT[check_time_unit(unit)]
+    per_unit = ticks_per_unit(attrs.get("time_unit"))
+    if per_unit is not None:
         ticks.update(recency=per_unit, T=per_unit)
     return {name: value for name, value in ticks.items() if name in columns}
 
