@@ -19,7 +19,7 @@ model -- ``expected_purchases(data, t)``, ``probability_alive(data)``,
 ``probability_of_purchases(n, t)`` (array ``t``) and
 ``expected_purchases_new_customer(t)`` (array ``t``) -- and ``params_``, so any model
 with those methods can be validated the same way; :func:`compare_models` puts several
-side by side.
+side by side, and :func:`verdict` grades the checks pass / warn / fail.
 Times are in the model's time unit (``time_unit_``, e.g. weeks).
 """
 
@@ -47,6 +47,8 @@ __all__ = [
     "tracking",
     "goodness_of_fit",
     "compare_models",
+    "spend_frequency_correlation",
+    "verdict",
 ]
 
 # Evaluate E[X(t)] on at most this many (period, first-purchase day) pairs at a time.
@@ -745,3 +747,238 @@ def _comparison_row(model, split, max_frequency):
         "rmse": metrics["rmse"],
         "aggregate_error_pct": metrics["aggregate_error_pct"],
     }
+
+
+# ------------------------------------------------------------------ the verdict
+
+# (pass bound, warn bound) of each check of verdict(); see its docstring.
+VERDICT_THRESHOLDS = {
+    "p_value": (0.05, 0.01),
+    "aggregate_error_pct": (10.0, 25.0),
+    "frequency_error_pct": (20.0, 40.0),
+    "spend_correlation": (0.2, 0.4),
+}
+
+
+def spend_frequency_correlation(data):
+    """Pearson correlation of frequency and mean spend among repeat buyers.
+
+    Gamma-Gamma assumes that the spend per purchase does not depend on how often a
+    customer buys (Fader, Hardie & Lee 2005, "RFM and CLV", Journal of Marketing
+    Research 42(4), section 3; they report 0.11 on CDNOW). Customers with no repeat
+    purchase or a zero mean spend are left out, as Gamma-Gamma leaves them out.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        RFM table with ``frequency`` and ``monetary_value``.
+
+    Returns
+    -------
+    pandas.Series
+        ``correlation`` (NaN with fewer than 3 customers or no variation) and
+        ``n_customers`` (the repeat buyers with positive spend).
+    """
+    arrays = check_rfm(data, ("frequency", "monetary_value"), what="data")
+    used = (arrays["frequency"] > 0) & (arrays["monetary_value"] > 0)
+    x, m = arrays["frequency"][used], arrays["monetary_value"][used]
+    correlation = np.nan
+    if len(x) >= 3 and np.std(x) > 0 and np.std(m) > 0:
+        correlation = float(np.corrcoef(x, m)[0, 1])
+    return pd.Series({"correlation": correlation, "n_customers": float(len(x))}, name="spend_frequency_correlation")
+
+
+def _grade(value, bounds, larger_is_better):
+    """"pass", "warn" or "fail" of ``value`` against (pass bound, warn bound)."""
+    good, tolerable = bounds
+    if value is None or not np.isfinite(value):
+        return "warn"
+    if larger_is_better:
+        return "pass" if value >= good else "warn" if value >= tolerable else "fail"
+    return "pass" if value <= good else "warn" if value <= tolerable else "fail"
+
+
+def _check_bounds(thresholds):
+    merged = dict(VERDICT_THRESHOLDS)
+    for name, bounds in (thresholds or {}).items():
+        if name not in VERDICT_THRESHOLDS:
+            raise ValueError(f"thresholds: unknown check {name!r}; known: {', '.join(VERDICT_THRESHOLDS)}")
+        good, tolerable = (float(b) for b in bounds)
+        if not (np.isfinite(good) and np.isfinite(tolerable)):
+            raise ValueError(f"thresholds[{name!r}] must be two finite numbers")
+        if (name == "p_value") != (good >= tolerable):
+            raise ValueError(f"thresholds[{name!r}]: the pass bound must be on the good side of the warn bound")
+        merged[name] = (good, tolerable)
+    return merged
+
+
+def _fit_row(fit, bounds):
+    attrs = fit.attrs
+    p, statistic, dof = attrs.get("p_value"), attrs.get("chi_square"), attrs.get("degrees_of_freedom")
+    status = _grade(p, bounds, larger_is_better=True)
+    test = f"chi-square = {statistic:.1f} on {dof} degrees of freedom, p = {p:.3g}"
+    finding = {
+        "pass": f"Yes: the numbers of customers with 0, 1, 2, ... repeat purchases agree with the model ({test}).",
+        "warn": f"Roughly: the repeat-purchase distribution departs somewhat from the model ({test}).",
+        "fail": f"No: the repeat-purchase distribution departs clearly from the model ({test}).",
+    }[status]
+    if p is None or not np.isfinite(p):
+        finding = "Not tested: too few frequency groups for the number of parameters."
+    if status != "pass" and attrs.get("n_customers", 0) >= 10_000:
+        finding += " With this many customers even small departures are significant; compare the table."
+    if attrs.get("min_expected", np.inf) < 5:
+        finding += " Some expected counts are below 5, so the test is only indicative."
+    return {
+        "question": "Does the model fit the calibration data?",
+        "statistic": "chi-square p-value",
+        "value": p,
+        "pass_if": f"p >= {bounds[0]:g}",
+        "warn_if": f"{bounds[1]:g} <= p < {bounds[0]:g}",
+        "status": status,
+        "finding": finding,
+    }
+
+
+def _aggregate_row(metrics, bounds):
+    error = float(metrics["aggregate_error_pct"])
+    status = _grade(abs(error), bounds, larger_is_better=False)
+    predicted, actual = float(metrics["total_predicted"]), float(metrics["total_actual"])
+    what = f"{predicted:,.0f} holdout purchases expected against {actual:,.0f} actual ({error:+.1f}%)"
+    finding = {"pass": f"Yes: {what}.", "warn": f"Roughly: {what}.", "fail": f"No: {what}."}[status]
+    return {
+        "question": "Does it track the holdout in total?",
+        "statistic": "aggregate holdout error, % of actual",
+        "value": error,
+        "pass_if": f"|error| <= {bounds[0]:g}%",
+        "warn_if": f"|error| <= {bounds[1]:g}%",
+        "status": status,
+        "finding": finding,
+    }
+
+
+def _frequency_row(by_frequency, bounds, min_group):
+    counts = by_frequency["n_customers"].to_numpy(dtype=float)
+    actual = by_frequency["actual"].to_numpy(dtype=float)
+    predicted = by_frequency["predicted"].to_numpy(dtype=float)
+    usable = (counts >= min_group) & (actual > 0) & np.isfinite(predicted)
+    row = {
+        "question": "Does it track the holdout by calibration frequency?",
+        "statistic": "largest error of a group's mean holdout purchases, % of actual",
+        "pass_if": f"|error| <= {bounds[0]:g}%",
+        "warn_if": f"|error| <= {bounds[1]:g}%",
+    }
+    if not usable.any():
+        return {**row, "value": np.nan, "status": "warn",
+                "finding": f"Not tested: no frequency group has {min_group} customers with holdout purchases."}
+    errors = np.where(usable, 100.0 * (predicted - actual) / np.where(actual > 0, actual, 1.0), 0.0)
+    worst = int(np.argmax(np.abs(errors)))
+    error = float(errors[worst])
+    status = _grade(abs(error), bounds, larger_is_better=False)
+    label = by_frequency.index[worst]
+    what = (f"across the {int(usable.sum())} groups of at least {min_group} customers the worst is the group "
+            f"of calibration frequency {label}: {predicted[worst]:.3g} expected per customer against "
+            f"{actual[worst]:.3g} actual ({error:+.1f}%)")
+    finding = {"pass": f"Yes: {what}.", "warn": f"Roughly: {what}.", "fail": f"No: {what}."}[status]
+    return {**row, "value": error, "status": status, "finding": finding}
+
+
+def _spend_row(spend, bounds):
+    correlation, n = float(spend["correlation"]), int(spend["n_customers"])
+    status = _grade(abs(correlation), bounds, larger_is_better=False)
+    what = f"the correlation of frequency and mean spend among {n:,} repeat buyers is {correlation:.3f}"
+    if not np.isfinite(correlation):
+        finding = f"Not tested: {n} repeat buyers with spend are too few, or they do not vary."
+    else:
+        finding = {
+            "pass": f"Yes: {what}, weak enough to treat spend and frequency as independent.",
+            "warn": f"Doubtful: {what}; spend forecasts may be biased for frequent buyers.",
+            "fail": f"No: {what}; Gamma-Gamma's spend forecasts are not reliable for these data.",
+        }[status]
+    return {
+        "question": "Is Gamma-Gamma's independence assumption plausible?",
+        "statistic": "Pearson correlation of frequency and mean spend",
+        "value": correlation,
+        "pass_if": f"|r| <= {bounds[0]:g}",
+        "warn_if": f"|r| <= {bounds[1]:g}",
+        "status": status,
+        "finding": finding,
+    }
+
+
+def verdict(fit=None, metrics=None, by_frequency=None, spend_correlation=None, *, thresholds=None, min_group=30):
+    """Grade the validation checks pass / warn / fail, with the thresholds used.
+
+    Each argument given adds one check (row):
+
+    ``calibration fit``
+        The chi-square p-value of :func:`goodness_of_fit` (FHL 2005 Figure 1):
+        pass if p >= 0.05, warn if p >= 0.01, else fail.
+    ``holdout total``
+        The aggregate holdout error of :func:`holdout_metrics`, 100 (expected -
+        actual) / actual: pass if its absolute value is at most 10%, warn up to 25%.
+    ``holdout by frequency``
+        The largest absolute relative error of the mean holdout purchases of a
+        calibration-frequency group of :func:`holdout_by_frequency` (FHL 2005
+        Figure 4), over the groups with at least ``min_group`` customers and some
+        holdout purchases: pass up to 20%, warn up to 40%.
+    ``spend independence``
+        The correlation of :func:`spend_frequency_correlation`: pass if its
+        absolute value is at most 0.2, warn up to 0.4.
+
+    A check that cannot be computed (e.g. no degrees of freedom) is a warning.
+
+    Parameters
+    ----------
+    fit : pandas.DataFrame, optional
+        Output of :func:`goodness_of_fit`.
+    metrics : pandas.Series, optional
+        Output of :func:`holdout_metrics`.
+    by_frequency : pandas.DataFrame, optional
+        Output of :func:`holdout_by_frequency`.
+    spend_correlation : pandas.Series, optional
+        Output of :func:`spend_frequency_correlation`.
+    thresholds : dict, optional
+        Replaces bounds of :data:`VERDICT_THRESHOLDS`, keys ``p_value``,
+        ``aggregate_error_pct``, ``frequency_error_pct``, ``spend_correlation``,
+        each a (pass bound, warn bound) pair.
+    min_group : int, default 30
+        Smallest frequency group the per-frequency check looks at.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``check``; columns ``question``, ``statistic``, ``value``,
+        ``pass_if``, ``warn_if`` (the thresholds as text), ``status`` ("pass",
+        "warn" or "fail") and ``finding`` (the answer in plain words).
+        ``attrs["thresholds"]`` holds the bounds used.
+
+    Examples
+    --------
+    >>> import clvmodels as clv
+    >>> tx = clv.datasets.load_cdnow(sample=True)
+    >>> split = clv.calibration_holdout_split(tx, time_unit="W", calibration_end="1997-09-30",
+    ...                                       observation_end="1998-06-30")
+    >>> bg = clv.BetaGeoModel().fit(split)
+    >>> comparison = clv.evaluation.holdout_comparison(bg, split)
+    >>> table = clv.evaluation.verdict(clv.evaluation.goodness_of_fit(bg, split),
+    ...                                clv.evaluation.holdout_metrics(comparison))
+    >>> table["status"].to_dict()
+    {'calibration fit': 'pass', 'holdout total': 'warn'}
+    """
+    bounds = _check_bounds(thresholds)
+    min_group = int(check_positive_number(min_group, "min_group"))
+    rows = {}
+    if fit is not None:
+        rows["calibration fit"] = _fit_row(fit, bounds["p_value"])
+    if metrics is not None:
+        rows["holdout total"] = _aggregate_row(metrics, bounds["aggregate_error_pct"])
+    if by_frequency is not None:
+        rows["holdout by frequency"] = _frequency_row(by_frequency, bounds["frequency_error_pct"], min_group)
+    if spend_correlation is not None:
+        rows["spend independence"] = _spend_row(spend_correlation, bounds["spend_correlation"])
+    columns = ["question", "statistic", "value", "pass_if", "warn_if", "status", "finding"]
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=columns) if rows else pd.DataFrame(columns=columns)
+    table.index.name = "check"
+    table["value"] = table["value"].astype(float)
+    table.attrs["thresholds"] = bounds
+    return table
