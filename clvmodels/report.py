@@ -1,4 +1,4 @@
-"""A self-contained HTML validation report for BG/NBD (and Gamma-Gamma) on a transaction log.
+"""A self-contained HTML validation report for a purchase model (and Gamma-Gamma) on a transaction log.
 
 One file, readable offline and printable: figures are embedded as base64 PNG data
 URIs, the style sheet is inline, and there are no scripts and no links to the
@@ -7,6 +7,9 @@ network. The report follows the validation of Fader, Hardie and Lee (2005),
 models are fitted on a calibration period and checked against it (goodness of fit)
 and against a holdout period (conditional expectations, tracking); then it shows
 what the fitted models say about the customer base (CLV, segments, concentration).
+Any registered purchase model can be validated (``model="pnbd"``, ...) and several
+compared side by side; the report opens with its verdict, each check graded pass /
+warn / fail (:func:`clvmodels.evaluation.verdict`).
 
 Figures are drawn with :mod:`clvmodels.plotting` on ``matplotlib.figure.Figure``
 objects rendered by the Agg canvas, so no GUI backend is needed and the user's
@@ -14,6 +17,7 @@ pyplot backend and state are left alone.
 """
 
 import base64
+import copy
 import datetime as _dt
 import html
 import io
@@ -29,6 +33,9 @@ from ._units import DAYS_PER_UNIT, check_time_unit
 from ._validation import Problems, check_positive_number, datetime_column, require_columns, require_dataframe
 
 __all__ = ["validation_report"]
+
+# The frequency-recency matrices stop at this quantile of the customers' frequency.
+_MATRIX_FREQUENCY_QUANTILE = 0.99
 
 _UNIT_NAMES = {"H": "hours", "D": "days", "W": "weeks", "M": "months", "Q": "quarters", "Y": "years"}
 _TOP_SHARES = (1, 5, 10, 20)
@@ -71,6 +78,16 @@ figure img { display: block; max-width: 100%; height: auto; border: 1px solid va
 figcaption { margin-top: .3rem; }
 .error { border: 1px solid #c0392b; background: #fdecea; color: #7b1d12; padding: .6rem .8rem; border-radius: 4px; }
 .warning { border: 1px solid #c98a00; background: #fff6e0; padding: .5rem .8rem; border-radius: 4px; }
+td.best { background: #e4f1e4; }
+ul.verdict { list-style: none; padding-left: 0; margin: .4rem 0 1rem; }
+ul.verdict li { margin: .3rem 0; padding: .4rem .7rem; border-left: 5px solid var(--line); background: var(--band);
+                page-break-inside: avoid; break-inside: avoid; }
+ul.verdict li.pass { border-left-color: #2e7d32; }
+ul.verdict li.warn { border-left-color: #c98a00; }
+ul.verdict li.fail { border-left-color: #c0392b; }
+.status { display: inline-block; min-width: 3.2rem; font-weight: 700; font-size: .8rem; }
+li.pass .status { color: #2e7d32; } li.warn .status { color: #8a5f00; } li.fail .status { color: #c0392b; }
+p.lead { font-size: 1.05rem; font-weight: 600; }
 .tables { display: flex; flex-wrap: wrap; gap: 0 2rem; align-items: flex-start; }
 code { font-family: "SFMono-Regular", Consolas, "Liberation Mono", monospace; font-size: .85em; }
 footer { margin-top: 2.5rem; color: var(--muted); font-size: .8rem; border-top: 1px solid var(--line); padding-top: .5rem; }
@@ -123,12 +140,13 @@ def _fixed(value, decimals):
     return f"{float(value):,.{decimals}f}"
 
 
-def _table(rows, header, caption=None, formats=None, row_header=True):
+def _table(rows, header, caption=None, formats=None, row_header=True, marked=()):
     """HTML table from a list of row lists; every cell is escaped.
 
     ``header`` is a list of column titles, or None for a key-value table without a
     header row. ``formats`` maps a column position to a function value -> text;
     other numbers are formatted with :func:`_fmt`. Numeric columns are right-aligned.
+    Cells at the (row, column) positions in ``marked`` are shown as the best.
     """
     formats = formats or {}
     width = max((len(r) for r in rows), default=len(header or ()))
@@ -145,7 +163,7 @@ def _table(rows, header, caption=None, formats=None, row_header=True):
             for j, h in enumerate(header)
         ) + "</tr></thead>")
     parts.append("<tbody>")
-    for row in rows:
+    for i, row in enumerate(rows):
         cells = []
         for j, value in enumerate(row):
             if j in formats:
@@ -156,6 +174,8 @@ def _table(rows, header, caption=None, formats=None, row_header=True):
                 text = str(value)
             if j == 0 and row_header:
                 cells.append(f'<th scope="row">{_esc(text)}</th>')
+            elif (i, j) in marked:
+                cells.append(f'<td class="{"num" if numeric[j] else "text"} best"><strong>{_esc(text)}</strong></td>')
             else:
                 cells.append(f'<td class="{"num" if numeric[j] else "text"}">{_esc(text)}</td>')
         parts.append("<tr>" + "".join(cells) + "</tr>")
@@ -234,7 +254,7 @@ def _value_concentration(values):
     return rows
 
 
-def _data_summary(transactions, date_col, amount_col, split, datetime_format, observation_end):
+def _data_summary(transactions, customer_col, date_col, amount_col, split, datetime_format, observation_end):
     problems = Problems("transactions")
     dates = datetime_column(transactions, date_col, problems, datetime_format)
     problems.raise_if_any()
@@ -243,6 +263,8 @@ def _data_summary(transactions, date_col, amount_col, split, datetime_format, ob
     used = days <= end
     summary = {
         "records": int(np.count_nonzero(used)),
+        "records_after_end": int(len(days) - np.count_nonzero(used)),
+        "customers_in_data": int(pd.unique(transactions[customer_col].to_numpy()[used]).size),
         "first_date": str(days[used].min()),
         "last_date": str(days[used].max()),
     }
@@ -253,6 +275,9 @@ def _data_summary(transactions, date_col, amount_col, split, datetime_format, ob
     summary["calibration_repeats"] = float(split["frequency"].sum())
     summary["holdout_purchases"] = float(split["frequency_holdout"].sum())
     summary["holdout_buyers"] = int(np.count_nonzero(split["frequency_holdout"] > 0))
+    if "monetary_value" in split.columns:
+        repeat = split["frequency"].to_numpy() > 0
+        summary["zero_spend_repeat_buyers"] = int(np.count_nonzero(repeat & (split["monetary_value"].to_numpy() <= 0)))
     return summary
 
 
@@ -281,15 +306,24 @@ def validation_report(
     margin=1.0,
     datetime_format=None,
     title=None,
+    model="bgnbd",
+    compare=None,
+    currency=None,
+    data_source=None,
 ):
-    """Fit BG/NBD (and Gamma-Gamma) on a calibration period and write an HTML validation report.
+    """Fit a purchase model (and Gamma-Gamma) on a calibration period and write an HTML validation report.
 
-    The transactions are split with :func:`clvmodels.calibration_holdout_split`; a
-    :class:`clvmodels.BetaGeoModel` (and, with ``amount_col``, a
-    :class:`clvmodels.GammaGammaModel`) is fitted on the calibration part. The report
+    The transactions are split with :func:`clvmodels.calibration_holdout_split`; the
+    purchase model ``model`` (default ``"bgnbd"``) and, with ``amount_col``, a
+    :class:`clvmodels.GammaGammaModel` are fitted on the calibration part. The report
     holds:
 
-    - a data summary (customers, transaction records, dates, repeat buyers);
+    - the verdict (:func:`clvmodels.evaluation.verdict`): does the model fit the
+      calibration data, does it track the holdout in total and by frequency, is
+      Gamma-Gamma's independence assumption plausible; each check graded pass /
+      warn / fail against the thresholds it states;
+    - a data summary (source, currency, customers, transaction records, dates,
+      repeat buyers, and who is left out of which model);
     - parameter tables with standard errors and 95% intervals, log-likelihoods;
     - goodness of fit in the calibration period (observed vs expected customers by
       repeat purchases, chi-square test; FHL 2005 Figure 1);
@@ -297,7 +331,12 @@ def validation_report(
       error) and by calibration frequency (FHL 2005 Figure 4);
     - tracking of repeat transactions over calibration and holdout (FHL 2005
       Figures 2 and 3), per time unit but at least per week;
-    - every plot of :mod:`clvmodels.plotting`;
+    - with ``compare``, the table of :func:`clvmodels.evaluation.compare_models`
+      for those models on the same split, the best value per column marked;
+    - the plots of :mod:`clvmodels.plotting` that apply to the model (a
+      heterogeneity plot for each of its ``mixing_distributions()``), the
+      frequency-recency matrices capped at the 99th percentile of frequency, and
+      the P(alive) history of a typical repeat buyer;
     - segments (:func:`clvmodels.customer_segments`) and, with amounts, CLV by
       segment and the share of total CLV held by the top 1/5/10/20% of customers;
     - the settings that produced it (every argument but ``transactions``, which is
@@ -328,6 +367,18 @@ def validation_report(
         ``discount_rate`` per period, times ``margin``.
     title : str, optional
         Heading of the report.
+    model : str, model class or model instance, default "bgnbd"
+        The purchase model: a key of
+        :func:`clvmodels.registered_models` ``("transaction")`` (e.g. "bgnbd",
+        "pnbd"), a transaction model class, or an instance (a copy is fitted, so
+        its settings such as ``penalizer`` are kept).
+    compare : sequence of str, classes or instances, optional
+        Models to compare in a "Model comparison" section, each given as ``model``.
+    currency : str, optional
+        Name of the currency of ``amount_col`` (e.g. "USD"), shown with amounts.
+    data_source : str, optional
+        Where the transactions come from (a file name, a query), named in the
+        report; default "a DataFrame".
 
     Returns
     -------
@@ -365,6 +416,10 @@ def validation_report(
         "margin": margin,
         "datetime_format": datetime_format,
         "title": title,
+        "model": model if isinstance(model, str) else _model_name(model),
+        "compare": None if compare is None else [m if isinstance(m, str) else _model_name(m) for m in compare],
+        "currency": currency,
+        "data_source": data_source,
     }
     path = Path(path)
 
@@ -374,13 +429,17 @@ def validation_report(
     except ImportError as error:
         raise ImportError("validation_report needs matplotlib: pip install 'clvmodels[plot]'") from error
     from . import __version__, evaluation, plotting
-    from .bgnbd import BetaGeoModel
     from .clv import customer_lifetime_value, period_length
     from .data import calibration_holdout_split
     from .gamma_gamma import GammaGammaModel
     from .segments import SEGMENTS, customer_segments
 
     unit = check_time_unit(time_unit)
+    purchase_model = _purchase_model(model, "model")
+    compared = None if compare is None else _compared_models(compare, purchase_model)
+    for name, value in (("currency", currency), ("data_source", data_source)):
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{name} must be text, got {value!r}")
     horizon_value = check_positive_number(horizon, "horizon")
     if horizon_value != int(horizon_value):
         raise ValueError(f"horizon must be a whole number of periods, got {horizon!r}")
@@ -401,36 +460,46 @@ def validation_report(
             observation_end=observation_end, time_unit=unit, datetime_format=datetime_format,
         )
         fit_started = time.perf_counter()
-        bg = BetaGeoModel().fit(split)
+        fitted = purchase_model.fit(split)
         gg = GammaGammaModel().fit(split) if amount_col is not None else None
         fit_seconds = time.perf_counter() - fit_started
-        summary = _data_summary(transactions, date_col, amount_col, split, datetime_format, split.attrs["observation_end"])
+        summary = _data_summary(
+            transactions, customer_col, date_col, amount_col, split, datetime_format, split.attrs["observation_end"]
+        )
 
-        gof = evaluation.goodness_of_fit(bg, split)
-        comparison = evaluation.holdout_comparison(bg, split, gg)
+        gof = evaluation.goodness_of_fit(fitted, split)
+        comparison = evaluation.holdout_comparison(fitted, split, gg)
         metrics = evaluation.holdout_metrics(comparison)
         by_frequency = evaluation.holdout_by_frequency(comparison)
+        spend_correlation = evaluation.spend_frequency_correlation(split) if gg is not None else None
+        verdict = evaluation.verdict(gof, metrics, by_frequency, spend_correlation)
+        model_table = None
+        if compared is not None:
+            model_table = evaluation.compare_models(
+                [fitted if candidate is purchase_model else candidate.fit(split) for candidate in compared], split
+            )
         track = evaluation.tracking(
-            bg, transactions, customer_col=customer_col, date_col=date_col,
+            fitted, transactions, customer_col=customer_col, date_col=date_col,
             calibration_end=split.attrs["calibration_end"], observation_end=split.attrs["observation_end"],
             time_unit=unit, period=_tracking_period(unit), datetime_format=datetime_format,
         )
-        segments = customer_segments(bg, split, spend_model=gg)
+        segments = customer_segments(fitted, split, spend_model=gg)
         forecast = pd.DataFrame(
-            {"expected_purchases": bg.expected_purchases(split, t=horizon_value * step)}, index=split.index
+            {"expected_purchases": fitted.expected_purchases(split, t=horizon_value * step)}, index=split.index
         )
         if gg is not None:
             forecast["clv"] = customer_lifetime_value(
-                bg, gg, split, horizon=horizon, period=period, discount_rate=discount_rate, margin=margin
+                fitted, gg, split, horizon=horizon, period=period, discount_rate=discount_rate, margin=margin
             )
 
         figures = _Figures()
         body = _build_body(
             split=split, transactions=transactions, customer_col=customer_col, date_col=date_col,
-            datetime_format=datetime_format, unit=unit, bg=bg, gg=gg, gof=gof, comparison=comparison,
+            datetime_format=datetime_format, unit=unit, model=fitted, gg=gg, gof=gof, comparison=comparison,
             metrics=metrics, by_frequency=by_frequency, track=track, segments=segments, forecast=forecast,
             summary=summary, figures=figures, plotting=plotting, horizon=horizon, period=period,
             step=step, segment_names=SEGMENTS, settings=settings, fit_seconds=fit_seconds,
+            verdict=verdict, model_table=model_table, currency=currency,
         )
     messages = _unique_warnings(caught)
 
@@ -443,13 +512,49 @@ def validation_report(
         "transactions table": f"{len(transactions):,} rows x {transactions.shape[1]} columns",
     }
     heading = title or (
-        "Model validation report: BG/NBD" + (" and Gamma-Gamma" if gg is not None else "")
+        f"Model validation report: {fitted.title or type(fitted).__name__}" + (f" and {gg.title}" if gg is not None else "")
     )
-    document = _document(heading, generated, __version__, body, settings, extra, messages, figures)
+    references = [m for m in (fitted, gg) if m is not None]
+    document = _document(heading, generated, __version__, body, settings, extra, messages, figures, references,
+                         model_table is not None)
     path.write_text(document, encoding="utf-8")
     for category, text in messages:
         warnings.warn(text, category, stacklevel=2)
     return path
+
+
+def _model_name(model):
+    cls = model if isinstance(model, type) else type(model)
+    return getattr(cls, "key", None) or cls.__name__
+
+
+def _purchase_model(spec, what):
+    """An unfitted purchase model from a registry key, a class or an instance (copied)."""
+    from ._families import TransactionModel, registered_models
+
+    if isinstance(spec, str):
+        from ._families import model_class
+
+        return model_class(spec, "transaction")()
+    if isinstance(spec, type) and issubclass(spec, TransactionModel):
+        return spec()
+    if isinstance(spec, TransactionModel):
+        return copy.deepcopy(spec)
+    keys = ", ".join(sorted(registered_models("transaction")))
+    raise ValueError(f"{what} must be a purchase model key ({keys}), class or instance, got {spec!r}")
+
+
+def _compared_models(specs, chosen):
+    """The models of ``compare``, unfitted; the report's own model stands for its key."""
+    if isinstance(specs, str) or not hasattr(specs, "__iter__"):
+        raise ValueError(f"compare must be a list of models, got {specs!r}")
+    models = []
+    for spec in specs:
+        same = isinstance(spec, str) and spec == getattr(chosen, "key", None)
+        models.append(chosen if same else _purchase_model(spec, "compare"))
+    if not models:
+        raise ValueError("compare must name at least one model")
+    return models
 
 
 def _tracking_period(unit):
@@ -474,12 +579,15 @@ def _versions():
     return " / ".join([platform.python_version(), np.__version__, pd.__version__, scipy.__version__, matplotlib.__version__])
 
 
-def _document(heading, generated, version, body, settings, extra, messages, figures):
+def _document(heading, generated, version, body, settings, extra, messages, figures, models, compared):
     nav_items = [
-        ("data", "Data"), ("models", "Fitted models"), ("fit", "Goodness of fit"), ("holdout", "Holdout"),
-        ("tracking", "Tracking"), ("diagnostics", "Model diagnostics"), ("segments", "Segments and value"),
-        ("settings", "Settings"),
+        ("summary", "Verdict"), ("data", "Data"), ("models", "Fitted models"), ("fit", "Goodness of fit"),
+        ("holdout", "Holdout"), ("tracking", "Tracking"),
     ]
+    if compared:
+        nav_items.append(("comparison", "Model comparison"))
+    nav_items += [("diagnostics", "Model diagnostics"), ("segments", "Segments and value"), ("settings", "Settings")]
+    references = "; ".join(f"{m.title}: {m.reference}" for m in models if m.title and m.reference)
     nav = "<nav><strong>Contents</strong><ol>" + "".join(
         f'<li><a href="#{a}">{_esc(t)}</a></li>' for a, t in nav_items
     ) + "</ol></nav>"
@@ -504,21 +612,82 @@ def _document(heading, generated, version, body, settings, extra, messages, figu
         f'<div class="meta">Generated {_esc(generated.strftime("%Y-%m-%d %H:%M UTC"))} by clvmodels {_esc(version)} '
         f"· {_esc(figure_note)}</div></header>"
         f"{nav}{warning_html}{body}{settings_html}"
-        f"<footer>clvmodels {_esc(version)} · BG/NBD: Fader, Hardie &amp; Lee (2005), Marketing Science 24(2); "
-        "Gamma-Gamma: Fader, Hardie &amp; Lee (2005), Journal of Marketing Research 42(4). "
+        f"<footer>clvmodels {_esc(version)} · {_esc(references)}{'. ' if references else ''}"
+        "Validation after Fader, Hardie &amp; Lee (2005), Marketing Science 24(2), section 4. "
         "This file is self-contained: no scripts, no network resources.</footer>"
         "</main></body></html>\n"
     )
 
 
 def _parameter_table(model, caption):
-    table = model.summary()
+    table = model.describe_params()
     rows = [
-        [name, row["estimate"], row["std_error"], row["lower_95"], row["upper_95"]]
+        [name, row["estimate"], row["std_error"], row["lower_95"], row["upper_95"], row["meaning"]]
         for name, row in table.iterrows()
     ]
     four = {j: (lambda v: _fixed(v, 4)) for j in range(1, 5)}
-    return _table(rows, ["parameter", "estimate", "std. error", "lower 95%", "upper 95%"], caption, four)
+    return _table(rows, ["parameter", "estimate", "std. error", "lower 95%", "upper 95%", "meaning"], caption, four)
+
+
+_STATUS_TEXT = {"pass": "PASS", "warn": "WARN", "fail": "FAIL"}
+
+
+def _verdict_section(verdict, model_title):
+    """The verdict table of :func:`clvmodels.evaluation.verdict` in plain words."""
+    counts = verdict["status"].value_counts()
+    overall = "fail" if counts.get("fail", 0) else "warn" if counts.get("warn", 0) else "pass"
+    lead = {
+        "pass": f"{model_title} passes every check below.",
+        "warn": f"{model_title} passes {counts.get('pass', 0)} of {len(verdict)} checks; "
+                "read the warnings before relying on its forecasts.",
+        "fail": f"{model_title} fails {counts.get('fail', 0)} of {len(verdict)} checks; "
+                "read the findings before relying on its forecasts.",
+    }[overall]
+    items = "".join(
+        f'<li class="check {_esc(row["status"])}"><span class="status">{_STATUS_TEXT[row["status"]]}</span> '
+        f'<strong>{_esc(row["question"])}</strong> {_esc(row["finding"])}</li>'
+        for _, row in verdict.iterrows()
+    )
+    rows = [
+        [row["question"], row["statistic"], row["value"], row["pass_if"], row["warn_if"], _STATUS_TEXT[row["status"]]]
+        for _, row in verdict.iterrows()
+    ]
+    table = _table(rows, ["check", "measure", "value", "pass if", "warn if (else fail)", "verdict"],
+                   "Checks and the thresholds used", {2: lambda v: _fmt(v, 3)})
+    return _section(
+        "summary", "Verdict",
+        f'<p class="lead {overall}">{_esc(lead)}</p><ul class="verdict">{items}</ul>' + table
+        + _p("Thresholds are rules of thumb (clvmodels.evaluation.VERDICT_THRESHOLDS), not laws: a chi-square "
+             "test on many customers rejects small departures, and a holdout error also reflects changes "
+             "in the business after calibration.", "note"),
+    )
+
+
+def _comparison_section(table):
+    """The table of :func:`clvmodels.evaluation.compare_models`, best value per column in bold."""
+    columns = [
+        ("n_params", "parameters"), ("log_likelihood", "log-likelihood"), ("aic", "AIC"), ("bic", "BIC"),
+        ("chi_square", "chi-square"), ("degrees_of_freedom", "d.f."), ("p_value", "p-value"),
+        ("mae", "holdout MAE"), ("rmse", "holdout RMSE"), ("aggregate_error_pct", "aggregate error %"),
+    ]
+    best = table.attrs.get("best", {})
+    rows, marked = [], set()
+    for i, (label, row) in enumerate(table.iterrows()):
+        rows.append([label] + [row[c] for c, _ in columns])
+        marked.update((i, j + 1) for j, (c, _) in enumerate(columns) if best.get(c) == label)
+    formats = {j + 1: (lambda v: _fmt(v, 4)) for j in range(len(columns))}
+    body = _p(
+        f"All models fitted on the same calibration period and scored on the same {_fmt(table.attrs.get('n_customers'))} "
+        "customers: log-likelihood, AIC = 2k − 2 LL and BIC = k ln n − 2 LL of the calibration data, the "
+        "chi-square goodness of fit of repeat purchases in calibration, and the errors of each customer's "
+        "expected holdout purchases."
+    )
+    body += _table(rows, ["model"] + [t for _, t in columns], "Model comparison (best value per column in bold)",
+                   formats, marked=marked)
+    body += _p("Best: largest log-likelihood and p-value; smallest AIC, BIC, chi-square and holdout errors "
+               "(aggregate error in absolute value). Differences in AIC or BIC below about 2 are not meaningful.",
+               "note")
+    return _section("comparison", "Model comparison", body)
 
 
 def _model_facts(model, label):
@@ -583,14 +752,16 @@ def _tracking_rows(track, days_per_unit):
     return rows
 
 
-def _build_body(*, split, transactions, customer_col, date_col, datetime_format, unit, bg, gg, gof, comparison,
+def _build_body(*, split, transactions, customer_col, date_col, datetime_format, unit, model, gg, gof, comparison,
                 metrics, by_frequency, track, segments, forecast, summary, figures, plotting, horizon, period,
-                step, segment_names, settings, fit_seconds):
+                step, segment_names, settings, fit_seconds, verdict, model_table, currency):
     units = _UNIT_NAMES[unit]
     per_unit_days = DAYS_PER_UNIT[unit]
     calibration_length = float(split["T"].max())
     holdout_length = float(split["duration_holdout"].iloc[0])
-    parts = []
+    title = model.title or type(model).__name__
+    money = currency or "money units"
+    parts = [_verdict_section(verdict, title)]
 
     # ----- data
     n = summary["customers"]
@@ -602,8 +773,11 @@ def _build_body(*, split, transactions, customer_col, date_col, datetime_format,
         ("purchases, holdout", _fmt(summary["holdout_purchases"])),
     ]
     if "amount" in summary:
-        cards.append(("total amount", _fixed(summary["amount"], 2)))
+        cards.append((f"total amount ({money})", _fixed(summary["amount"], 2)))
+    source = settings.get("data_source") or "a DataFrame"
     rows = [
+        ["data source", f"{source} ({_fmt(summary['records'] + summary['records_after_end'])} transaction records)"],
+        ["currency", (currency or "not stated (currency=...)") if "amount" in summary else "no amounts"],
         ["first purchase in the data", summary["first_date"]],
         ["end of calibration", split.attrs["calibration_end"]],
         ["end of observation (holdout)", split.attrs["observation_end"]],
@@ -616,19 +790,23 @@ def _build_body(*, split, transactions, customer_col, date_col, datetime_format,
     parts.append(_section(
         "data", "Data",
         _cards(cards)
-        + _table(rows, None, "Periods")
+        + _table(rows, None, "Source and periods")
+        + _left_out(summary, split, gg)
         + _p("Purchases on the same day count as one purchase. Frequency is the number of repeat purchases "
-             "(purchase days after the first); customers enter the analysis if their first purchase is on or "
-             "before the end of calibration.", "note"),
+             "(purchase days after the first).", "note"),
     ))
 
     # ----- models
-    body = "<div class=\"tables\">" + _parameter_table(bg, "BG/NBD parameters (alpha in " + units + ")") + _model_facts(bg, "BG/NBD") + "</div>"
+    time_note = f" (rates per {units[:-1]})" if model.time_params else ""
+    body = ('<div class="tables">' + _parameter_table(model, f"{title} parameters{time_note}")
+            + _model_facts(model, title) + "</div>")
+    body += _p(f"{title}: {model.reference}." if model.reference else f"{title}.", "note")
     if gg is not None:
-        body += "<div class=\"tables\">" + _parameter_table(gg, "Gamma-Gamma parameters (v in currency units)") + _model_facts(gg, "Gamma-Gamma") + "</div>"
-        body += _p(f"Mean spend per purchase implied by Gamma-Gamma, p v / (q − 1): {_fixed(gg.population_mean_spend(), 2)}. "
-                   "Gamma-Gamma is fitted on the customers with at least one repeat purchase, using the mean of "
-                   "their repeat purchases.", "note")
+        body += ('<div class="tables">' + _parameter_table(gg, f"{gg.title} parameters (spend in {money})")
+                 + _model_facts(gg, gg.title) + "</div>")
+        body += _p(f"Mean spend per purchase implied by {gg.title}: {_fixed(gg.population_mean_spend(), 2)} {money}. "
+                   f"{gg.title} ({gg.reference}) is fitted on the customers with at least one repeat purchase "
+                   "and a positive spend, using the mean of their repeat purchases.", "note")
     body += _p("Standard errors from the inverse Hessian of the log-likelihood (delta method); 95% intervals "
                "on the log scale. Fitted on the calibration period only "
                f"({fit_seconds:.2f} s).", "note")
@@ -643,12 +821,12 @@ def _build_body(*, split, transactions, customer_col, date_col, datetime_format,
                   {1: _fmt, 2: lambda v: _fixed(v, 1), 3: lambda v: _fixed(v, 2)})
     body += _p(
         f"Chi-square = {attrs['chi_square']:.2f} on {attrs['degrees_of_freedom']} degrees of freedom "
-        f"(groups − 1 − {len(bg.params_)} parameters), p = {attrs['p_value']:.3g}. Expected counts are "
-        "sum over customers of P(X(T) = n) for each customer's own observation length T (FHL 2005 eq. 8)."
+        f"(groups − 1 − {len(model.params_)} parameters), p = {attrs['p_value']:.3g}. Expected counts are "
+        f"the sum over customers of {title}'s P(X(T) = n) for each customer's own observation length T."
         + (" Some expected counts are below 5, so the test is only indicative." if attrs["min_expected"] < 5 else "")
     )
     body += '<div class="figures">' + figures.draw(
-        plotting.plot_period_transactions, bg, split,
+        plotting.plot_period_transactions, model, split,
         caption="Observed and expected numbers of customers by repeat purchases in calibration (FHL 2005 Figure 1).",
         alt="Bar chart: observed vs expected customers by number of repeat purchases",
     ) + "</div>"
@@ -656,9 +834,9 @@ def _build_body(*, split, transactions, customer_col, date_col, datetime_format,
 
     # ----- holdout
     body = _p(
-        f"Each customer's purchases in the {_fmt(holdout_length)} {units} of holdout against the conditional "
-        "expectation given their calibration history, E[X(T, T + t) | x, tₓ, T] (FHL 2005 eq. 10)"
-        + (", and their holdout spend against predicted purchases × expected spend per purchase (Gamma-Gamma)."
+        f"Each customer's purchases in the {_fmt(holdout_length)} {units} of holdout against {title}'s conditional "
+        "expectation given their calibration history, E[X(T, T + t) | x, tₓ, T]"
+        + (f", and their holdout spend against predicted purchases × expected spend per purchase ({gg.title})."
            if gg is not None else ".")
     )
     body += _metrics_table(metrics)
@@ -666,13 +844,13 @@ def _build_body(*, split, transactions, customer_col, date_col, datetime_format,
     bf_rows = [[label, row["n_customers"], row["actual"], row["predicted"]] for label, row in by_frequency.iterrows()]
     formats = {1: _fmt, 2: lambda v: _fixed(v, 3), 3: lambda v: _fixed(v, 3)}
     if "actual_value" in by_frequency.columns:
-        bf_header += ["actual mean spend", "predicted mean spend"]
-        for row, (_, source) in zip(bf_rows, by_frequency.iterrows()):
-            row += [source["actual_value"], source["predicted_value"]]
+        bf_header += [f"actual mean spend ({money})", f"predicted mean spend ({money})"]
+        for row, (_, source_row) in zip(bf_rows, by_frequency.iterrows()):
+            row += [source_row["actual_value"], source_row["predicted_value"]]
         formats.update({4: lambda v: _fixed(v, 2), 5: lambda v: _fixed(v, 2)})
     body += _table(bf_rows, bf_header, "Holdout purchases by calibration frequency (FHL 2005 Figure 4)", formats)
     body += '<div class="figures">' + figures.draw(
-        plotting.plot_calibration_vs_holdout_purchases, bg, split,
+        plotting.plot_calibration_vs_holdout_purchases, model, split,
         caption="Mean holdout purchases, actual and predicted, by calibration repeat purchases (FHL 2005 Figure 4).",
         alt="Line chart: actual vs predicted mean holdout purchases by calibration frequency",
     ) + "</div>"
@@ -687,7 +865,7 @@ def _build_body(*, split, transactions, customer_col, date_col, datetime_format,
         f"Repeat transactions of all {_fmt(track.attrs['n_customers'])} customers per "
         f"{per}, from {track.attrs['start_date']} to "
         f"{track.attrs['observation_end_date']}. Expected: sum over customers of E[X(s − first purchase)] for a new "
-        f"customer (FHL 2005 eq. 9). By the end ({_fmt(float(track.index[-1]))} {units}) the model expects "
+        f"customer. By the end ({_fmt(float(track.index[-1]))} {units}) the model expects "
         f"{_fixed(last['expected_cumulative'], 0)} repeat transactions against {_fixed(last['actual_cumulative'], 0)} actual "
         f"({100 * (last['expected_cumulative'] - last['actual_cumulative']) / max(last['actual_cumulative'], 1):+.1f}%)."
     )
@@ -712,63 +890,125 @@ def _build_body(*, split, transactions, customer_col, date_col, datetime_format,
     ) + "</div>"
     parts.append(_section("tracking", "Tracking over calibration and holdout", body))
 
+    if model_table is not None:
+        parts.append(_comparison_section(model_table))
+
     # ----- diagnostics
-    history_html, history_caption = _history_figure(
-        figures, plotting, bg, split, transactions, customer_col, date_col, datetime_format
-    )
+    history_html = _history_figure(figures, plotting, model, split, transactions, customer_col, date_col,
+                                   datetime_format, comparison["probability_alive"])
+    cap, above = _matrix_frequency_cap(split)
+    cap_text = (f"Frequencies up to {cap}, the {100 * _MATRIX_FREQUENCY_QUANTILE:g}th percentile of the customers' "
+                f"calibration frequency ({_fmt(above)} customers buy more often and are off the chart)")
     diag = [
-        figures.draw(plotting.plot_frequency_recency_matrix, bg, T=split,
+        figures.draw(plotting.plot_frequency_recency_matrix, model, T=split, max_frequency=cap,
                      caption=f"Expected purchases in the next {units[:-1]} by frequency and recency, for customers "
-                             "observed as long as the oldest.",
+                             f"observed as long as the oldest. {cap_text}.",
                      alt="Heat map of expected purchases by frequency and recency"),
-        figures.draw(plotting.plot_probability_alive_matrix, bg, T=split,
-                     caption="Probability alive by frequency and recency (FHL 2005 eq. 11).",
+        figures.draw(plotting.plot_probability_alive_matrix, model, T=split, max_frequency=cap,
+                     caption=f"Probability alive by frequency and recency. {cap_text}.",
                      alt="Heat map of probability alive by frequency and recency"),
         history_html,
-        figures.draw(plotting.plot_expected_purchases_new_customer, bg, calibration_length + holdout_length,
-                     caption="Expected repeat purchases of a new customer, E[X(t)] (FHL 2005 eq. 9).",
+        figures.draw(plotting.plot_expected_purchases_new_customer, model, calibration_length + holdout_length,
+                     caption="Expected repeat purchases of a new customer, E[X(t)].",
                      alt="Curve of expected repeat purchases of a new customer over time"),
-        figures.draw(plotting.plot_purchase_rate_heterogeneity, bg,
-                     caption="Heterogeneity of purchase rates across customers: Gamma(r, alpha).",
-                     alt="Density of purchase rates"),
-        figures.draw(plotting.plot_dropout_heterogeneity, bg,
-                     caption="Heterogeneity of dropout probabilities across customers: Beta(a, b).",
-                     alt="Density of dropout probabilities"),
     ]
+    mixings = model.mixing_distributions()
+    for key, function, what in (("purchase", plotting.plot_purchase_rate_heterogeneity, "purchase rates"),
+                                ("dropout", plotting.plot_dropout_heterogeneity, "dropout")):
+        if key in mixings:
+            mixing = mixings[key]
+            diag.append(figures.draw(function, model,
+                                     caption=f"Heterogeneity of {what} across customers: {mixing.quantity} ~ "
+                                             f"{mixing.label}.",
+                                     alt=f"Density of {mixing.quantity}"))
     if gg is not None:
         diag.append(figures.draw(plotting.plot_spend_distribution, gg, split,
-                                 caption="Mean spend per repeat purchase: observed and Gamma-Gamma.",
-                                 alt="Histogram of mean spend with the Gamma-Gamma density"))
-    body = _p(history_caption, "note") + '<div class="figures">' + "".join(diag) + "</div>"
+                                 caption=f"Mean spend per repeat purchase ({money}): observed and {gg.title}.",
+                                 alt=f"Histogram of mean spend with the {gg.title} density"))
+    note = "The matrices and curves below are predictions of the fitted models; they show what the parameters imply."
+    body = _p(note, "note") + '<div class="figures">' + "".join(diag) + "</div>"
     parts.append(_section("diagnostics", "Model diagnostics", body))
 
     # ----- segments and value
     parts.append(_segments_section(segments, forecast, figures, plotting, horizon, period, step, units, segment_names,
-                                   split.attrs["calibration_end"]))
+                                   split.attrs["calibration_end"], split, title, money))
     return "".join(parts)
 
 
-def _history_figure(figures, plotting, bg, split, transactions, customer_col, date_col, datetime_format):
-    """P(alive) history of the customer with the most calibration repeat purchases (first id on ties)."""
+def _count(n, singular, plural):
+    return f"{_fmt(n)} {singular if n == 1 else plural}"
+
+
+def _left_out(summary, split, gg):
+    """Who is not in the analysis, or not in one of the models, and why."""
+    items = []
+    later = summary["customers_in_data"] - summary["customers"]
+    if later:
+        items.append(f"{_count(later, 'customer', 'customers')} whose first purchase is after the end of calibration "
+                     f"({split.attrs['calibration_end']}): no calibration history to fit or validate.")
+    if summary["records_after_end"]:
+        items.append(f"{_count(summary['records_after_end'], 'transaction record', 'transaction records')} after "
+                     f"the end of observation ({split.attrs['observation_end']}).")
+    if gg is not None:
+        one_time = summary["customers"] - summary["repeat_buyers"]
+        items.append(f"From the spend model only: {_count(one_time, 'customer', 'customers')} without a repeat "
+                     "purchase in calibration (their spend forecast is the population mean).")
+        zero = summary.get("zero_spend_repeat_buyers", 0)
+        if zero:
+            items.append(f"From the spend model only: {_count(zero, 'repeat buyer', 'repeat buyers')} whose repeat "
+                         f"purchases sum to zero ({gg.title} needs a positive spend; the population mean is used).")
+    if not items:
+        return _p("Every customer of the data is in the analysis.", "note")
+    return "<h3>Left out</h3><ul>" + "".join(f"<li>{_esc(item)}</li>" for item in items) + "</ul>"
+
+
+def _matrix_frequency_cap(split):
+    """The matrices' largest frequency (a high quantile of the customers', at least 1) and
+    how many customers are above it."""
     frequency = split["frequency"].to_numpy()
-    customer = split.index[int(np.argmax(frequency))]
+    cap = max(int(np.ceil(np.quantile(frequency, _MATRIX_FREQUENCY_QUANTILE))), 1)
+    return cap, int(np.count_nonzero(frequency > cap))
+
+
+def _typical_customer(split, probability_alive):
+    """A repeat buyer typical of the data: median frequency among repeat buyers, and
+    among those the one whose P(alive) is nearest the group's median (first id on ties).
+    The first customer if nobody repeats."""
+    frequency = split["frequency"].to_numpy()
+    repeat = frequency > 0
+    if not repeat.any():
+        return 0
+    typical = np.median(frequency[repeat])
+    candidates = np.flatnonzero(frequency == frequency[repeat][np.argmin(np.abs(frequency[repeat] - typical))])
+    alive = np.asarray(probability_alive, dtype=float)[candidates]
+    return int(candidates[np.argmin(np.abs(alive - np.median(alive)))])
+
+
+def _history_figure(figures, plotting, model, split, transactions, customer_col, date_col, datetime_format,
+                    probability_alive):
+    """P(alive) history of a typical repeat buyer (see :func:`_typical_customer`)."""
+    position = _typical_customer(split, probability_alive)
+    customer = split.index[position]
     rows = transactions.loc[transactions[customer_col] == customer, [date_col]]
     problems = Problems("transactions")
     days = datetime_column(rows, date_col, problems, datetime_format).astype("datetime64[D]")
     end = pd.Timestamp(split.attrs["observation_end"])
     rows = pd.DataFrame({date_col: days[days <= end.to_datetime64().astype("datetime64[D]")]})
+    frequency = int(split["frequency"].iloc[position])
     caption = (
-        f"Probability alive over calibration and holdout of customer {customer}, the customer with the most "
-        f"repeat purchases in calibration ({int(frequency.max())}); the model is the calibration fit."
+        f"Probability alive over calibration and holdout of customer {customer}, a typical repeat buyer: "
+        f"{frequency} repeat purchases in calibration (the median of the repeat buyers) and a P(alive) at the "
+        f"end of calibration of {float(np.asarray(probability_alive)[position]):.2f} (the median of those "
+        "customers); the model is the calibration fit."
     )
-    html_text = figures.draw(
-        plotting.plot_history_alive, bg, rows, date_col=date_col, end=end,
+    return figures.draw(
+        plotting.plot_history_alive, model, rows, date_col=date_col, end=end,
         caption=caption, alt=f"Probability alive over time for customer {customer}",
     )
-    return html_text, "The matrices and curves below are predictions of the fitted models; they show what the parameters imply."
 
 
-def _segments_section(segments, forecast, figures, plotting, horizon, period, step, units, segment_names, as_of):
+def _segments_section(segments, forecast, figures, plotting, horizon, period, step, units, segment_names, as_of,
+                      split, title, money):
     n = len(segments)
     has_clv = "clv" in forecast.columns
     frame = segments.join(forecast)
@@ -778,7 +1018,7 @@ def _segments_section(segments, forecast, figures, plotting, horizon, period, st
     rows = []
     header = ["segment", "customers", "share %", "mean P(alive)", f"expected purchases, next {horizon_text}"]
     if has_clv:
-        header += ["total CLV", "share of CLV %", "mean CLV"]
+        header += [f"total CLV ({money})", "share of CLV %", f"mean CLV ({money})"]
         total_clv = float(frame["clv"].sum())
     for name in segment_names:
         count = int(counts.get(name, 0))
@@ -800,10 +1040,12 @@ def _segments_section(segments, forecast, figures, plotting, horizon, period, st
     attrs = segments.attrs
     rule = (
         f"new: observed less than {_fmt(attrs['new_customer_T'])} {units} (T); inactive: P(alive) < "
-        f"{attrs['inactive_below']}; at risk: P(alive) < {attrs['at_risk_below']}; active: the rest. "
-        "Under BG/NBD a customer can only drop out after a repeat purchase, so customers with no repeat "
-        "purchase have P(alive) = 1 and count as active (or new)."
+        f"{attrs['inactive_below']}; at risk: P(alive) < {attrs['at_risk_below']}; active: the rest."
     )
+    one_time = split["frequency"].to_numpy() == 0
+    if one_time.any() and np.all(frame["probability_alive"].to_numpy()[one_time] >= 1 - 1e-12):
+        rule += (f" Under {title} a customer with no repeat purchase is certainly alive (P(alive) = 1), so "
+                 "these customers count as active (or new).")
     body = _p(f"As of {as_of}, from the calibration fits. " + rule)
     body += _table(rows, header, "Customers and value by segment", formats)
 
@@ -837,13 +1079,13 @@ def _segments_section(segments, forecast, figures, plotting, horizon, period, st
         body += _p(f"Customer lifetime value over the next {horizon_text}: margin × expected spend × discounted "
                    "expected purchases per period, conditional on each customer's history.")
         body += '<div class="tables">' + _table(
-            concentration, ["customers", "number", "CLV held", "share of total CLV %"],
+            concentration, ["customers", "number", f"CLV held ({money})", "share of total CLV %"],
             "Share of total CLV held by the most valuable customers",
             {1: _fmt, 2: lambda v: _fixed(v, 2), 3: lambda v: _fixed(v, 1)},
         ) + _table(
             [["total", float(frame["clv"].sum())], ["mean", float(frame["clv"].mean())],
              ["median", float(frame["clv"].median())], ["max", float(frame["clv"].max())]],
-            ["CLV", "value"], "CLV distribution", {1: lambda v: _fixed(v, 2)},
+            ["CLV", f"value ({money})"], "CLV distribution", {1: lambda v: _fixed(v, 2)},
         ) + "</div>"
         body += '<div class="figures">' + figures.draw(
             plotting.plot_value_concentration, frame["clv"],
