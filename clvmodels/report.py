@@ -956,7 +956,7 @@ def _left_out(summary, split, gg):
         zero = summary.get("zero_spend_repeat_buyers", 0)
         if zero:
             items.append(f"From the spend model only: {_count(zero, 'repeat buyer', 'repeat buyers')} whose repeat "
-                         f"purchases sum to zero ({gg.title} needs a positive spend; the population mean is used).")
+                         f"purchases sum to zero ({gg.title} is fitted on positive spend; their forecast still uses it).")
     if not items:
         return _p("Every customer of the data is in the analysis.", "note")
     return "<h3>Left out</h3><ul>" + "".join(f"<li>{_esc(item)}</li>" for item in items) + "</ul>"
