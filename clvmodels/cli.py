@@ -6,6 +6,12 @@ Subcommands::
     clvmodels fit TRANSACTIONS --model-out model.json         # fit, save a forecast bundle
     clvmodels predict TRANSACTIONS --model model.json --out forecast.parquet
     clvmodels report TRANSACTIONS --calibration-end 1997-09-30 --out report.html
+    clvmodels compare TRANSACTIONS --calibration-end 1997-09-30 --models bgnbd,pnbd
+
+``--model KEY`` chooses the purchase model of ``forecast``, ``fit`` and ``report``:
+a key of :func:`clvmodels.registered_models` ``("transaction")`` (default
+``bgnbd``); ``compare`` fits several on a calibration period and prints
+:func:`clvmodels.evaluation.compare_models`, the best value per column marked.
 
 Each takes a transaction file (CSV, optionally gzip/bz2/xz-compressed, or Parquet;
 one row per purchase) or ``--dataset cdnow``, the bundled CDNOW master data
@@ -15,7 +21,7 @@ one row per purchase) or ``--dataset cdnow``, the bundled CDNOW master data
 
 For files the defaults are those of :func:`clvmodels.rfm_summary`: columns
 ``customer_id`` and ``date``, no amount column, time unit ``D`` (days), observation
-end at the last purchase. Without ``--amount-col`` only the purchase model (BG/NBD)
+end at the last purchase. Without ``--amount-col`` only the purchase model (``--model``)
 is fitted and the output has no ``monetary_value``, ``expected_spend`` and ``clv``
 columns.
 
@@ -90,6 +96,7 @@ DATASETS = {
         "report_observation_end": "1998-06-30",
     },
 }
+DEFAULT_MODEL = "bgnbd"
 FORECAST_DEFAULTS = {"horizon": 12, "period": "M", "discount_rate": 0.01, "margin": 1.0}
 DATA_SETTINGS = ("customer_col", "date_col", "amount_col", "date_format", "sep", "time_unit", "observation_end")
 SETTINGS = (*DATA_SETTINGS, *FORECAST_DEFAULTS, "penalizer")
@@ -188,6 +195,33 @@ def parse_period(text):
     return value
 
 
+def _purchase_models():
+    from ._families import registered_models
+
+    return registered_models("transaction")
+
+
+def _model_keys(text):
+    """A comma-separated list of purchase model keys, each registered, none twice."""
+    known = _purchase_models()
+    keys = [key.strip() for key in str(text).split(",") if key.strip()]
+    unknown = [key for key in keys if key not in known]
+    if not keys or unknown:
+        raise argparse.ArgumentTypeError(
+            f"{(unknown or [text])[0]!r} is not a purchase model; choose from {', '.join(sorted(known))}"
+        )
+    if len(set(keys)) != len(keys):
+        raise argparse.ArgumentTypeError(f"{text!r} names a model twice")
+    return keys
+
+
+def _add_model_option(parser):
+    parser.add_argument(
+        "--model", dest="model_key", choices=sorted(_purchase_models()), metavar="KEY",
+        help=f"purchase model: {', '.join(sorted(_purchase_models()))} (default {DEFAULT_MODEL})",
+    )
+
+
 def _add_input_options(parser):
     source = parser.add_argument_group("input")
     source.add_argument(
@@ -246,7 +280,7 @@ def build_parser():
     """The argument parser of the ``clvmodels`` command."""
     parser = _Parser(
         prog=PROG,
-        description="Probabilistic customer lifetime value (BG/NBD + Gamma-Gamma) as a batch job.",
+        description="Probabilistic customer lifetime value (a purchase model + Gamma-Gamma) as a batch job.",
         epilog="Exit status: 0 success, 2 bad command line or input, 1 internal failure.",
     )
     from . import __version__
@@ -256,7 +290,8 @@ def build_parser():
 
     forecast = commands.add_parser(
         "forecast", help="fit the models and write a per-customer forecast",
-        description="Fit BG/NBD (and Gamma-Gamma with --amount-col) and write a per-customer forecast.",
+        description="Fit the purchase model (--model; Gamma-Gamma too with --amount-col) and write a "
+        "per-customer forecast.",
         epilog=OUTPUT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     forecast.add_argument("--out", required=True, metavar="PATH", help="forecast file: .csv, .csv.gz or .parquet")
@@ -264,7 +299,8 @@ def build_parser():
 
     fit = commands.add_parser(
         "fit", help="fit the models and save them with their settings",
-        description="Fit BG/NBD (and Gamma-Gamma with --amount-col); save a forecast bundle (JSON).",
+        description="Fit the purchase model (--model; Gamma-Gamma too with --amount-col); save a forecast "
+        "bundle (JSON).",
     )
     fit.add_argument("--model-out", required=True, metavar="PATH", help="model file to write (JSON)")
 
@@ -287,11 +323,34 @@ def build_parser():
         "--calibration-end", metavar="DATE", help="last day of the calibration period (default 1997-09-30 for cdnow)"
     )
     report.add_argument("--title", metavar="TEXT", help="report title")
+    report.add_argument(
+        "--compare", type=_model_keys, metavar="KEYS",
+        help="also compare these purchase models in the report, e.g. bgnbd,pnbd",
+    )
+    report.add_argument("--currency", metavar="NAME", help="currency of the amounts, e.g. USD, named in the report")
 
-    for sub in (forecast, fit, predict, report):
+    compare = commands.add_parser(
+        "compare", help="compare purchase models on a calibration/holdout split",
+        description="Fit each purchase model on a calibration period and print one table: log-likelihood, "
+        "parameters, AIC, BIC, chi-square goodness of fit and holdout errors, the best value per column "
+        "marked with *.",
+    )
+    compare.add_argument(
+        "--calibration-end", metavar="DATE", help="last day of the calibration period (default 1997-09-30 for cdnow)"
+    )
+    compare.add_argument(
+        "--models", type=_model_keys, metavar="KEYS",
+        help=f"comma-separated purchase models (default all: {','.join(sorted(_purchase_models()))})",
+    )
+    compare.add_argument("--out", metavar="PATH", help="also write the table: .csv, .csv.gz or .parquet")
+
+    for sub in (forecast, fit, predict, report, compare):
         _add_input_options(sub)
-        _add_forecast_options(sub)  # for 'fit': stored in the model file for 'predict'
-        if sub in (forecast, fit):
+        if sub is not compare:
+            _add_forecast_options(sub)  # for 'fit': stored in the model file for 'predict'
+        if sub in (forecast, fit, report):
+            _add_model_option(sub)
+        if sub in (forecast, fit, compare):
             _add_fit_options(sub)
         _add_common_options(sub)
     return parser
@@ -307,6 +366,7 @@ def resolve_settings(args, base=None):
         value = getattr(args, key, None)
         if value is not None:
             settings[key] = value
+    settings["model"] = getattr(args, "model_key", None) or settings.get("model") or DEFAULT_MODEL
     if settings.get("amount_col") == "":
         settings["amount_col"] = None
     if settings["customer_col"] in OUTPUT_COLUMNS:
@@ -416,13 +476,13 @@ def _sort_by_id(table):
 
 # ----- models -------------------------------------------------------------------------------
 def fit_models(rfm, settings, progress):
-    """Fit BG/NBD and, with an amount column, Gamma-Gamma."""
-    from .bgnbd import BetaGeoModel
+    """Fit the purchase model ``settings["model"]`` and, with an amount column, Gamma-Gamma."""
+    from ._families import model_class
     from .gamma_gamma import GammaGammaModel
 
     penalizer = float(settings.get("penalizer") or 0.0)
     with progress.step("fit") as step:
-        transaction_model = BetaGeoModel(penalizer=penalizer).fit(rfm)
+        transaction_model = model_class(settings.get("model") or DEFAULT_MODEL)(penalizer=penalizer).fit(rfm)
         spend_model = None
         if settings["amount_col"]:
             spend_model = GammaGammaModel(penalizer=penalizer).fit(rfm)
@@ -472,6 +532,7 @@ def bundle_record(transaction_model, spend_model, settings, rfm, source, n_rows)
     from . import __version__
 
     stored = {key: settings.get(key) for key in SETTINGS}
+    stored["model"] = transaction_model.key
     stored["horizon"] = int(stored["horizon"])
     stored["period"] = stored["period"] if isinstance(stored["period"], str) else float(stored["period"])
     for key in ("discount_rate", "margin", "penalizer"):
@@ -580,7 +641,13 @@ def _check_bundle_settings(settings, path, transaction_model, spend_model):
         )
     if (settings["amount_col"] is None) != (spend_model is None):
         raise _bundle_error(path, "settings 'amount_col' and 'spend_model' must be both given or both null")
-    return {**{key: settings[key] for key in SETTINGS}, **checked}
+    # Files written before --model record the model only as transaction_model's class.
+    model = settings.get("model", transaction_model.key)
+    if model != transaction_model.key:
+        raise _bundle_error(
+            path, f"settings model {model!r} differs from the transaction model's {transaction_model.key!r}"
+        )
+    return {**{key: settings[key] for key in SETTINGS}, **checked, "model": model}
 
 
 # ----- printing -----------------------------------------------------------------------------
@@ -767,9 +834,78 @@ def run_report(args, progress):
             amount_col=settings["amount_col"], calibration_end=calibration_end, observation_end=observation_end,
             time_unit=settings["time_unit"], horizon=settings["horizon"], period=settings["period"],
             discount_rate=settings["discount_rate"], margin=settings["margin"],
-            datetime_format=settings["date_format"], title=args.title,
+            datetime_format=settings["date_format"], title=args.title, model=settings["model"],
+            compare=args.compare, currency=args.currency, data_source=source.name,
         )
     return f"report -> {args.out}"
+
+
+def run_compare(args, progress):
+    from . import evaluation
+    from ._families import model_class
+    from .data import calibration_holdout_split
+
+    settings = resolve_settings(args)
+    source = Source(args)
+    dataset = DATASETS.get(args.dataset, {})
+    calibration_end = args.calibration_end or dataset.get("calibration_end")
+    if calibration_end is None:
+        raise UsageError("--calibration-end is required for a transaction file")
+    calibration_end = _check_date(calibration_end, "--calibration-end", settings)
+    observation_end = settings["observation_end"] or dataset.get("report_observation_end")
+    keys = args.models or sorted(_purchase_models())
+    with _user_file_errors():
+        if args.out:
+            _io.check_writable(args.out)
+    with source.user_errors():
+        transactions = source.read(settings, progress)
+    with progress.step("split") as step, source.user_errors():
+        split = calibration_holdout_split(
+            transactions, settings["customer_col"], settings["date_col"], None, calibration_end=calibration_end,
+            observation_end=observation_end, time_unit=settings["time_unit"], datetime_format=settings["date_format"],
+        )
+        step.detail = f"{len(split):,} customers, calibration to {split.attrs['calibration_end']}"
+    del transactions
+    penalizer = float(settings.get("penalizer") or 0.0)
+    models = []
+    for key in keys:
+        with progress.step(f"fit {key}"):
+            models.append(model_class(key)(penalizer=penalizer).fit(split))
+    with progress.step("compare"):
+        table = evaluation.compare_models(models, split)
+    if args.out:
+        with progress.step(f"write {args.out}"), _user_file_errors():
+            _io.write_table(comparison_output(table), args.out)
+    _print(format_comparison(table, split))
+    return f"{len(keys)} model{'' if len(keys) == 1 else 's'} compared" + (f" -> {args.out}" if args.out else "")
+
+
+def comparison_output(table):
+    """The comparison table as a file: a ``model`` column, the numbers, and ``best``
+    (the columns in which the model is best, separated by spaces)."""
+    best = table.attrs.get("best", {})
+    output = table.reset_index()
+    output["best"] = [" ".join(c for c in table.columns if best.get(c) == label) for label in table.index]
+    return output
+
+
+def format_comparison(table, split):
+    """The comparison table for the console, the best value per column marked with *."""
+    best = table.attrs.get("best", {})
+    text = pd.DataFrame(index=table.index)
+    for column in table.columns:
+        values = table[column]
+        whole = column in ("n_params", "degrees_of_freedom")
+        cells = [("{:,.0f}" if whole else "{:,.6g}" if column == "p_value" else "{:,.4f}").format(v)
+                 for v in values]
+        text[column] = [c + ("*" if best.get(column) == label else " ") for c, label in zip(cells, table.index)]
+    head = (
+        f"Model comparison: {len(split):,} customers, calibration to {split.attrs.get('calibration_end')}, "
+        f"holdout to {split.attrs.get('observation_end')} (time unit {split.attrs.get('time_unit')})"
+    )
+    note = ("* best: largest log_likelihood and p_value; smallest aic, bic, chi_square, mae, rmse and "
+            "|aggregate_error_pct|")
+    return f"{head}\n{text.to_string()}\n{note}"
 
 
 def _check_report_input(source, transactions, settings, calibration_end, observation_end):
@@ -789,7 +925,9 @@ def _print_results(transaction_model, spend_model, forecast, settings):
     _print(f"{models}\n\n{summary}")
 
 
-COMMANDS = {"forecast": run_forecast, "fit": run_fit, "predict": run_predict, "report": run_report}
+COMMANDS = {
+    "forecast": run_forecast, "fit": run_fit, "predict": run_predict, "report": run_report, "compare": run_compare,
+}
 
 
 # ----- main ---------------------------------------------------------------------------------
