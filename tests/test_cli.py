@@ -335,6 +335,15 @@ MAIN_ERRORS = {
     "amount without spend model": (["predict", "tx.csv", "--model", "model.json", "--out", "o.csv",
                                     "--amount-col", "amount"], ["model.json", "no spend model"]),
     "report without calibration end": (["report", "tx.csv", "--out", "r.html"], ["--calibration-end is required"]),
+    "unknown purchase model": (["forecast", "tx.csv", "--out", "o.csv", "--model", "nosuchmodel"],
+                               ["--model", "'nosuchmodel'", "bgnbd"]),
+    "compare without calibration end": (["compare", "tx.csv"], ["--calibration-end is required"]),
+    "compare unknown model": (["compare", "tx.csv", "--calibration-end", "2020-02-01", "--models", "bgnbd,nope"],
+                              ["--models", "'nope' is not a purchase model", "bgnbd"]),
+    "compare a model twice": (["compare", "tx.csv", "--calibration-end", "2020-02-01", "--models", "bgnbd,bgnbd"],
+                              ["--models", "twice"]),
+    "report unknown compared model": (["report", "tx.csv", "--out", "r.html", "--calibration-end", "2020-02-01",
+                                       "--compare", "nope"], ["--compare", "'nope'"]),
     "id column named like an output": (["forecast", "tx.csv", "--out", "o.csv", "--customer-col", "clv"],
                                        ["--customer-col 'clv'"]),
 }
@@ -391,6 +400,7 @@ def test_more_user_errors_in_process(tmp_path, monkeypatch, capsys, case):
     (lambda b: b["settings"].update(time_unit="D"), "differs from the model's 'W'"),
     (lambda b: b["settings"].pop("margin"), "'margin'"),
     (lambda b: b.update(spend_model=b["transaction_model"]), "cannot serve as spend model"),
+    (lambda b: b["settings"].update(model="nosuchmodel"), "settings model 'nosuchmodel' differs"),
 ])
 def test_invalid_model_files_are_named(tmp_path, monkeypatch, capsys, change, problem):
     bundle = write_inputs(tmp_path)
@@ -539,3 +549,97 @@ def test_forecast_with_intervals(tmp_path, monkeypatch, cdnow_sample):
     np.testing.assert_allclose(table["clv_upper"], value["upper"], rtol=1e-9)
     assert cli.main(["forecast", "tx.csv", "--interval", "1.5", "--out", "p.csv"]) == 2
     assert not (tmp_path / "p.csv").exists()
+
+
+# ----- choosing the purchase model: --model, the model file, compare, report options ----------------
+PURCHASE_MODELS = sorted(clv.registered_models("transaction"))
+
+
+@pytest.mark.parametrize("key", PURCHASE_MODELS)
+def test_model_option_fits_records_and_restores_each_registered_model(key, files, cdnow, tmp_path, monkeypatch,
+                                                                      capsys):
+    """fit --model KEY writes a bundle naming the model; predict restores it and scores as the Python API."""
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["fit", "--dataset", "cdnow", "--model", key, "--model-out", "m.json", "-q"]) == 0
+    cls = clv.registered_models("transaction")[key]
+    assert f"({cls.__name__};" in capsys.readouterr().out
+    bundle = json.loads(Path("m.json").read_text())
+    assert bundle["settings"]["model"] == key and bundle["transaction_model"]["model"] == cls.__name__
+    assert cli.main(["predict", "--dataset", "cdnow", "--model", "m.json", "--out", "p.parquet", "-q"]) == 0
+    rfm = clv.rfm_summary(cdnow, "customer_id", "date", "amount", time_unit="W")
+    model = cls().fit(rfm)
+    scored = pd.read_parquet("p.parquet").set_index("customer_id")
+    np.testing.assert_allclose(scored["probability_alive"], model.probability_alive(rfm), rtol=1e-6)
+    np.testing.assert_allclose(scored["expected_purchases"],
+                               model.expected_purchases(rfm, t=12 * period_length("M", "W")), rtol=1e-6)
+    # forecast --model KEY gives the same scores in one go.
+    assert cli.main(["forecast", "--dataset", "cdnow", "--model", key, "--out", "f.parquet", "-q"]) == 0
+    pd.testing.assert_frame_equal(pd.read_parquet("f.parquet"), pd.read_parquet("p.parquet"))
+
+
+def test_model_files_written_before_the_model_option_still_load(tmp_path, monkeypatch):
+    bundle = write_inputs(tmp_path)
+    assert "model" not in bundle["settings"]
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["predict", "tx.csv", "--model", "model.json", "--out", "o.csv", "--time-unit", "W", "-q"]) == 0
+    assert len(pd.read_csv("o.csv")) == 3
+
+
+def test_model_option_lists_the_registry(capsys):
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["fit", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"purchase model: {', '.join(PURCHASE_MODELS)} (default bgnbd)" in text
+
+
+def test_compare_prints_the_table_and_writes_it(cdnow, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    keys = ",".join(PURCHASE_MODELS)
+    assert cli.main(["compare", "--dataset", "cdnow", "--models", keys, "--out", "c.csv", "-q"]) == 0
+    out = capsys.readouterr().out
+    split = clv.calibration_holdout_split(cdnow, time_unit="W", calibration_end="1997-09-30",
+                                          observation_end="1998-06-30")
+    models = [clv.registered_models("transaction")[k]().fit(split) for k in PURCHASE_MODELS]
+    want = clv.evaluation.compare_models(models, split)
+    assert out.startswith("Model comparison: 23,570 customers, calibration to 1997-09-30, holdout to 1998-06-30")
+    for label, row in want.iterrows():
+        line = next(line for line in out.splitlines() if line.startswith(label + " "))
+        assert f"{row['log_likelihood']:,.4f}" in line
+        marked = [c for c, best in want.attrs["best"].items() if best == label]
+        assert line.count("*") == len(marked)
+    written = pd.read_csv("c.csv")
+    assert written["model"].tolist() == want.index.tolist()
+    np.testing.assert_allclose(written["aic"], want["aic"], rtol=1e-12)
+    for label, best in zip(written["model"], written["best"].fillna("")):
+        assert set(best.split()) == {c for c, b in want.attrs["best"].items() if b == label}
+
+
+def test_compare_defaults_to_every_registered_model(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["compare", "--dataset", "cdnow", "-q"]) == 0
+    out = capsys.readouterr().out
+    for cls in clv.registered_models("transaction").values():
+        assert any(line.startswith(cls.title + " ") for line in out.splitlines()), cls.title
+    assert not list(tmp_path.iterdir())  # no --out, no file
+
+
+def test_report_passes_model_compare_currency_and_source(tmp_path, monkeypatch):
+    import clvmodels.report
+
+    calls = []
+
+    def fake_report(transactions, path, **options):
+        calls.append(options)
+        Path(path).write_text("<html>report</html>")
+        return Path(path)
+
+    monkeypatch.setattr(clvmodels.report, "validation_report", fake_report)
+    monkeypatch.chdir(tmp_path)
+    key = PURCHASE_MODELS[-1]
+    assert cli.main(["report", "--dataset", "cdnow", "--out", "r.html", "--model", key, "--compare",
+                     ",".join(PURCHASE_MODELS), "--currency", "USD", "-q"]) == 0
+    assert cli.main(["report", "--dataset", "cdnow", "--out", "s.html", "-q"]) == 0
+    chosen, default = calls
+    assert (chosen["model"], chosen["compare"], chosen["currency"]) == (key, PURCHASE_MODELS, "USD")
+    assert chosen["data_source"] == "--dataset cdnow"
+    assert (default["model"], default["compare"], default["currency"]) == ("bgnbd", None, None)
