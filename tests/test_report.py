@@ -23,16 +23,17 @@ import tempfile
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 
 matplotlib = pytest.importorskip("matplotlib")
 
 import clvmodels as clv  # noqa: E402
-from clvmodels import plotting  # noqa: E402
+from clvmodels import evaluation  # noqa: E402
 from clvmodels.report import validation_report  # noqa: E402
 
 CALIBRATION_END, OBSERVATION_END = "1997-09-30", "1998-06-30"
-SECTIONS = ["data", "models", "fit", "holdout", "tracking", "diagnostics", "segments", "settings"]
+SECTIONS = ["summary", "data", "models", "fit", "holdout", "tracking", "diagnostics", "segments", "settings"]
 
 
 class _Page(html.parser.HTMLParser):
@@ -82,6 +83,7 @@ def report(cdnow_sample, tmp_path_factory):
     written = validation_report(
         cdnow_sample, str(path), amount_col="amount", calibration_end=CALIBRATION_END,
         observation_end=OBSERVATION_END, time_unit="W", horizon=12, period="M", discount_rate=0.01,
+        currency="USD", data_source="CDNOW sample <FHL 2005>",
     )
     seconds = time.perf_counter() - started
     text = path.read_text(encoding="utf-8")
@@ -107,8 +109,8 @@ def test_report_sections_and_figures(report):
     page = report["page"]
     ids = [attrs.get("id") for attrs in page.all("section")]
     assert ids == SECTIONS
-    # Every plot of clvmodels.plotting is in the report, none failed.
-    assert len(page.all("img")) == len(plotting.__all__) == 12
+    # Every plot of clvmodels.plotting that applies to BG/NBD is in the report, none failed.
+    assert len(page.all("img")) == 12
     assert "figure-error" not in report["text"]
     assert len(page.all("figcaption")) == 12
     assert all(attrs.get("alt") for attrs in page.all("img"))
@@ -194,7 +196,7 @@ def test_report_without_amounts_escapes_text(cdnow_sample, tmp_path):
     # Without amounts: no Gamma-Gamma, no CLV, no spend or concentration figures.
     assert "Gamma-Gamma parameters" not in page.plain
     assert "No amounts were given" in page.plain
-    assert len(page.all("img")) == len(plotting.__all__) - 2
+    assert len(page.all("img")) == 10
     assert "figure-error" not in text
 
 
@@ -213,6 +215,145 @@ def test_report_rejects_bad_settings_before_fitting(cdnow_sample, tmp_path):
     with pytest.raises(ValueError, match="calibration_end"):
         validation_report(cdnow_sample, tmp_path / "r.html", calibration_end="1999-01-01",
                           observation_end=OBSERVATION_END)
+    assert not (tmp_path / "r.html").exists()
+
+
+def _section_text(report, anchor):
+    text = report["text"]
+    start = text.index(f'<section id="{anchor}">')
+    return _parse(text[start:text.index("</section>", start)]).plain
+
+
+def test_report_opens_with_its_verdict(report, split):
+    """The first section grades the four checks with the thresholds used (evaluation.verdict)."""
+    bg = clv.BetaGeoModel().fit(split)
+    gg = clv.GammaGammaModel().fit(split)
+    comparison = evaluation.holdout_comparison(bg, split, gg)
+    want = evaluation.verdict(evaluation.goodness_of_fit(bg, split), evaluation.holdout_metrics(comparison),
+                              evaluation.holdout_by_frequency(comparison),
+                              evaluation.spend_frequency_correlation(split))
+    text = _section_text(report, "summary")
+    assert text.startswith("Verdict BG/NBD passes 2 of 4 checks")
+    for check, row in want.iterrows():
+        assert f"{row['status'].upper()} {row['question']} {row['finding']}" in text, check
+        assert row["pass_if"] in text and row["warn_if"] in text
+    assert "p >= 0.05" in text and "|error| <= 10%" in text and "|r| <= 0.2" in text
+    page = report["page"]
+    items = [attrs["class"] for attrs in page.all("li") if "check" in attrs.get("class", "")]
+    assert items == [f"check {status}" for status in want["status"]]
+
+
+def test_report_names_source_currency_and_who_is_left_out(report, cdnow_sample, split):
+    text = _section_text(report, "data")
+    assert "data source CDNOW sample <FHL 2005> (6,919 transaction records)" in text
+    assert "currency USD" in text and "total amount (USD)" in text
+    one_time = int((split["frequency"] == 0).sum())
+    assert f"From the spend model only: {one_time:,} customers without a repeat purchase" in text
+    assert "CLV (USD)" in report["page"].plain and "spend in USD" in report["page"].plain
+
+
+def test_report_left_out_late_customers_and_zero_spend(cdnow_sample, tmp_path):
+    """Customers first buying after calibration, records after observation, repeat buyers with zero spend."""
+    tx = cdnow_sample.copy()
+    zero = tx.loc[tx["customer_id"] == tx["customer_id"].value_counts().index[0]].index
+    tx.loc[zero, "amount"] = 0.0
+    late = tx.iloc[:3].assign(customer_id=-1, date=pd.Timestamp("1997-12-01"))
+    later = tx.iloc[:1].assign(customer_id=-2, date=pd.Timestamp("1998-08-01"))
+    tx = pd.concat([tx, late, later], ignore_index=True)
+    path = validation_report(tx, tmp_path / "r.html", amount_col="amount", calibration_end=CALIBRATION_END,
+                             observation_end=OBSERVATION_END)
+    text = _section_text({"text": path.read_text(encoding="utf-8")}, "data")
+    assert "1 customer whose first purchase is after the end of calibration (1997-09-30)" in text
+    assert "1 transaction record after the end of observation (1998-06-30)" in text
+    assert "1 repeat buyer whose repeat purchases sum to zero" in text
+
+
+def test_report_matrices_stop_at_the_99th_percentile_and_history_is_typical(report, split):
+    frequency = split["frequency"].to_numpy()
+    cap = int(np.ceil(np.quantile(frequency, 0.99)))
+    assert cap < frequency.max()
+    captions = [c for c in report["page"].plain.split("Frequencies up to")[1:]]
+    assert len(captions) == 2
+    above = int((frequency > cap).sum())
+    for caption in captions:
+        assert caption.startswith(f" {cap}, the 99th percentile") and f"({above:,} customers buy more" in caption
+    # The history is of a repeat buyer with the median repeat frequency.
+    median = int(np.median(frequency[frequency > 0]))
+    found = re.search(r"of customer (\d+), a typical repeat buyer: (\d+) repeat purchases", report["page"].plain)
+    assert found and int(found.group(2)) == median
+    assert split.loc[int(found.group(1)), "frequency"] == median
+
+
+PURCHASE_MODELS = sorted(clv.registered_models("transaction"))
+
+
+@pytest.mark.parametrize("key", PURCHASE_MODELS)
+def test_report_for_each_registered_model(key, cdnow_sample, split, tmp_path):
+    """model=KEY: the report's fit, names, parameters and heterogeneity plots are that model's;
+    compare= adds the comparison table of every registered model, best per column in bold."""
+    cls = clv.registered_models("transaction")[key]
+    path = validation_report(cdnow_sample, tmp_path / f"{key}.html", amount_col="amount",
+                             calibration_end=CALIBRATION_END, observation_end=OBSERVATION_END, model=key,
+                             compare=PURCHASE_MODELS)
+    text = path.read_text(encoding="utf-8")
+    page = _parse(text)
+    fitted = cls().fit(split)
+    assert page.all("title") and f"Model validation report: {fitted.title} and Gamma-Gamma" in page.plain
+    assert [a.get("id") for a in page.all("section")] == SECTIONS[:6] + ["comparison"] + SECTIONS[6:]
+    assert f"{fitted.title} parameters" in page.plain and fitted.reference in page.plain
+    described = fitted.describe_params()
+    for name, row in described.iterrows():
+        assert f"{name} {row['estimate']:.4f} {row['std_error']:.4f}" in page.plain
+        assert row["meaning"] in page.plain
+    assert f"{fitted.log_likelihood_:,.2f}" in page.plain
+    mixings = fitted.mixing_distributions()
+    assert len(page.all("img")) == 10 + len(mixings) and "figure-error" not in text
+    for mixing in mixings.values():
+        assert f"{mixing.quantity} ~ {mixing.label}" in page.plain
+    # The comparison: one row per model, the best of each ranked column marked.
+    table = evaluation.compare_models([m().fit(split) for m in clv.registered_models("transaction").values()], split)
+    comparison = _section_text({"text": text}, "comparison")
+    for label, row in table.iterrows():
+        assert f"{label} {int(row['n_params'])} {row['log_likelihood']:,.1f}" in comparison
+    best = [attrs for attrs in page.all("td") if "best" in attrs.get("class", "")]
+    assert len(best) == len(table.attrs["best"])
+
+
+@pytest.mark.parametrize("key", PURCHASE_MODELS)
+def test_report_names_only_its_own_model(key, cdnow_sample, tmp_path):
+    cls = clv.registered_models("transaction")[key]
+    others = [c.title for k, c in clv.registered_models("transaction").items() if c.title not in cls.title]
+    path = validation_report(cdnow_sample, tmp_path / "r.html", calibration_end=CALIBRATION_END,
+                             observation_end=OBSERVATION_END, model=cls)
+    plain = _parse(path.read_text(encoding="utf-8")).plain
+    assert cls.title in plain and "Gamma-Gamma" not in plain
+    for title in others:
+        assert title not in plain, title
+
+
+def test_report_model_as_instance_keeps_settings_and_leaves_it_unfitted(cdnow_sample, tmp_path):
+    model = clv.BetaGeoModel(penalizer=0.01)
+    path = validation_report(cdnow_sample, tmp_path / "r.html", calibration_end=CALIBRATION_END,
+                             observation_end=OBSERVATION_END, model=model)
+    assert not hasattr(model, "params_")
+    penalised = clv.BetaGeoModel(penalizer=0.01).fit(
+        clv.calibration_holdout_split(cdnow_sample, calibration_end=CALIBRATION_END, observation_end=OBSERVATION_END,
+                                      time_unit="W"))
+    assert f"{penalised.params_['r']:.4f}" in _parse(path.read_text(encoding="utf-8")).plain
+
+
+def test_report_rejects_unknown_models_before_fitting(cdnow_sample, tmp_path):
+    common = dict(calibration_end=CALIBRATION_END, observation_end=OBSERVATION_END)
+    with pytest.raises(ValueError, match="unknown transaction model 'nope'; choose one of bgnbd"):
+        validation_report(cdnow_sample, tmp_path / "r.html", model="nope", **common)
+    with pytest.raises(ValueError, match="model must be a purchase model key"):
+        validation_report(cdnow_sample, tmp_path / "r.html", model=clv.GammaGammaModel, **common)
+    with pytest.raises(ValueError, match="compare must be a list"):
+        validation_report(cdnow_sample, tmp_path / "r.html", compare="bgnbd", **common)
+    with pytest.raises(ValueError, match="compare"):
+        validation_report(cdnow_sample, tmp_path / "r.html", compare=["bgnbd", 3], **common)
+    with pytest.raises(ValueError, match="currency"):
+        validation_report(cdnow_sample, tmp_path / "r.html", currency=1, **common)
     assert not (tmp_path / "r.html").exists()
 
 
