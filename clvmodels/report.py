@@ -41,6 +41,8 @@ _UNIT_NAMES = {"H": "hours", "D": "days", "W": "weeks", "M": "months", "Q": "qua
 _TOP_SHARES = (1, 5, 10, 20)
 _FIGSIZE = (7.2, 4.4)
 _DPI = 110
+# zlib level of the PNGs: 3 encodes in 2/3 of the time of the default 6, files 4% larger.
+_PNG_COMPRESSION = 3
 
 _CSS = """
 :root { --ink: #1d2733; --muted: #5b6673; --line: #d5dbe1; --band: #f3f5f8; --accent: #1f4e79; }
@@ -214,11 +216,13 @@ class _Figures:
 
         self.count += 1
         try:
-            figure = Figure(figsize=figsize, dpi=_DPI, layout="constrained")
+            figure = Figure(figsize=figsize, dpi=_DPI)
             ax = figure.add_subplot()
             function(*args, ax=ax, **kwargs)
+            _fit_margins(figure, ax)
             buffer = io.BytesIO()
-            figure.savefig(buffer, format="png", dpi=_DPI, facecolor="white", metadata={"Software": None})
+            figure.savefig(buffer, format="png", dpi=_DPI, facecolor="white", metadata={"Software": None},
+                           pil_kwargs={"compress_level": _PNG_COMPRESSION})
         except Exception as error:  # one failed figure must not lose the whole report
             name = getattr(function, "__name__", str(function))
             message = f"{name} failed: {type(error).__name__}: {error}"
@@ -231,6 +235,75 @@ class _Figures:
             f'<figure><img src="data:image/png;base64,{encoded}" alt="{_esc(alt)}" '
             f'width="{width}" height="{height}"><figcaption>{_esc(caption)}</figcaption></figure>'
         )
+
+
+# Margins around the text of a figure, in inches; text widths are estimated at this
+# many ems per character (DejaVu Sans, matplotlib's default font: digits are 0.636 em).
+_MARGIN_PAD = 0.1
+_EM_PER_CHARACTER = 0.64
+
+
+def _points(size):
+    from matplotlib.font_manager import FontProperties
+
+    return FontProperties(size=size).get_size_in_points()
+
+
+def _tick_labels(axis):
+    """The major tick labels ``axis`` will show, formatted without drawing."""
+    low, high = sorted(axis.get_view_interval())
+    slack = 1e-9 * max(abs(high - low), 1e-300)
+    locations = [v for v in axis.get_majorticklocs() if low - slack <= v <= high + slack]
+    formatter = axis.get_major_formatter()
+    labels = formatter.format_ticks(locations) if locations else []
+    offset = formatter.get_offset() if hasattr(formatter, "get_offset") else ""
+    return labels, offset
+
+
+def _axis_room(axis, name):
+    """Inches needed beside an axes for ``axis``'s tick labels (across: widths for a y
+    axis, one line for an x axis) and its label."""
+    import matplotlib as mpl
+
+    size = _points(mpl.rcParams[f"{name}tick.labelsize"])
+    labels, offset = _tick_labels(axis)
+    tick = (mpl.rcParams[f"{name}tick.major.size"] + mpl.rcParams[f"{name}tick.major.pad"]) / 72
+    if name == "y":
+        across = max((len(t) for t in labels), default=0) * _EM_PER_CHARACTER * size / 72
+    else:
+        across = 1.25 * size / 72 if labels else 0.0
+    text = axis.label.get_text()
+    label = (1.25 * axis.label.get_size() * (text.count("\n") + 1) + mpl.rcParams["axes.labelpad"]) / 72 if text else 0
+    return tick + across + label, bool(offset)
+
+
+def _fit_margins(figure, ax):
+    """Place the axes so their titles, labels and tick labels fit the figure.
+
+    A one-pass estimate from the text's font sizes and lengths, in place of
+    matplotlib's constrained layout, which draws every figure twice and was 40% of
+    the report's run time on CDNOW.
+    """
+    import matplotlib as mpl
+
+    width, height = figure.get_size_inches()
+    left, y_offset = _axis_room(ax.yaxis, "y")
+    bottom, _ = _axis_room(ax.xaxis, "x")
+    title = ax.get_title()
+    top = (1.25 * ax.title.get_size() * (title.count("\n") + 1) + mpl.rcParams["axes.titlepad"]) / 72 if title else 0
+    if y_offset:
+        top = max(top, 1.4 * _points(mpl.rcParams["ytick.labelsize"]) / 72)
+    x_labels, _ = _tick_labels(ax.xaxis)
+    size = _points(mpl.rcParams["xtick.labelsize"])
+    right = len(x_labels[-1]) * _EM_PER_CHARACTER * size / 72 / 2 if x_labels else 0.0
+    for other in figure.axes:  # a colorbar: tick labels and label on its right
+        if other is not ax:
+            needed, _ = _axis_room(other.yaxis, "y")
+            right = max(right, needed)
+    figure.subplots_adjust(
+        left=(left + _MARGIN_PAD) / width, right=1 - (right + _MARGIN_PAD) / width,
+        bottom=(bottom + _MARGIN_PAD) / height, top=1 - (top + _MARGIN_PAD) / height,
+    )
 
 
 def _report_warning():
