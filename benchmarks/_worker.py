@@ -152,6 +152,16 @@ def _bg_fit_lifetimes(rfm, meta, _):
     return _fit_record(fitter.params_, fitter.standard_errors_)
 
 
+def _mbg_fit_ours(rfm, meta, _):
+    model = clv.ModifiedBetaGeoModel().fit(rfm)
+    return _fit_record(model.params_, model.standard_errors_, model.optimizer_)
+
+
+def _mbg_fit_lifetimes(rfm, meta, _):
+    fitter = lifetimes.ModifiedBetaGeoFitter().fit(rfm["frequency"], rfm["recency"], rfm["T"])
+    return _fit_record(fitter.params_, fitter.standard_errors_)
+
+
 def _gg_fit_ours(rfm, meta, _):
     model = clv.GammaGammaModel().fit(rfm)
     return _fit_record(model.params_, model.standard_errors_, model.optimizer_)
@@ -200,6 +210,7 @@ STEPS = {
     "calibration": {"clvmodels": _split_ours, "lifetimes": _split_lifetimes},
     "fit_continuous": {"clvmodels": _bg_fit_ours, "lifetimes": _bg_fit_lifetimes},
     "fit_day": {"clvmodels": _bg_fit_ours, "lifetimes": _bg_fit_lifetimes},
+    "fit_mbg": {"clvmodels": _mbg_fit_ours, "lifetimes": _mbg_fit_lifetimes},
     "gamma_gamma": {"clvmodels": _gg_fit_ours, "lifetimes": _gg_fit_lifetimes},
     "clv": {"clvmodels": _clv_ours, "lifetimes": _clv_lifetimes},
     "clv_continuous": {"clvmodels": _clv_ours, "lifetimes": _clv_lifetimes},
