@@ -167,21 +167,9 @@ class ModifiedBetaGeoModel(TransactionModel):
     BG/NBD (purchase rate lambda ~ Gamma(r, alpha) while alive, dropout with
     probability p ~ Beta(a, b) after each repeat purchase) where a customer may also
     drop out right after her first purchase, so one who never bought again is not
-    assumed alive.
-
-    Parameters
-    ----------
-    penalizer : float, default 0.0
-        L2 penalty on the parameters; 0 gives the maximum-likelihood estimate.
-    max_iter : int, default 2000
-        Iteration budget of each optimiser tried.
-
-    Attributes
-    ----------
-    params_ : pandas.Series
-        ``r``, ``alpha`` (in the data's time unit), ``a``, ``b``.
-    log_likelihood_ : float
-        Total log-likelihood of the fitted data.
+    assumed alive. Settings (``penalizer``, ``max_iter``) and fitted attributes
+    (``params_``: ``r``, ``alpha`` in the data's time unit, ``a``, ``b``) as
+    :class:`clvmodels.BetaGeoModel`.
 
     Examples
     --------
