@@ -18,7 +18,7 @@ import numpy as np
 from scipy import special
 
 from ._arrays import distinct_rows, dot, unique_inverse
-from ._families import Mixing, TransactionModel
+from ._families import Mixing, TransactionModel, _checked_n
 from ._special import hyp2f1
 from ._validation import check_times
 
@@ -313,15 +313,7 @@ def _discounted_if_alive(r, alpha, a, b, times, discounts, x, T, ticks_per_unit=
 def probability_of_purchases(params, n, t):
     """P(X(t) = n) for a customer just acquired (FHL 2005 eq. 8): the conditional
     probability of :func:`conditional_probability_of_purchases` with no history."""
-    return conditional_probability_of_purchases(params, _checked_counts(n), check_times(t), 0.0, 0.0, 0.0)
-
-
-def _checked_counts(n):
-    """``n`` as floats after checking they are whole numbers >= 0."""
-    n = np.asarray(n, dtype=float)
-    if np.any((n < 0) | (n != np.round(n))):
-        raise ValueError("n must be a whole number >= 0")
-    return n
+    return conditional_probability_of_purchases(params, _checked_n(n), check_times(t), 0.0, 0.0, 0.0)
 
 
 def sample(params, T, random_state=None):

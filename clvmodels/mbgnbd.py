@@ -26,7 +26,7 @@ import sys
 import numpy as np
 
 from . import bgnbd
-from ._families import TransactionModel
+from ._families import TransactionModel, _checked_n
 from .bgnbd import _unpack, mixing_distributions, scale_dropout  # noqa: F401 (formulas of this model too)
 from ._validation import check_times
 
@@ -138,7 +138,7 @@ def conditional_probability_of_purchases(params, n, t, x, t_x, T):
 def probability_of_purchases(params, n, t):
     """P(X(t) = n) for a customer just acquired (BDF 2007): the conditional PMF with
     no history, which starts alive with probability b / (a + b)."""
-    return conditional_probability_of_purchases(params, bgnbd._checked_counts(n), check_times(t), 0.0, 0.0, 0.0)
+    return conditional_probability_of_purchases(params, _checked_n(n), check_times(t), 0.0, 0.0, 0.0)
 
 
 def sample(params, T, random_state=None):
