@@ -415,12 +415,18 @@ def sample_future_purchases(params, period_ends, x, t_x, T, random_state=None):
     -------
     ndarray of int64, shape (customers, periods)
     """
-    r, alpha, a, b = _unpack(params)
-    rng = np.random.default_rng(random_state)
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    alive = probability_alive(params, x, t_x, T)
+    return _sample_future_given_alive(*_unpack(params), period_ends, x, T, alive, random_state)
+
+
+def _sample_future_given_alive(r, alpha, a, b, period_ends, x, T, alive, random_state):
+    """:func:`sample_future_purchases` given P(alive at T) = ``alive``; alive customers
+    have lambda ~ Gamma(r + x, alpha + T) and p ~ Beta(a, b + x)."""
+    rng = np.random.default_rng(random_state)
     ends = np.asarray(period_ends, dtype=float)
     horizon = float(ends[-1])
-    alive = rng.random(x.shape) < probability_alive(params, x, t_x, T)
+    alive = rng.random(x.shape) < alive
     rate = rng.gamma(r + x, 1.0 / (alpha + T))
     total = rng.poisson(rate * horizon) * alive
     buyers = np.flatnonzero(total)

@@ -141,6 +141,21 @@ def probability_of_purchases(params, n, t):
     return conditional_probability_of_purchases(params, _checked_n(n), check_times(t), 0.0, 0.0, 0.0)
 
 
+def sample_future_purchases(params, period_ends, x, t_x, T, random_state=None):
+    """Draw each customer's purchases in consecutive future periods (ends in
+    ``period_ends``, model time unit after T) given the history: alive with this
+    model's P(alive), then BG/NBD's process with p ~ Beta(a, b + x + 1).
+
+    Returns
+    -------
+    ndarray of int64, shape (customers, periods)
+    """
+    r, alpha, a, b = _unpack(params)
+    x, t_x, T = _as_float(x, t_x, T)
+    alive = probability_alive(params, x, t_x, T)
+    return bgnbd._sample_future_given_alive(r, alpha, a, b + 1, period_ends, x, T, alive, random_state)
+
+
 def sample(params, T, random_state=None):
     """Draw (frequency, recency, T) histories from the MBG/NBD process: BG/NBD's, with a
     dropout opportunity right after the first purchase.

@@ -232,6 +232,32 @@ def test_conditional_pmf_sums_to_one_with_mean_expected_purchases(key):
     assert new @ counts == pytest.approx(model.expected_purchases_new_customer(HORIZON), rel=1e-7)
 
 
+SIMULATES = keys(TRANSACTION, lambda cls: hasattr(cls.formulas, "sample_future_purchases"))
+
+
+@pytest.mark.parametrize("key", SIMULATES)
+def test_future_purchases_drawn_given_the_history_follow_the_conditional_pmf(key):
+    """sample_future_purchases (behind the value intervals) against the closed form, per
+    customer and for the cumulative count at the end of each of two periods."""
+    cls = MODELS[key]
+    model = model_at(cls, cls.example_params)
+    # Six histories from the busier half, where dropout after future purchases matters.
+    data = histories(cls, 300, seed=10).sort_values(cls.rfm_columns[0], kind="stable")
+    data = data.iloc[np.linspace(150, 299, 6).astype(int)]
+    copies, counts, ends = 40_000, np.arange(100), [HORIZON, 4 * HORIZON]
+    repeated = data.loc[np.repeat(data.index, copies)].reset_index(drop=True)
+    draws = model.sample_future_purchases(repeated, ends, random_state=12)
+    for period, t in enumerate(ends):
+        cumulative = draws[:, : period + 1].sum(axis=1).reshape(len(data), copies)
+        simulated = np.array([np.bincount(row, minlength=len(counts))[: len(counts)] for row in cumulative]) / copies
+        pmf = model.conditional_probability_of_purchases(data, counts, t=t).to_numpy()
+        assert np.all(np.abs(simulated - pmf) <= 5 * np.sqrt(pmf * (1 - pmf) / copies) + 1e-3)
+    interval = model.purchases_interval(data, t=4 * HORIZON, level=0.8)
+    cdf = np.cumsum(pmf, axis=1)
+    np.testing.assert_array_equal(interval["upper"].to_numpy(), np.argmax(cdf >= 0.9 - 1e-12, axis=1))
+    assert np.all(interval["lower"] <= interval["median"]) and np.all(interval["median"] <= interval["upper"])
+
+
 # ----- persistence -------------------------------------------------------------------------
 def predictions(model, data):
     if isinstance(model, SpendModel):
