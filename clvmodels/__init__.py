@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 
 from . import datasets
 from ._base import load_model, model_from_dict
+from ._families import Mixing, SpendModel, TransactionModel, registered_models
 from .data import calibration_holdout_split, compress, rfm_summary
 from .bgnbd import BetaGeoModel
 from .clv import customer_lifetime_value
@@ -27,6 +28,10 @@ __all__ = [
     "compress",
     "BetaGeoModel",
     "GammaGammaModel",
+    "TransactionModel",
+    "SpendModel",
+    "Mixing",
+    "registered_models",
     "customer_lifetime_value",
     "evaluation",
     "plotting",

@@ -12,13 +12,15 @@ The functions here are pure: they take a parameter mapping (``r``, ``alpha``, ``
 alone. :class:`BetaGeoModel` fits the parameters and wraps the functions.
 """
 
+import sys
+
 import numpy as np
 from scipy import special
 
 from ._arrays import distinct_rows, dot, unique_inverse
-from ._base import BaseModel
+from ._families import Mixing, TransactionModel
 from ._special import hyp2f1
-from ._validation import check_positive_number, check_times
+from ._validation import check_times
 
 
 def _unpack(params):
@@ -72,9 +74,10 @@ def log_likelihood(params, x, t_x, T):
     )
 
 
-def _prepare(x, t_x, T, weights):
-    """Split the rows for :func:`_derivatives`: terms in x alone are summed per distinct
+def prepare(columns, weights):
+    """Split the rows for :func:`derivatives`: terms in x alone are summed per distinct
     x; the dropout terms are needed for repeat buyers only."""
+    x, t_x, T = columns["frequency"], columns["recency"], columns["T"]
     x_unique, x_index = unique_inverse(x)
     repeat = x > 0
     t_xr = t_x[repeat]
@@ -85,7 +88,7 @@ def _prepare(x, t_x, T, weights):
     }
 
 
-def _derivatives(params, data, order):
+def derivatives(params, data, order):
     """Weighted total of eq. 6 and its gradient and Hessian w.r.t. (r, alpha, a, b).
 
     Writing the dropout term as softplus(L) with L the log-odds of having dropped out
@@ -283,28 +286,13 @@ def discounted_expected_purchases(params, times, discounts, x, t_x, T, ticks_per
 
 
 def probability_of_purchases(params, n, t):
-    """P(X(t) = n) for a customer just acquired (FHL 2005 eq. 8).
-
-    The sum over j < n in eq. 8 is a negative-binomial distribution function.
-    """
-    r, alpha, a, b = _unpack(params)
-    n = np.asarray(n, dtype=float)
+    """P(X(t) = n) for a customer just acquired (FHL 2005 eq. 8): the conditional
+    probability of :func:`conditional_probability_of_purchases` with no history."""
     t = check_times(t)
+    n = np.asarray(n, dtype=float)
     if np.any((n < 0) | (n != np.round(n))):
         raise ValueError("n must be a whole number >= 0")
-    # Negative binomial with p = alpha / (alpha + t) and 1 - p = q = t / (alpha + t):
-    # ln P(N = n), and P(N >= n) = I_q(n, r) (regularised incomplete beta).
-    p_nb, q_nb = alpha / (alpha + t), t / (alpha + t)
-    log_beta_ratio = special.betaln(a, b + n) - special.betaln(a, b)
-    log_nb = (
-        special.gammaln(r + n) - special.gammaln(r) - special.gammaln(n + 1)
-        + r * np.log(p_nb) + special.xlogy(n, q_nb)
-    )
-    still_buying = np.exp(log_beta_ratio + log_nb)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_dropout_weight = special.betaln(a + 1, b + n - 1) - special.betaln(a, b)
-        dropped = np.where(n > 0, np.exp(log_dropout_weight) * special.betainc(np.maximum(n, 1), r, q_nb), 0.0)
-    return still_buying + dropped
+    return conditional_probability_of_purchases(params, n, t, 0.0, 0.0, 0.0)
 
 
 def sample(params, T, random_state=None):
@@ -341,8 +329,73 @@ def sample(params, T, random_state=None):
     return pd.DataFrame({"frequency": x.astype(float), "recency": t_x, "T": T})
 
 
-class BetaGeoModel(BaseModel):
+def conditional_probability_of_purchases(params, n, t, x, t_x, T):
+    """P(X(T, T + t) = n | x, t_x, T): probability of exactly ``n`` purchases in the next
+    ``t`` time units given the history (Fader, Hardie & Lee 2006, "Computing P(alive)
+    and the conditional PMF", BG/NBD note).
+
+    Given alive at T, the posterior of (lambda, p) is Gamma(r + x, alpha + T) x
+    Beta(a, b + x). An alive customer makes n >= 1 purchases either by buying at least
+    n times and dropping out right after the n-th (weight E[(1-p)^(n-1) p]) or by buying
+    exactly n times and surviving them all (weight E[(1-p)^n]); the counts of a
+    Poisson process with a Gamma rate are negative binomial. A customer who has
+    dropped out makes none. ``n`` broadcasts against the customers.
+    """
+    r, alpha, a, b = _unpack(params)
+    n = np.asarray(n, dtype=float)
+    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    alive = probability_alive(params, x, t_x, T)
+    shape = r + x
+    q = t / (alpha + T + t)
+    log_p = np.log(alpha + T) - np.log(alpha + T + t)  # ln(1 - q)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_exactly = (
+            special.gammaln(shape + n) - special.gammaln(shape) - special.gammaln(n + 1)
+            + shape * log_p + special.xlogy(n, q)
+        )
+        survive_all = np.exp(special.betaln(a, b + x + n) - special.betaln(a, b + x) + log_exactly)
+        drop_after_nth = np.where(
+            n > 0,
+            np.exp(special.betaln(a + 1, b + x + n - 1) - special.betaln(a, b + x))
+            * special.betainc(np.maximum(n, 1), shape, q),
+            0.0,
+        )
+    return alive * (survive_all + drop_after_nth) + (1 - alive) * (n == 0)
+
+
+def mixing_distributions(params):
+    """Purchase rate lambda ~ Gamma(r, alpha) (FHL 2005 eq. 2) and dropout probability
+    p ~ Beta(a, b) (eq. 4) across customers."""
+    from scipy import stats
+
+    r, alpha, a, b = _unpack(params)
+    return {
+        "purchase": Mixing(stats.gamma(r, scale=1.0 / alpha), f"Gamma(r = {r:.3g}, α = {alpha:.3g})",
+                           "purchase rate while alive, λ", per_time=True),
+        "dropout": Mixing(stats.beta(a, b), f"Beta(a = {a:.3g}, b = {b:.3g})",
+                          "probability of dropping out after a purchase, p", bounded=True),
+    }
+
+
+def scale_dropout(params, factor):
+    """Parameters whose mean dropout probability a / (a + b) is ``factor`` times as
+    large, with a + b (the concentration of p's Beta distribution) held fixed."""
+    r, alpha, a, b = _unpack(params)
+    concentration = a + b
+    new_a = factor * a
+    if new_a >= concentration:
+        raise ValueError(
+            f"a dropout factor of {factor:g} would make the mean dropout probability "
+            f"{factor * a / concentration:.3g} >= 1"
+        )
+    return {"r": r, "alpha": alpha, "a": new_a, "b": concentration - new_a}
+
+
+class BetaGeoModel(TransactionModel):
     """BG/NBD model of repeat purchasing (Fader, Hardie & Lee 2005).
+
+    While alive, a customer buys at Poisson rate lambda ~ Gamma(r, alpha); after each
+    repeat purchase she drops out with probability p ~ Beta(a, b).
 
     Parameters
     ----------
@@ -370,82 +423,18 @@ class BetaGeoModel(BaseModel):
     {'r': 0.2426, 'alpha': 4.4136, 'a': 0.7929, 'b': 2.4259}
     """
 
+    key = "bgnbd"
+    title = "BG/NBD"
+    reference = "Fader, Hardie & Lee (2005), Marketing Science 24(2)"
     param_names = ("r", "alpha", "a", "b")
     rfm_columns = ("frequency", "recency", "T")
     time_params = ("alpha",)
     time_columns = ("recency", "T")
-
-    def _start_params(self, columns, weights):
-        return np.array([1.0, 1.0, 1.0, 1.0])
-
-    def _prepare(self, columns, weights):
-        return _prepare(columns["frequency"], columns["recency"], columns["T"], weights)
-
-    @staticmethod
-    def _derivatives(params, prepared, order):
-        return _derivatives(params, prepared, order)
-
-    def _history(self, data):
-        arrays = self._rfm(data, self.rfm_columns)
-        return arrays["frequency"], arrays["recency"], arrays["T"]
-
-    def expected_purchases(self, data, t):
-        """Expected purchases in the next ``t`` time units, given each customer's history.
-
-        FHL 2005 eq. 10. ``t`` is in the model's time unit (``time_unit_``).
-
-        Returns
-        -------
-        pandas.Series
-            On ``data.index``.
-        """
-        history = self._history(data)
-        t = check_positive_number(t, "t", allow_zero=True)
-        values = expected_purchases(self.params_, t, *history, ticks_per_unit=self._ticks_per_unit(data))
-        return self._series(values, data, "expected_purchases")
-
-    def discounted_expected_purchases(self, data, times, discounts):
-        """sum_k discounts[k] (E[X(times[k])] - E[X(times[k-1])]) per customer: the
-        churn-adjusted, discounted purchases behind :func:`clvmodels.customer_lifetime_value`.
-
-        Parameters
-        ----------
-        data : pandas.DataFrame
-            frequency, recency, T.
-        times : array-like
-            Increasing horizons in the model's time unit.
-        discounts : array-like
-            Discount factor applied to the purchases between ``times[k-1]`` and ``times[k]``.
-        """
-        history = self._history(data)
-        values = discounted_expected_purchases(
-            self.params_, times, discounts, *history, ticks_per_unit=self._ticks_per_unit(data)
-        )
-        return self._series(values, data, "discounted_expected_purchases")
-
-    def probability_alive(self, data):
-        """Probability that each customer is still active at the end of observation (FHL 2005 eq. 11)."""
-        history = self._history(data)
-        return self._series(probability_alive(self.params_, *history), data, "probability_alive")
-
-    def probability_of_purchases(self, n, t):
-        """P(X(t) = n): probability that a new customer makes ``n`` repeat purchases in ``t`` (FHL 2005 eq. 8)."""
-        self._check_fitted()
-        result = probability_of_purchases(self.params_, n, t)
-        return float(result) if np.ndim(result) == 0 else result
-
-    def expected_purchases_new_customer(self, t):
-        """Expected repeat purchases of a new customer by time ``t`` (FHL 2005 eq. 9)."""
-        self._check_fitted()
-        result = expected_purchases_new_customer(self.params_, t)
-        return float(result) if np.ndim(result) == 0 else result
-
-    def log_likelihood(self, data):
-        """Per-customer log-likelihood of ``data`` at the fitted parameters (FHL 2005 eq. 6)."""
-        history = self._history(data)
-        return self._series(log_likelihood(self.params_, *history), data, "log_likelihood")
-
-    def sample(self, T, random_state=None):
-        """Simulate customer histories of lengths ``T`` from the fitted model."""
-        self._check_fitted()
-        return sample(self.params_, T, random_state)
+    param_descriptions = {
+        "r": "shape of the purchase-rate distribution (Gamma)",
+        "alpha": "scale of the purchase-rate distribution (Gamma rate)",
+        "a": "dropout: first shape of the Beta distribution of p",
+        "b": "dropout: second shape of the Beta distribution of p",
+    }
+    example_params = {"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.5}
+    formulas = sys.modules[__name__]  # this module's functions (see clvmodels._families)
