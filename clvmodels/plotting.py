@@ -847,6 +847,12 @@ VALUE_PLOTS = (
 _REALISED_COLOR = "#7f9cbf"
 
 
+def _thousands(ax):
+    from matplotlib.ticker import StrMethodFormatter
+
+    ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+
+
 def _segment_rows(table):
     """The segment rows of a business table (without "all" and empty segments)."""
     rows = table.drop(index="all", errors="ignore")
@@ -881,6 +887,7 @@ def plot_value_by_segment(segment_table, ax=None):
     for position, (low, high) in enumerate(zip(realised, expected)):
         ax.annotate(f"{high / (low + high):.0%} still to come" if low + high > 0 else "", (position, low + high),
                     xytext=(0, 3), textcoords="offset points", ha="center", fontsize=9)
+    _thousands(ax)
     ax.set_ylabel(f"total value ({currency})" if currency else "total value")
     ax.set_xlabel("segment")
     ax.set_title("Customer value by segment")
@@ -1017,6 +1024,7 @@ def plot_retention_what_if(what_if, ax=None):
         ax.annotate(f"{percent:+.1f}%" if np.isfinite(percent) else "", (position, value), xytext=(0, 3),
                     textcoords="offset points", ha="center", fontsize=9)
     ax.axhline(0, color="0.4", linewidth=0.8)
+    _thousands(ax)
     ax.set_ylabel(f"change in expected value ({currency})" if currency else "change in expected value")
     ax.set_xlabel("segment")
     before, after = attrs.get("retention_before"), attrs.get("retention_after")
