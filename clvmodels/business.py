@@ -584,6 +584,16 @@ def _row_name(i, row, keys):
     return f"row {i + 1} ({described})" if described else f"row {i + 1}"
 
 
+def _month_day(value):
+    """First day (day number) of a month written 1997-01 (or a date 1997-01-15), else None."""
+    text = str(value).strip()
+    for pattern in ("%Y-%m", "%Y-%m-%d"):
+        stamp = pd.to_datetime(text, format=pattern, errors="coerce")
+        if stamp is not pd.NaT:
+            return int(np.datetime64(stamp, "M").astype("datetime64[D]").view(np.int64))
+    return None
+
+
 def _cohort_costs(costs, present, unit):
     """Check a cohort cost table against the (channel, cohort) groups of the log.
 
@@ -605,12 +615,11 @@ def _cohort_costs(costs, present, unit):
     for i, row in table.iterrows():  # the cost table is small (channels x months)
         name = _row_name(i, row, keys)
         channel = str(row["channel"]).strip() if has_channel and pd.notna(row["channel"]) else ALL
-        try:
-            number = int(_period_number([np.datetime64(pd.Period(str(row["month"]).strip(), freq="M").start_time, "D")
-                                         .view(np.int64)], unit)[0])
-        except (ValueError, TypeError):
+        day = _month_day(row["month"])
+        if day is None:
             problems.add(None, f"{name}: month {row['month']!r} is not a month such as 1997-01")
             continue
+        number = int(_period_number([day], unit)[0])
         spend = pd.to_numeric(pd.Series([row["spend"]]), errors="coerce").iloc[0]
         if not np.isfinite(spend):
             problems.add(None, f"{name}: spend {row['spend']!r} is not a number")
@@ -1126,13 +1135,22 @@ def _factor_for_points(model, data, before, points, retention_period):
         scenario = model.with_dropout_scaled(float(np.exp(log_factor)))
         return retention_rate(scenario, data, period=retention_period, alive_as=model) - target
 
-    bound = np.log(1e-6) if points > 0 else np.log(1e3)
-    edge = gap(bound)
-    if (points > 0 and edge < 0) or (points < 0 and edge > 0):
-        limit = edge + target
-        raise ValueError(
-            f"retention of {before:.1%} cannot {'rise' if points > 0 else 'fall'} by {points:g} points under this "
-            f"model: scaling the dropout rate reaches at most {limit:.1%}"
-        )
-    low, high = sorted((bound, 0.0))
-    return float(np.exp(optimize.brentq(gap, low, high, xtol=1e-10, rtol=1e-10)))
+    # Walk log f away from 0 (f = 1) until retention passes the target or the model
+    # refuses the factor (e.g. a mean dropout probability reaching 1).
+    direction = -1.0 if points > 0 else 1.0
+    inside, reached = 0.0, gap(0.0) + target
+    for step in np.log(2.0) * 2.0 ** np.arange(0, 6):
+        candidate = direction * step
+        try:
+            value = gap(candidate)
+        except ValueError:
+            break
+        reached = value + target
+        if (value >= 0) == (points > 0):
+            low, high = sorted((inside, candidate))
+            return float(np.exp(optimize.brentq(gap, low, high, xtol=1e-10, rtol=1e-10)))
+        inside = candidate
+    raise ValueError(
+        f"retention of {before:.1%} cannot {'rise' if points > 0 else 'fall'} by {abs(points):g} points under "
+        f"this model: scaling the dropout rate reaches {reached:.1%}"
+    )

@@ -922,6 +922,9 @@ def plot_cohort_retention(kpis, ax=None):
         ax.plot(rows.index, 100 * rows["retention_rate"], marker="o", markersize=3, color=color, label=str(name))
     unit = {"M": "months", "Q": "quarters"}.get(kpis.attrs.get("cohort"), "periods")
     ax.set_xlabel(f"{unit} since acquisition")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("customers buying in the period (%)")
     ax.set_ylim(bottom=0)
     ax.set_title("Retention by acquisition cohort")
@@ -957,6 +960,9 @@ def plot_cohort_repeat_orders(kpis, ax=None):
             linestyle="--", linewidth=2, label="model")
     unit = {"M": "months", "Q": "quarters"}.get(kpis.attrs.get("cohort"), "periods")
     ax.set_xlabel(f"{unit} since acquisition")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("repeat orders per customer")
     ax.set_ylim(bottom=0)
     ax.set_title("Repeat orders per customer: observed vs model")
@@ -982,12 +988,13 @@ def plot_ltv_cac(ltv_table, target=3.0, ax=None):
     ax = _axes(ax)
     table = ltv_table["ltv_cac"].unstack("channel")
     table = table.replace([np.inf], np.nan)
-    channels = list(table.columns)
+    channels = [c for c in table.columns if c != "all"] + [c for c in table.columns if c == "all"]
+    table = table[channels].reindex(list(dict.fromkeys(ltv_table.index.get_level_values(0))))
     width = 0.8 / max(len(channels), 1)
     positions = np.arange(len(table.index))
     import matplotlib as mpl
 
-    colors = mpl.colormaps["tab10"](np.arange(len(channels)) % 10)
+    colors = [mpl.colormaps["tab10"](j % 10) if c != "all" else "0.55" for j, c in enumerate(channels)]
     for j, channel in enumerate(channels):
         ax.bar(positions + (j - (len(channels) - 1) / 2) * width, table[channel].to_numpy(dtype=float), width,
                color=colors[j], label=str(channel))

@@ -39,6 +39,7 @@ _PLAYS = {
     "inactive": "Probably gone. Low-cost reactivation at most; do not spend acquisition-level money here.",
 }
 _MAX_PERIOD_COLUMNS = 18
+_EXTRA_CSS = "tbody th { white-space: nowrap; }\n"
 _UNIT_WORDS = {"H": "hour", "D": "day", "W": "week", "M": "month", "Q": "quarter", "Y": "year"}
 
 
@@ -220,7 +221,7 @@ def _document(heading, generated, version, body, settings, messages, figures):
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<meta name="generator" content="clvmodels {_esc(version)}">'
-        f"<title>{_esc(heading)}</title><style>{_CSS}</style></head><body><main>"
+        f"<title>{_esc(heading)}</title><style>{_CSS}{_EXTRA_CSS}</style></head><body><main>"
         f"<header><h1>{_esc(heading)}</h1>"
         f'<div class="meta">Generated {_esc(generated.strftime("%Y-%m-%d %H:%M UTC"))} by clvmodels {_esc(version)} '
         f"· {figures.count} figures{_esc(failed)}</div></header>"
