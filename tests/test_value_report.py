@@ -127,7 +127,7 @@ def test_value_plots_draw_on_the_given_axes(setup):
     for name, table in tables.items():
         ax = Figure().add_subplot()
         assert getattr(plotting, name)(table, ax=ax) is ax
-        assert ax.get_title()
+        assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel(), name
     pooled = Figure().add_subplot()
     plotting.plot_cohort_repeat_orders(kpis, ax=pooled)
     observed = pooled.get_lines()[0].get_ydata()
