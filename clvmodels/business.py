@@ -695,6 +695,9 @@ def ltv_cac(
     date_col="date",
     amount_col="amount",
     datetime_format=None,
+    interval=None,
+    n_draws=200,
+    random_state=0,
 ):
     """LTV, CAC, LTV:CAC and payback per acquisition cohort and channel.
 
@@ -724,6 +727,13 @@ def ltv_cac(
         ``customer_col``, ``cost``).
     transaction_model, spend_model : fitted models
         Those ``values`` came from.
+    interval : float, optional
+        With e.g. 0.9, also a 90% interval of LTV and LTV:CAC per row: the interval
+        of the group's total expected value from
+        :func:`clvmodels.customer_lifetime_value` (``interval=``, simulated over
+        ``n_draws`` parameter draws and each customer's future, ``random_state``),
+        plus the realised margin (known) minus the cost to serve (taken as fixed),
+        per customer. Costly: one simulation per row.
 
     Returns
     -------
@@ -731,7 +741,8 @@ def ltv_cac(
         Indexed by (``cohort``, ``channel``); with several channels, rows with
         channel "all" sum each cohort. Columns: ``customers``, ``new_customers``,
         ``spend``, ``cac``, ``realised_margin``, ``expected_value``, ``ltv`` (per
-        customer), ``ltv_cac``, ``payback_periods``.
+        customer), ``ltv_cac``, ``payback_periods``; with ``interval``,
+        ``ltv_lower``, ``ltv_upper``, ``ltv_cac_lower``, ``ltv_cac_upper``.
 
     Raises
     ------
@@ -784,9 +795,29 @@ def ltv_cac(
                 "ltv": ltv, "ltv_cac": ltv / cac if cac > 0 else np.inf,
                 "payback_periods": float(times[above[0]]) if len(above) else np.nan,
             })
+            if interval is not None:
+                records[-1].update(_ltv_interval(values, rfm, in_group, cac, transaction_model, spend_model,
+                                                 interval, n_draws, random_state))
     table = pd.DataFrame.from_records(records).set_index(["cohort", "channel"])
     table.attrs.update(values.attrs)
+    table.attrs["interval"] = interval
     return table
+
+
+def _ltv_interval(values, rfm, in_group, cac, transaction_model, spend_model, level, n_draws, random_state):
+    """Interval of a group's LTV per customer from the simulated interval of its total CLV."""
+    attrs = values.attrs
+    simulated = customer_lifetime_value(
+        transaction_model, spend_model, rfm.loc[in_group], horizon=attrs["horizon"], period=attrs["period"],
+        discount_rate=attrs["discount_rate"], margin=attrs["margin"], interval=level, n_draws=n_draws,
+        random_state=random_state,
+    ).attrs["total"]
+    group = values.loc[in_group]
+    known = float((group["customer_value"] - group["expected_value"]).sum())  # realised margin - costs
+    n = len(group)
+    lower, upper = (known + simulated["lower"]) / n, (known + simulated["upper"]) / n
+    ratio = (lambda v: v / cac) if cac > 0 else (lambda v: np.inf)
+    return {"ltv_lower": lower, "ltv_upper": upper, "ltv_cac_lower": ratio(lower), "ltv_cac_upper": ratio(upper)}
 
 
 def _margin_curves(values, log, rfm, transaction_model, spend_model, first_period, unit):

@@ -844,7 +844,18 @@ def _add_value_commands(commands):
             "--cost-to-serve", type=_non_negative, default=0.0, metavar="AMOUNT",
             help="cost per period of serving a customer (default 0)",
         )
+        group.add_argument(
+            "--interval", type=_level, metavar="LEVEL",
+            help="with --acquisition-costs: also an interval of LTV per cohort and channel, e.g. 0.9 (slower)",
+        )
         _add_common_options(sub)
+
+
+def _level(text):
+    value = _non_negative(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a probability between 0 and 1, e.g. 0.9")
+    return value
 
 
 def _read_side_table(path, option):
@@ -920,7 +931,8 @@ def run_value(args, progress):
             currency=args.currency, cost_to_serve=args.cost_to_serve, cohort=args.cohort, channels=channels,
             **columns,
         )
-        ltv = business.ltv_cac(values, transactions, costs, *models, **columns) if costs is not None else None
+        ltv = (business.ltv_cac(values, transactions, costs, *models, interval=args.interval, **columns)
+               if costs is not None else None)
         step.detail = f"{len(values):,} customers"
     table = values.copy()
     table["cohort"] = table["cohort"].astype(str)
@@ -949,7 +961,8 @@ def format_value(values, ltv=None):
     ]
     if ltv is not None:
         lines += ["", f"LTV, CAC ({currency} per customer) and payback (periods of the cohort) per cohort and channel:",
-                  ltv[["customers", "spend", "cac", "ltv", "ltv_cac", "payback_periods"]].to_string(
+                  ltv[[c for c in ("customers", "spend", "cac", "ltv", "ltv_lower", "ltv_upper", "ltv_cac",
+                                   "payback_periods") if c in ltv.columns]].to_string(
                       float_format=lambda v: f"{v:,.2f}", na_rep="not within horizon")]
     return "\n".join(lines)
 
@@ -967,7 +980,8 @@ def run_value_report(args, progress):
             horizon=settings["horizon"], period=settings["period"], discount_rate=settings["discount_rate"],
             margin=settings["margin"], currency=args.currency, cost_to_serve=args.cost_to_serve,
             cohort=args.cohort, acquisition_costs=costs, channels=channels,
-            retention_points=args.retention_points, title=args.title, **_value_columns(settings),
+            retention_points=args.retention_points, interval=args.interval, title=args.title,
+            **_value_columns(settings),
         )
     return f"value report -> {args.out}"
 

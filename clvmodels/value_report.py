@@ -80,6 +80,7 @@ def value_report(
     channels=None,
     retention_points=5.0,
     retention_period="Y",
+    interval=None,
     datetime_format=None,
     title=None,
 ):
@@ -117,6 +118,9 @@ def value_report(
     retention_points : float, default 5
         Retention rise of the what-if, in points of ``retention_period`` retention.
     retention_period : str, default "Y"
+    interval : float, optional
+        With e.g. 0.9, the LTV:CAC table shows a 90% range of LTV per cohort and
+        channel (:func:`clvmodels.business.ltv_cac` with ``interval``; slower).
     title : str, optional
 
     Returns
@@ -161,7 +165,7 @@ def value_report(
             "kpis": business.cohort_kpis(transactions, transaction_model, spend_model, cohort=cohort,
                                          observation_end=values.attrs["observation_end"], **columns),
             "ltv": (business.ltv_cac(values, transactions, acquisition_costs, transaction_model, spend_model,
-                                     **columns) if acquisition_costs is not None else None),
+                                     interval=interval, **columns) if acquisition_costs is not None else None),
             "simple": (business.simple_formula_comparison(values, transactions, **columns)
                        if isinstance(period, str) and period.upper() in business.COHORT_UNITS else None),
             "what_if": _what_if(transaction_model, spend_model, transactions, values, retention_points,
@@ -367,18 +371,30 @@ def _acquisition(facts, figures, plotting, currency):
             "No acquisition cost table was given, so LTV:CAC and payback are not shown. Give one with "
             "columns channel, month, spend, new_customers (or customer, cost).", "note"))
     unit = _period_words(table.attrs["cohort"])
-    rows = [[f"{c} · {ch}", r["customers"], r["spend"], r["cac"], r["ltv"], r["ltv_cac"], r["payback_periods"]]
-            for (c, ch), r in table.iterrows()]
+    ranged = "ltv_lower" in table.columns
+    rows = []
+    for (c, ch), r in table.iterrows():
+        row = [f"{c} · {ch}", r["customers"], r["spend"], r["cac"], r["ltv"]]
+        if ranged:
+            row.append(f"{_fixed(r['ltv_lower'], 2)} – {_fixed(r['ltv_upper'], 2)}")
+        rows += [row + [r["ltv_cac"], r["payback_periods"]]]
     body = _p(
         f"For each cohort and channel: the acquisition cost per new customer (CAC), the value per customer "
         f"(margin earned plus margin expected), their ratio (a common rule of thumb asks for about 3), and how many "
         f"{unit}s after acquisition the margin earned and then expected per customer first covers the CAC."
+        + (f" The LTV range holds the value per customer with {table.attrs['interval']:.0%} probability, given "
+           "the uncertainty of the models and of each customer's future." if ranged else "")
     )
-    body += _table(rows, ["cohort · channel", "customers", f"spend ({currency})", f"CAC ({currency})",
-                          f"LTV ({currency})", "LTV : CAC", f"payback ({unit}s)"],
-                   "LTV, CAC and payback", {1: _fmt, 2: lambda v: _fixed(v, 0), 3: lambda v: _fixed(v, 2),
-                                            4: lambda v: _fixed(v, 2), 5: lambda v: _fixed(v, 1),
-                                            6: lambda v: _fixed(v, 1) if np.isfinite(v) else "not within horizon"})
+    header = ["cohort · channel", "customers", f"spend ({currency})", f"CAC ({currency})", f"LTV ({currency})"]
+    formats = {1: _fmt, 2: lambda v: _fixed(v, 0), 3: lambda v: _fixed(v, 2), 4: lambda v: _fixed(v, 2)}
+    if ranged:
+        header.append(f"LTV range ({currency})")
+        formats[5] = str
+    last = len(header)
+    header += ["LTV : CAC", f"payback ({unit}s)"]
+    formats[last] = lambda v: _fixed(v, 1)
+    formats[last + 1] = lambda v: _fixed(v, 1) if np.isfinite(v) else "not within horizon"
+    body += _table(rows, header, "LTV, CAC and payback", formats)
     body += figures.draw(plotting.plot_ltv_cac, table, caption="LTV:CAC per cohort and channel; dashed: 3 : 1.",
                          alt="Bars of LTV to CAC ratio per cohort and channel")
     return _section("acquisition", _TITLES["acquisition"], body)

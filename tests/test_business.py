@@ -345,3 +345,18 @@ def test_retention_what_if_by_dropout_and_its_limits(models, rfm_all):
         business.retention_what_if(bg, gg, rfm_all, points=30)
     with pytest.raises(ValueError, match="exactly one"):
         business.retention_what_if(bg, gg, rfm_all, points=5, dropout_reduction=10)
+
+
+def test_ltv_interval_comes_from_the_simulated_clv_of_the_group(values, tx, models, rfm_all):
+    costs = _cost_table(values)
+    table = business.ltv_cac(values, tx, costs, *models, interval=0.9, n_draws=40)
+    row = table.loc[("1997-03", "email")]
+    in_group = ((values["cohort"] == "1997-03") & (values["channel"] == "email")).to_numpy()
+    total = clv.customer_lifetime_value(*models, rfm_all.loc[in_group], horizon=12, period="M", discount_rate=0.01,
+                                        margin=MARGIN, interval=0.9, n_draws=40).attrs["total"]
+    realised = values.loc[in_group, "realised_margin"].sum()
+    n = in_group.sum()
+    assert row["ltv_lower"] == pytest.approx((realised + total["lower"]) / n)
+    assert row["ltv_upper"] == pytest.approx((realised + total["upper"]) / n)
+    assert row["ltv_lower"] < row["ltv"] < row["ltv_upper"]
+    assert row["ltv_cac_lower"] == pytest.approx(row["ltv_lower"] / row["cac"])

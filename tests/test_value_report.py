@@ -189,3 +189,15 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
               if e.get("method") == "Runtime.exceptionThrown"
               or (e.get("method") == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")]
     assert not errors, errors
+
+
+def test_report_shows_the_ltv_range_when_asked(setup, tmp_path):
+    costs = pd.DataFrame({"month": ["1997-01", "1997-02", "1997-03"], "spend": [20000.0, 21000.0, 19000.0]})
+    tx, models = setup["tx"], setup["models"]
+    path = value_report(tx, tmp_path / "ranged.html", *models, margin=MARGIN, acquisition_costs=costs,
+                        interval=0.8)
+    text = _parse(path.read_text(encoding="utf-8")).plain
+    values = business.customer_value(*models, tx, margin=MARGIN)
+    row = business.ltv_cac(values, tx, costs, *models, interval=0.8).loc[("1997-02", "all")]
+    assert "LTV range (USD)" in text and "with 80% probability" in text
+    assert f"{_fixed(row['ltv_lower'], 2)} – {_fixed(row['ltv_upper'], 2)}" in text
