@@ -299,6 +299,15 @@ def _cohort_labels(first_days, unit):
     return pd.Categorical.from_codes(inverse.reshape(-1), categories=labels)
 
 
+def _plain(value):
+    """A numpy scalar as the Python value it holds (so messages show 1, not np.int64(1))."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _customers(n):
+    return "1 customer has" if n == 1 else f"{n:,} customers have"
+
+
 def _align_channels(channels, index):
     if not isinstance(channels, pd.Series):
         raise TypeError(f"channels must be a pandas Series (customer id -> channel), got {type(channels).__name__}")
@@ -306,8 +315,8 @@ def _align_channels(channels, index):
     missing = aligned.isna()
     if missing.any():
         raise ValueError(
-            f"invalid channels: {int(missing.sum())} customers have no channel (the first is "
-            f"{index[np.argmax(missing.to_numpy())]!r})"
+            f"invalid channels: {_customers(int(missing.sum()))} no channel (the first is "
+            f"{_plain(index[np.argmax(missing.to_numpy())])!r})"
         )
     return aligned.astype(str).to_numpy()
 
@@ -597,8 +606,8 @@ def _month_day(value):
 def _cohort_costs(costs, present, unit):
     """Check a cohort cost table against the (channel, cohort) groups of the log.
 
-    ``present`` maps (channel, cohort number) -> customers acquired. Returns a frame
-    indexed like ``present`` with spend and new_customers.
+    ``present`` maps (channel, cohort number) -> customers acquired. Returns a dict
+    (channel, cohort number) -> (spend, new customers), months of a quarter summed.
     """
     problems = Problems("acquisition costs")
     for column in ("month", "spend"):
@@ -637,23 +646,25 @@ def _cohort_costs(costs, present, unit):
             problems.add(None, f"{name}: channel {channel!r} is unknown (customers' channels: "
                                f"{', '.join(known_channels)})")
             continue
-        key = (channel, number)
-        if key in seen:
-            problems.add(None, f"{name}: repeats {_row_name(seen[key], table.loc[seen[key]], keys)}")
+        if (channel, day) in seen:
+            problems.add(None, f"{name}: repeats {_row_name(seen[channel, day], table.loc[seen[channel, day]], keys)}")
             continue
-        seen[key] = i
+        seen[channel, day] = i
+        key = (channel, number)
         if key not in present:
             problems.add(None, f"{name}: no customer of the log was acquired in {_period_label(number, unit)} via "
                                f"channel {channel!r} (a cohort with zero new customers)")
             continue
-        rows[key] = (float(spend), float(new) if np.isfinite(new) else float(present[key]))
+        total_spend, total_new = rows.get(key, (0.0, 0.0))
+        rows[key] = (total_spend + float(spend), total_new + (float(new) if np.isfinite(new) else np.nan))
     for key in present:
-        if key not in seen:
+        if key not in rows:
             channel, number = key
             problems.add(None, f"missing month: no row for channel {channel!r}, month {_period_label(number, unit)} "
                                f"({present[key]:,} customers acquired)")
     problems.raise_if_any()
-    return rows
+    # Without a new_customers column, the customers the log shows acquired.
+    return {key: (spend, new if np.isfinite(new) else float(present[key])) for key, (spend, new) in rows.items()}
 
 
 def _customer_costs(costs, values, customer_col):
@@ -679,7 +690,7 @@ def _customer_costs(costs, values, customer_col):
     series = pd.Series(cost, index=values.index[position]).groupby(level=0).sum()
     missing = values.index.difference(series.index)
     if len(missing):
-        problems.add(None, f"{len(missing):,} customers have no cost (the first is {missing[0]!r})")
+        problems.add(None, f"{_customers(len(missing))} no cost (the first is {_plain(missing[0])!r})")
     problems.raise_if_any()
     return series.reindex(values.index)
 

@@ -236,7 +236,7 @@ def test_per_customer_costs(values, tx, models):
     with pytest.raises(ValueError, match=r"row 3 \(customer '999999'.*unknown"):
         business.ltv_cac(values, tx, pd.concat([costs.iloc[:2], pd.DataFrame({"customer": ["999999"], "cost": [1.0]}),
                                                 costs.iloc[2:]]), *models)
-    with pytest.raises(ValueError, match="1 customers have no cost"):
+    with pytest.raises(ValueError, match="1 customer has no cost"):
         business.ltv_cac(values, tx, costs.iloc[1:], *models)
 
 

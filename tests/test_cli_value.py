@@ -34,6 +34,14 @@ def runs(tmp_path_factory):
     (folder / "costs.csv").write_text(COSTS)
     (folder / "negative.csv").write_text(COSTS.replace("180000", "-180000"))
     (folder / "channels.csv").write_text("month,channel,spend\n1997-01,tv,1\n")
+    ids = np.arange(1, 23_571)
+    pd.DataFrame({"customer_id": ids, "channel": np.where(ids % 2, "odd", "even")}).to_csv(
+        folder / "map.csv", index=False)
+    pd.DataFrame({"customer_id": ids[1:], "channel": "odd"}).to_csv(folder / "short-map.csv", index=False)
+    months = ["1997-01", "1997-02", "1997-03"]
+    pd.DataFrame({"channel": ["odd"] * 3 + ["even"] * 3, "month": months * 2,
+                  "spend": [1000.0, 2000.0, 3000.0, 4000.0, 5000.0, 6000.0]}).to_csv(
+        folder / "channel-costs.csv", index=False)
     (folder / "tx.csv").write_text("customer_id,date,amount\n1,1997-01-01,10\n1,1997-02-01,5\n2,1997-01-03,7\n")
     commands = {
         "value": ["value", "--dataset", "cdnow", "--margin", "0.3", "--currency", "EUR",
@@ -44,6 +52,9 @@ def runs(tmp_path_factory):
         "unknown_channel": ["value-report", "--dataset", "cdnow", "--acquisition-costs", "channels.csv",
                             "--out", "bad.html"],
         "no_amounts": ["value", "tx.csv", "--out", "tx-value.csv"],
+        "channels": ["value", "--dataset", "cdnow", "--channels", "map.csv", "--acquisition-costs",
+                     "channel-costs.csv", "--cohort", "Q", "--out", "channels.parquet", "-q"],
+        "short_channels": ["value", "--dataset", "cdnow", "--channels", "short-map.csv", "--out", "short.csv"],
         "missing_costs": ["value", "--dataset", "cdnow", "--acquisition-costs", "nowhere.csv", "--out", "x.csv"],
     }
     with ThreadPoolExecutor(max_workers=3) as pool:
@@ -103,3 +114,18 @@ def test_value_needs_amounts_and_a_readable_cost_file(runs):
     assert "customer value needs amounts: give --amount-col" in done["no_amounts"].stderr
     assert done["missing_costs"].returncode == 2
     assert "--acquisition-costs nowhere.csv: cannot read" in done["missing_costs"].stderr
+
+
+def test_channels_from_a_file(runs):
+    folder, done = runs
+    result = done["channels"]
+    assert result.returncode == 0, result.stderr
+    table = pd.read_parquet(folder / "channels.parquet")
+    assert (table["channel"] == np.where(table["customer_id"] % 2, "odd", "even")).all()
+    assert set(table["cohort"]) == {"1997Q1"}
+    # One quarterly cohort: CAC = the quarter's spend per channel over its customers.
+    odd = int((table["customer_id"] % 2 == 1).sum())
+    assert f"{6000.0 / odd:,.2f}" in result.stdout
+    short = done["short_channels"]
+    assert short.returncode == 2
+    assert "--channels short-map.csv: invalid channels: 1 customer has no channel (the first is 1)" in short.stderr
