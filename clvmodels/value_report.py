@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 
 from . import business
-from ._validation import check_positive_number
 from .report import _CSS, _Figures, _cards, _esc, _fixed, _fmt, _p, _section, _table, _unique_warnings
 from .segments import SEGMENTS
 
@@ -146,8 +145,9 @@ def value_report(
 
     if not path.parent.exists():
         raise ValueError(f"path {str(path)!r}: the directory {str(path.parent)!r} does not exist")
-    retention_points = check_positive_number(abs(float(retention_points)), "retention_points") * np.sign(
-        float(retention_points))
+    retention_points = float(retention_points)
+    if not np.isfinite(retention_points) or retention_points == 0:
+        raise ValueError(f"retention_points must be a non-zero number of points, got {retention_points!r}")
     columns = dict(customer_col=customer_col, date_col=date_col, amount_col=amount_col,
                    datetime_format=datetime_format)
 
