@@ -979,7 +979,8 @@ def _money(value, currency):
 
 
 def _gap_sentence(table, attrs, unit):
-    """Where the two figures differ most (per customer, among the segments) and why."""
+    """Where the two figures differ most (per customer, among the segments) and why; and
+    the largest gap the other way round, if there is one."""
     currency = attrs.get("currency", "")
     segments = table.drop(index=ALL, errors="ignore")
     if segments.empty:
@@ -987,33 +988,46 @@ def _gap_sentence(table, attrs, unit):
     name = segments["difference"].abs().idxmax()
     row = segments.loc[name]
     overall = table.loc[ALL] if ALL in table.index else row
-    direction = "below" if row["model_clv"] < row["simple_clv"] else "above"
+    below = row["model_clv"] < row["simple_clv"]
     text = (
         f"Over {int(attrs['horizon'])} {_UNIT_WORDS[unit]}s the simple formula gives "
         f"{_money(overall['simple_clv'], currency)} per customer and the model {_money(overall['model_clv'], currency)}; "
         f"they differ most for {name} customers ({_money(row['simple_clv'], currency)} against "
-        f"{_money(row['model_clv'], currency)}, the model {direction}). "
+        f"{_money(row['model_clv'], currency)}, the model {'below' if below else 'above'}). "
     )
-    if direction == "below" and row["mean_probability_alive"] < 0.5:
+    reason = _gap_reason(row, attrs, unit, below)
+    text += reason[0].upper() + reason[1:]
+    others = segments.loc[(segments["difference"] > 0) if below else (segments["difference"] < 0)]
+    if not others.empty:
+        other = others["difference"].abs().idxmax()
+        row = segments.loc[other]
         text += (
-            f"The formula assumes they keep buying at their past rate for the average lifetime, but they have not "
-            f"bought for a long time and the model gives them on average a {row['mean_probability_alive']:.0%} "
-            "chance of still being customers."
+            f" For {other} customers it is the other way round ({_money(row['simple_clv'], currency)} against "
+            f"{_money(row['model_clv'], currency)}): " + _gap_reason(row, attrs, unit, not below)
         )
-    elif direction == "below":
-        text += (
-            "The formula carries their past rate forward at one retention rate for everybody; the model lets "
+    return text
+
+
+def _gap_reason(row, attrs, unit, below):
+    """Why the model's figure for a segment is below (or above) the simple formula's."""
+    if below and row["mean_probability_alive"] < 0.5:
+        return (
+            "the formula assumes they keep buying at their past rate for the average lifetime, but they have not "
+            "bought for a long time and the model puts their chance of still being customers at "
+            f"{row['mean_probability_alive']:.0%} on average."
+        )
+    if below:
+        return (
+            "the formula carries their past rate forward at one retention rate for everybody; the model lets "
             "each customer leave at their own pace, pulls heavy past buyers back towards the average, and "
             f"discounts future margin at {attrs['discount_rate']:g} per period."
         )
-    else:
-        text += (
-            f"They are likely still customers (mean P(alive) {row['mean_probability_alive']:.0%}) and the formula's "
-            f"single retention rate ({row['retention_rate']:.0%} a {_UNIT_WORDS[unit]}, measured as buying again in "
-            "the very next period) treats a customer who pauses for a period as lost; the model knows that "
-            "customers who buy rarely are not necessarily gone."
-        )
-    return text
+    return (
+        f"they are likely still customers (mean P(alive) {row['mean_probability_alive']:.0%}), and the formula's "
+        f"single retention rate ({row['retention_rate']:.0%} a {_UNIT_WORDS[unit]}, measured as buying again in "
+        "the very next period) treats a customer who pauses for a period as lost; the model knows that "
+        "customers who buy rarely are not necessarily gone."
+    )
 
 
 # ------------------------------------------------------------------ retention and the what-if
