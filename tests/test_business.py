@@ -294,6 +294,10 @@ def test_simple_formula_by_hand(values, tx):
     sentence = table.attrs["sentence"]
     worst = table.drop(index="all")["difference"].abs().idxmax()
     assert f"differ most for {worst} customers" in sentence and "EUR" in sentence
+    # Monthly, the formula's retention undervalues the active and overvalues the probably gone.
+    assert table.loc["active", "model_clv"] > table.loc["active", "simple_clv"]
+    assert table.loc["inactive", "model_clv"] < table.loc["inactive", "simple_clv"]
+    assert "For inactive customers it is the other way round" in sentence
 
 
 def test_simple_formula_needs_calendar_periods(models, tx):
