@@ -24,8 +24,8 @@ Definitions used throughout (money in ``currency``, times in whole days of the l
   weighted by their purchase rate (see there for why it is weighted).
 
 Sources: Fader, Hardie & Lee (2005), "'Counting your customers' the easy way" and
-"RFM and CLV"; Gupta & Lehmann (2003), "Customers as assets" (the textbook margin
-x retention formula); Fader & Hardie (2010), "Customer-base valuation in a
+"RFM and CLV"; Gupta & Lehmann (2003), "Customers as assets" (margin x a geometric
+retention series, the root of the spreadsheet formula); Fader & Hardie (2010), "Customer-base valuation in a
 contractual setting: the perils of ignoring heterogeneity" (retention elasticity).
 """
 
