@@ -364,3 +364,28 @@ def test_ltv_interval_comes_from_the_simulated_clv_of_the_group(values, tx, mode
     assert row["ltv_upper"] == pytest.approx((realised + total["upper"]) / n)
     assert row["ltv_lower"] < row["ltv"] < row["ltv_upper"]
     assert row["ltv_cac_lower"] == pytest.approx(row["ltv_lower"] / row["cac"])
+
+
+# ------------------------------------------------------------------ every purchase model
+
+PURCHASE_MODELS = sorted(name for name, cls in clv.registered_models().items() if issubclass(cls, clv.TransactionModel))
+
+
+@pytest.mark.parametrize("name", PURCHASE_MODELS)
+def test_every_purchase_model_through_the_public_api(name, tx, rfm_all, models):
+    model = clv.registered_models()[name]().fit(rfm_all)
+    gg = models[1]
+    values = business.customer_value(model, gg, tx, observation_end=END, margin=MARGIN)
+    assert np.isfinite(values["customer_value"]).all()
+    np.testing.assert_allclose(values["customer_value"], values["realised_margin"] + values["expected_value"])
+    kpis = business.cohort_kpis(tx, model, observation_end=END)
+    first = tx.loc[tx["date"] <= END].groupby("customer_id")["date"].min()
+    row = kpis.loc[("1997-02", 2)]
+    members = first[first.dt.to_period("M") == pd.Period("1997-02", "M")]
+    start, end = pd.Timestamp(row["period_start"]), pd.Timestamp(row["period_end"])
+    upper = np.asarray(model.expected_purchases_new_customer(((end - members).dt.days.to_numpy() + 1) / 7))
+    lower = np.asarray(model.expected_purchases_new_customer((start - members).dt.days.to_numpy() / 7))
+    assert row["expected_repeat_orders"] == pytest.approx((upper - lower).sum(), rel=1e-10)
+    what_if = business.retention_what_if(model, gg, rfm_all, points=5, margin=MARGIN)
+    assert what_if.attrs["retention_after"] == pytest.approx(what_if.attrs["retention_before"] + 0.05, abs=1e-8)
+    assert what_if.loc["all", "change"] > 0
