@@ -231,8 +231,8 @@ def _document(heading, generated, version, body, settings, messages, figures):
         f"· {figures.count} figures{_esc(failed)}</div></header>"
         f"{nav}{warning_html}{body}"
         + _section("settings", "Settings", _table(settings, ["setting", "value"], formats={}))
-        + "<footer>Models: Fader, Hardie &amp; Lee (2005), Marketing Science 24(2) and Journal of Marketing "
-        "Research 42(4). This file is self-contained: no scripts, no network resources.</footer>"
+        + "<footer>Figures from clvmodels.business and the fitted models named under Settings. "
+        "This file is self-contained: no scripts, no network resources.</footer>"
         "</main></body></html>\n"
     )
 
