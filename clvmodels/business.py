@@ -31,7 +31,6 @@ contractual setting: the perils of ignoring heterogeneity" (retention elasticity
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
 
 from ._units import DAYS_PER_UNIT, check_time_unit
 from ._validation import Problems, check_positive_number, datetime_column, require_columns, require_dataframe
@@ -1203,6 +1202,8 @@ def _factor_for_points(model, data, before, points, retention_period):
             break
         reached = value + target
         if (value >= 0) == (points > 0):
+            from scipy import optimize  # slow to import, and only this what-if needs it
+
             low, high = sorted((inside, candidate))
             return float(np.exp(optimize.brentq(gap, low, high, xtol=1e-10, rtol=1e-10)))
         inside = candidate
