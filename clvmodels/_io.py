@@ -341,8 +341,50 @@ def check_writable(path, *, table=True):
         raise DataFileError(f"{path}: cannot write: no permission to write in directory {str(parent)!r}")
     if target.is_dir():
         raise DataFileError(f"{path}: cannot write: it is a directory")
+    if target.exists() and not Path(os.path.realpath(target)).is_file():
+        raise DataFileError(f"{path}: cannot write: it exists and is not a regular file (a device or pipe)")
     if table and file_format(path, output=True)[0] == "parquet" and not _have_pyarrow():
         raise DataFileError(f"{path}: writing Parquet files needs pyarrow: {PARQUET_HINT}")
+
+
+def same_file(first, second):
+    """True if the paths name one file: the same path once links are resolved, or the
+    same inode (hard links, bind mounts). Paths that do not exist yet are compared by
+    their resolved form only."""
+    try:
+        if os.path.samefile(first, second):
+            return True
+    except (OSError, ValueError):
+        pass
+    return os.path.realpath(first) == os.path.realpath(second)
+
+
+def check_not_overwriting(outputs, inputs):
+    """Refuse outputs that are an input or each other.
+
+    Parameters
+    ----------
+    outputs, inputs : dict
+        Option name (as the user wrote it, e.g. ``"--out"``) to path; None values
+        are skipped.
+
+    Raises
+    ------
+    DataFileError
+        Naming both options and the path, before anything is written.
+    """
+    outputs = [(name, path) for name, path in outputs.items() if path is not None]
+    inputs = [(name, path) for name, path in inputs.items() if path is not None]
+    for position, (name, path) in enumerate(outputs):
+        for other_name, other in inputs:
+            if same_file(path, other):
+                raise DataFileError(
+                    f"{path}: {name} is the same file as the input {other_name} ({other}); "
+                    "writing it would destroy the input: choose another output path"
+                )
+        for other_name, other in outputs[:position]:
+            if same_file(path, other):
+                raise DataFileError(f"{path}: {name} and {other_name} name the same file; give them different paths")
 
 
 def _fsync_directory(directory):
@@ -372,7 +414,8 @@ def atomic_path(path):
     it. If the body raises (or the process is interrupted), the temporary file is
     removed and ``path`` is left as it was.
     """
-    target = Path(path)
+    # A symbolic link keeps pointing where it did: the file it names is replaced.
+    target = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
     directory = target.parent if str(target.parent) else Path(".")
     try:
         fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{target.suffix}", dir=directory)

@@ -47,6 +47,7 @@ only for Parquet files and speeds up reading CSV).
 import argparse
 import json
 import math
+import os
 import signal
 import sys
 import threading
@@ -136,7 +137,12 @@ def one_line(message):
 
 # ----- the parser ---------------------------------------------------------------------------
 class _Parser(argparse.ArgumentParser):
-    """argparse with one-line usage errors (exit status 2)."""
+    """argparse with one-line usage errors (exit status 2) and no abbreviated options:
+    ``--model`` must never be taken for ``--model-out``."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         raise UsageError(one_line(message), prog=self.prog)
@@ -649,8 +655,26 @@ def _print(text):
 
 
 # ----- the subcommands ----------------------------------------------------------------------
+# Options naming files: read (command-line name -> attribute) and written.
+INPUT_FILE_OPTIONS = {"TRANSACTIONS": "transactions", "--model": "model"}
+OUTPUT_FILE_OPTIONS = {"--out": "out", "--model-out": "model_out"}
+
+
+def _file_options(args, options, existing_only=False):
+    paths = {}
+    for name, attribute in options.items():
+        value = getattr(args, attribute, None)
+        if isinstance(value, (str, Path)) and str(value) and (not existing_only or os.path.exists(value)):
+            paths[name] = value
+    return paths
+
+
 def _outputs(args):
+    """Check, before any work, that every output can be written and destroys no input."""
     with _user_file_errors():
+        _io.check_not_overwriting(
+            _file_options(args, OUTPUT_FILE_OPTIONS), _file_options(args, INPUT_FILE_OPTIONS, existing_only=True)
+        )
         if getattr(args, "out", None) and args.command != "report":
             _io.check_writable(args.out)
         if args.command == "report":
@@ -700,10 +724,36 @@ def _read_rfm(source, settings, progress):
     return summarise(source, transactions, settings, progress), len(transactions)
 
 
+class ForecastError(RuntimeError):
+    """The scored table cannot be written: a prediction is NaN or infinite (exit status 1)."""
+
+
+def check_forecast(forecast):
+    """Refuse to write an empty forecast (exit 2) or one with a non-finite number (exit 1).
+
+    The message names each column with such values and how many rows have them.
+    """
+    if len(forecast) == 0:
+        raise UsageError("no customer could be scored: the forecast would be empty; nothing written")
+    problems = []
+    for column in forecast.columns:
+        if forecast[column].dtype.kind not in "fiu":
+            continue
+        bad = int(np.count_nonzero(~np.isfinite(forecast[column].to_numpy(dtype=float))))
+        if bad:
+            problems.append(f"column {column!r}: {bad:,} of {len(forecast):,} rows are NaN or infinite")
+    if problems:
+        raise ForecastError(
+            f"the forecast is not finite ({'; '.join(problems)}); nothing written. The model's parameters "
+            "give no finite prediction for these customers: refit (e.g. --penalizer 0.001) or check the model file"
+        )
+
+
 def _score_and_write(rfm, transaction_model, spend_model, settings, out, progress):
     with progress.step("score") as step:
         forecast = score(rfm, transaction_model, spend_model, settings)
         step.detail = f"{len(forecast):,} customers"
+    check_forecast(forecast)
     _write_forecast(forecast, settings, out, progress)
     return forecast
 
