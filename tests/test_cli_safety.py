@@ -117,10 +117,15 @@ def test_output_symlink_keeps_pointing_at_the_replaced_file(folder):
     assert len(pd.read_csv(folder / "real" / "o.csv")) == N_CUSTOMERS
 
 
-def test_output_that_is_a_device_is_refused(folder, capsys):
-    status = cli.main(["fit", "tx.csv", "--model-out", "/dev/null", "-q"])
-    assert status == 2 and "not a regular file" in one_error_line(capsys.readouterr().err)
-    assert os.path.exists("/dev/null") and not os.path.isfile("/dev/null")
+def test_output_that_is_a_pipe_or_device_is_refused(folder, capsys):
+    """A FIFO (like /dev/null or /dev/stdout, which root's atomic replace would turn into a
+    regular file) is refused; a FIFO in the test folder stands in for the device."""
+    os.mkfifo(folder / "pipe.json")
+    os.symlink(folder / "pipe.json", folder / "pipe-link.json")
+    for out in ("pipe.json", "pipe-link.json"):
+        status = cli.main(["fit", "tx.csv", "--model-out", out, "-q"])
+        assert status == 2 and "not a regular file" in one_error_line(capsys.readouterr().err)
+    assert not (folder / "pipe.json").is_file() and (folder / "pipe.json").exists()
 
 
 def test_options_are_never_abbreviated(folder, capsys):
