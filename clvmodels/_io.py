@@ -106,6 +106,45 @@ def _describe_os_error(path, error):
     return f"{path}: cannot read ({error.strerror or error})"
 
 
+SEPARATOR_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|", "space": " "}
+
+
+def csv_separator(sep):
+    """The separator the user means: ``"tab"`` and a typed ``\\t`` are a tab, ``"comma"``,
+    ``"semicolon"``, ``"pipe"``, ``"space"`` what they say; None and ``"whitespace"``
+    stay as they are; anything else must be one character.
+
+    Raises
+    ------
+    ValueError
+        For an empty or longer separator (pandas would read it as a regular expression).
+    """
+    if sep is None or sep == WHITESPACE:
+        return sep
+    sep = SEPARATOR_NAMES.get(str(sep).lower(), sep)
+    if len(sep) != 1:
+        raise ValueError(
+            f"--sep {sep!r} is not one character; use a character such as ';' or '|', "
+            f"'tab' (or '\\t'), or 'whitespace'"
+        )
+    if sep in "\r\n\"":
+        raise ValueError(f"--sep {sep!r} cannot separate fields")
+    return sep
+
+
+def decimal_mark(decimal, sep=None):
+    """The decimal mark of numbers (None for '.'); one character, not the separator."""
+    if decimal is None or decimal == ".":
+        return None
+    if len(decimal) != 1 or decimal.isalnum() or decimal in "\r\n\"":
+        raise ValueError(f"--decimal {decimal!r} is not a decimal mark; use ',' or '.'")
+    if decimal == (sep or ","):
+        raise ValueError(
+            f"--decimal {decimal!r} is also the field separator; give the separator with --sep (e.g. --sep ';')"
+        )
+    return decimal
+
+
 def _default_sep(path):
     name = Path(path).name.lower()
     for suffix in COMPRESSION_SUFFIXES:
@@ -114,14 +153,19 @@ def _default_sep(path):
     return "\t" if name.endswith(".tsv") else ","
 
 
-def _csv_options(path, sep):
+def _csv_options(path, sep, decimal=None):
     """``read_csv`` separator options and the engine to use."""
+    sep = csv_separator(sep)
     if sep is None:
         sep = _default_sep(path)
     if sep == WHITESPACE:
-        return {"sep": r"\s+"}, "c"
-    engine = "pyarrow" if len(sep) == 1 and _have_pyarrow() else "c"
-    return {"sep": sep}, engine
+        options, engine = {"sep": r"\s+"}, "c"
+    else:
+        options, engine = {"sep": sep}, "pyarrow" if _have_pyarrow() else "c"
+    if decimal_mark(decimal, sep) is not None:
+        options["decimal"] = decimal
+        engine = "c"  # Arrow's reader has no decimal mark option
+    return options, engine
 
 
 @contextmanager
@@ -198,12 +242,25 @@ def check_columns(path, available, needed):
         names = ", ".join(repr(c) for c in missing)
         word = "column" if len(missing) == 1 else "columns"
         hint = ""
-        if len(available) == 1 and any(ch in available[0] for ch in ";,\t|"):
-            hint = " (is the separator right? see --sep)"
+        if len(available) == 1:
+            hint = _separator_hint(available[0])
         shown = ", ".join(repr(c[:40]) for c in available[:20])
         if len(available) > 20:
             shown += f", ... ({len(available)} columns)"
         raise DataFileError(f"{path}: {word} {names} missing; the file has columns {shown}{hint}")
+
+
+_SEPARATOR_WORDS = {"\t": ("tab", "tab"), ";": ("semicolon", "';'"), "|": ("pipe", "'|'"), ",": ("comma", "','")}
+
+
+def _separator_hint(header):
+    """Why a header read as one column: the separator it seems to use, and the option to pass."""
+    counts = {sep: header.count(sep) for sep in _SEPARATOR_WORDS}
+    sep = max(counts, key=counts.get)
+    if counts[sep] == 0:
+        return ""
+    word, option = _SEPARATOR_WORDS[sep]
+    return f" (the header holds {word}s: the file looks {word}-separated; pass --sep {option})"
 
 
 def _parquet_module(path):
@@ -214,7 +271,7 @@ def _parquet_module(path):
     return pq
 
 
-def read_transactions(path, columns, *, id_col, text_cols=(), sep=None, step=None):
+def read_transactions(path, columns, *, id_col, text_cols=(), sep=None, decimal=None, step=None):
     """Read the ``columns`` of a transaction file.
 
     Parameters
@@ -229,8 +286,10 @@ def read_transactions(path, columns, *, id_col, text_cols=(), sep=None, step=Non
     text_cols : sequence of str
         Further columns to read as text from CSV (the date column).
     sep : str, optional
-        CSV field separator; ``"whitespace"`` for runs of blanks. Default: tab for
-        ``.tsv``, else comma.
+        CSV field separator (see :func:`csv_separator`: ``"tab"`` for a tab);
+        ``"whitespace"`` for runs of blanks. Default: tab for ``.tsv``, else comma.
+    decimal : str, optional
+        Decimal mark of the numbers in a CSV, e.g. ``","``; default ``"."``.
     step : clvmodels._progress.Step, optional
         Receives the fraction of the file read.
 
@@ -251,7 +310,7 @@ def read_transactions(path, columns, *, id_col, text_cols=(), sep=None, step=Non
         except _arrow_errors() as error:
             raise DataFileError(f"{path}: not a valid Parquet file ({' '.join(str(error).split())})") from None
         return data
-    options, engine = _csv_options(path, sep)
+    options, engine = _csv_options(path, sep, decimal)
     dtypes = {c: str for c in (id_col, *text_cols)}
     try:
         data = _read_csv(path, compression, columns, dtypes, options, engine, step)

@@ -48,6 +48,7 @@ import argparse
 import json
 import math
 import os
+import re
 import signal
 import sys
 import threading
@@ -62,6 +63,7 @@ import pandas as pd
 from . import _base, _io
 from ._progress import Progress, format_seconds
 from ._units import DAYS_PER_UNIT, check_time_unit
+from ._validation import DATE_UNITS, Problems, check_date_unit, check_timezone, datetime_column, parse_date
 from .exceptions import DataWarning
 
 BUNDLE_FORMAT = "clvmodels-forecast-bundle"
@@ -77,6 +79,9 @@ FILE_DEFAULTS = {
     "sep": None,
     "time_unit": "D",
     "observation_end": None,
+    "date_unit": None,
+    "timezone": None,
+    "decimal": None,
 }
 DATASETS = {
     "cdnow": {
@@ -87,13 +92,18 @@ DATASETS = {
         "sep": None,
         "time_unit": "W",
         "observation_end": None,
+        "date_unit": None,
+        "timezone": None,
+        "decimal": None,
         "calibration_end": "1997-09-30",
         "report_observation_end": "1998-06-30",
     },
 }
 FORECAST_DEFAULTS = {"horizon": 12, "period": "M", "discount_rate": 0.01, "margin": 1.0}
 DATA_SETTINGS = ("customer_col", "date_col", "amount_col", "date_format", "sep", "time_unit", "observation_end")
-SETTINGS = (*DATA_SETTINGS, *FORECAST_DEFAULTS, "penalizer")
+# Settings added after format version 1 of the model file: absent from older files (None).
+LATER_SETTINGS = ("date_unit", "timezone", "decimal")
+SETTINGS = (*DATA_SETTINGS, *FORECAST_DEFAULTS, "penalizer", *LATER_SETTINGS)
 OUTPUT_COLUMNS = (
     "frequency", "recency", "T", "monetary_value", "probability_alive", "expected_purchases",
     "expected_spend", "clv", "segment",
@@ -210,7 +220,19 @@ def _add_input_options(parser):
     )
     source.add_argument("--date-format", metavar="FORMAT", help="strftime format of the dates, e.g. %%Y%%m%%d (default: inferred)")
     source.add_argument(
-        "--sep", metavar="SEP", help="CSV field separator (default ',' or tab for .tsv; 'whitespace' for runs of blanks)"
+        "--date-unit", choices=DATE_UNITS, help="the dates are epoch seconds (s) or milliseconds (ms) since 1970-01-01 UTC"
+    )
+    source.add_argument(
+        "--timezone", metavar="ZONE", help="time zone in which calendar days are counted for dates with a UTC "
+        "offset and epoch dates, e.g. Europe/Paris (default: UTC for mixed offsets and epoch dates, else each "
+        "date's own wall-clock time)",
+    )
+    source.add_argument(
+        "--sep", metavar="SEP", help="CSV field separator: a character, 'tab' (or '\\t'), 'whitespace' for runs of "
+        "blanks (default ',' or tab for .tsv)"
+    )
+    source.add_argument(
+        "--decimal", metavar="CHAR", help="decimal mark of the amounts, e.g. ',' for European exports (default '.')"
     )
     source.add_argument(
         "--time-unit", type=_time_unit, metavar="UNIT",
@@ -319,24 +341,24 @@ def resolve_settings(args, base=None):
         raise UsageError(
             f"--customer-col {settings['customer_col']!r} has the name of an output column; rename the column"
         )
+    try:
+        settings["sep"] = _io.csv_separator(settings["sep"])
+        settings["decimal"] = _io.decimal_mark(settings["decimal"], settings["sep"])
+        check_timezone(settings["timezone"])
+    except ValueError as error:
+        raise UsageError(one_line(error)) from None
     if settings["observation_end"] is not None:
         settings["observation_end"] = _check_date(settings["observation_end"], "--observation-end", settings)
     return settings
 
 
 def _check_date(value, option, settings):
-    text = str(value)
-    stamp = None
-    if settings.get("date_format"):
-        stamp = pd.to_datetime(text, format=settings["date_format"], errors="coerce")
-    if stamp is None or stamp is pd.NaT:
-        try:
-            stamp = pd.Timestamp(text)
-        except (TypeError, ValueError, OverflowError):
-            stamp = pd.NaT
-    if stamp is pd.NaT:
-        raise UsageError(f"{option}: {text!r} is not a date")
-    return text
+    """The date of an option, read as the transaction dates are, in ISO form."""
+    problems = Problems(option)
+    stamp = parse_date(str(value), option, problems, settings.get("date_format"), settings.get("timezone"))
+    if stamp is None:
+        raise UsageError(problems.messages[0].replace(f"{option} ", f"{option}: ", 1))
+    return stamp.date().isoformat() if stamp == stamp.normalize() else stamp.isoformat()
 
 
 # ----- reading ------------------------------------------------------------------------------
@@ -366,9 +388,10 @@ class Source:
             else:
                 data = _io.read_transactions(
                     self.path, needed, id_col=settings["customer_col"], text_cols=[settings["date_col"]],
-                    sep=settings["sep"], step=step,
+                    sep=settings["sep"], decimal=settings.get("decimal"), step=step,
                 )
             step.detail = f"{len(data):,} rows"
+        _check_decimal_mark(self.name, data, settings)
         return data
 
     @contextmanager
@@ -382,6 +405,41 @@ class Source:
             raise UsageError(f"{self.name}: {one_line(error)}") from error
 
 
+_DECIMAL_COMMA = re.compile(r"[-+]?(\d{1,3}(\.\d{3})+|\d*),\d+")
+
+
+def _check_decimal_mark(name, transactions, settings):
+    """Amounts written with a decimal comma (12,50) and read without --decimal: say so."""
+    column = settings["amount_col"]
+    if not column or column not in transactions or settings.get("decimal"):
+        return
+    values = transactions[column]
+    if isinstance(values, pd.DataFrame) or pd.api.types.is_numeric_dtype(values.dtype):
+        return
+    text = values.dropna().astype(str)
+    not_numbers = text[pd.to_numeric(text, errors="coerce").isna()]
+    if len(not_numbers) and _DECIMAL_COMMA.fullmatch(not_numbers.iloc[0].strip()):
+        raise UsageError(
+            f"{name}: column {column!r}: {len(not_numbers):,} amounts such as {not_numbers.iloc[0]!r} are written "
+            "with a decimal comma: pass --decimal ',' (and --sep ';' or --sep tab if that separates the fields)"
+        )
+
+
+def read_dates(transactions, settings):
+    """The transactions with their date column parsed by the package's one date reader
+    (format, epoch unit, time zone as set), for steps that take no epoch unit or time zone."""
+    column = settings["date_col"]
+    problems = Problems("transactions")
+    dates = datetime_column(
+        transactions, column, problems, settings["date_format"],
+        date_unit=settings.get("date_unit"), timezone=settings.get("timezone"),
+    )
+    problems.raise_if_any()
+    transactions = transactions.copy(deep=False)
+    transactions[column] = dates
+    return transactions
+
+
 def summarise(source, transactions, settings, progress):
     """The RFM table of ``transactions`` (rfm_summary with the settings)."""
     from .data import rfm_summary
@@ -391,7 +449,8 @@ def summarise(source, transactions, settings, progress):
             rfm = rfm_summary(
                 transactions, settings["customer_col"], settings["date_col"], settings["amount_col"],
                 time_unit=settings["time_unit"], observation_end=settings["observation_end"],
-                datetime_format=settings["date_format"],
+                datetime_format=settings["date_format"], date_unit=settings["date_unit"],
+                timezone=settings["timezone"],
             )
         if not rfm.index.is_monotonic_increasing:
             rfm = _sort_by_id(rfm)
@@ -561,6 +620,7 @@ def load_bundle(path):
 def _check_bundle_settings(settings, path, transaction_model, spend_model):
     if not isinstance(settings, dict):
         raise _bundle_error(path, "'settings' is missing")
+    settings = {**dict.fromkeys(LATER_SETTINGS), **settings}
     missing = [key for key in SETTINGS if key not in settings]
     if missing:
         raise _bundle_error(path, f"'settings' lacks {', '.join(repr(k) for k in missing)}")
@@ -568,10 +628,14 @@ def _check_bundle_settings(settings, path, transaction_model, spend_model):
     for key in ("customer_col", "date_col"):
         if not isinstance(settings[key], str) or not settings[key]:
             raise _bundle_error(path, f"settings {key!r} must be a column name")
-    for key in ("amount_col", "date_format", "sep", "observation_end"):
+    for key in ("amount_col", "date_format", "sep", "observation_end", *LATER_SETTINGS):
         if settings[key] is not None and not isinstance(settings[key], str):
             raise _bundle_error(path, f"settings {key!r} must be text or null")
     try:
+        checked["date_unit"] = check_date_unit(settings["date_unit"])
+        checked["timezone"] = check_timezone(settings["timezone"])
+        checked["sep"] = _io.csv_separator(settings["sep"])
+        checked["decimal"] = _io.decimal_mark(settings["decimal"], checked["sep"])
         checked["time_unit"] = check_time_unit(settings["time_unit"])
         checked["horizon"] = _positive_int(str(settings["horizon"]))
         checked["period"] = parse_period(settings["period"])
@@ -814,6 +878,7 @@ def run_report(args, progress):
     with progress.step(f"report {args.out}"), _io.atomic_path(args.out) as temporary:
         with source.user_errors():
             _check_report_input(source, transactions, settings, calibration_end, observation_end)
+            transactions = read_dates(transactions, settings)
         validation_report(
             transactions, temporary, customer_col=settings["customer_col"], date_col=settings["date_col"],
             amount_col=settings["amount_col"], calibration_end=calibration_end, observation_end=observation_end,
@@ -831,7 +896,7 @@ def _check_report_input(source, transactions, settings, calibration_end, observa
     calibration_holdout_split(
         transactions, settings["customer_col"], settings["date_col"], settings["amount_col"],
         calibration_end=calibration_end, observation_end=observation_end, time_unit=settings["time_unit"],
-        datetime_format=settings["date_format"],
+        datetime_format=settings["date_format"], date_unit=settings["date_unit"], timezone=settings["timezone"],
     )
 
 
