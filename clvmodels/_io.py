@@ -29,6 +29,7 @@ one-line message starts with the file name.
 
 import gzip
 import io
+import json
 import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -384,6 +385,46 @@ def _arrow_strings(values):
     if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
         return None
     return array
+
+
+# ----- JSON files (models) -------------------------------------------------------------------
+MAX_JSON_BYTES = 16 * 2**20  # a model file is a few kilobytes
+
+
+def read_json_file(path, what="model file"):
+    """The JSON value in ``path``; every problem is a :class:`DataFileError` naming the file.
+
+    Refused: a missing path, a directory, a device or pipe, an unreadable file, more than
+    ``MAX_JSON_BYTES``, binary content (NUL bytes, not UTF-8), invalid JSON, nesting
+    too deep to parse, numbers Python cannot read (integers of thousands of digits).
+    """
+    try:
+        if not Path(path).is_file() and Path(path).exists():
+            raise DataFileError(f"{path}: not a {what}: it is a directory, device or pipe, not a file")
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_JSON_BYTES + 1)
+    except DataFileError:
+        raise
+    except OSError as error:
+        raise DataFileError(_describe_os_error(path, error)) from None
+    if len(data) > MAX_JSON_BYTES:
+        raise DataFileError(f"{path}: not a {what}: larger than {MAX_JSON_BYTES // 2**20} MB")
+    if b"\x00" in data:
+        raise DataFileError(f"{path}: not a {what}: binary content, not JSON text")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise DataFileError(f"{path}: not a {what}: not UTF-8 text (binary content?)") from None
+    if not text.strip():
+        raise DataFileError(f"{path}: not a {what}: the file is empty")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise DataFileError(f"{path}: not a {what} (not valid JSON: {error.msg} at line {error.lineno})") from None
+    except RecursionError:
+        raise DataFileError(f"{path}: not a {what} (not valid JSON: nested too deeply)") from None
+    except ValueError as error:  # e.g. an integer of more digits than Python converts
+        raise DataFileError(f"{path}: not a {what} (not valid JSON: {' '.join(str(error).split())[:120]})") from None
 
 
 # ----- writing ------------------------------------------------------------------------------

@@ -530,3 +530,104 @@ def far_future_rows(ticks, ticks_per_day, *, share=0.001, min_gap_days=365):
         return np.empty(0, dtype=np.int64)
     rows = np.flatnonzero(ticks > threshold)
     return rows[np.argsort(-ticks[rows], kind="stable")]
+
+
+# ----- model files ----------------------------------------------------------------------------
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _finite(value):
+    """A JSON number that is finite as a float (a 400-digit integer is not)."""
+    try:
+        return bool(np.isfinite(float(value)))
+    except OverflowError:
+        return False
+
+
+def check_format_version(version, newest, key="format_version"):
+    """A file's format version: a whole number (1, not 1.0 or "1") from 1 to ``newest``."""
+    if version is None:
+        raise ValueError(f"{key!r} is missing")
+    if not isinstance(version, int) or isinstance(version, bool):
+        kind = "text" if isinstance(version, str) else type(version).__name__
+        raise ValueError(f"{key!r} must be a whole number such as {newest}, got {version!r} ({kind})")
+    if version < 1:
+        raise ValueError(f"{key!r} {version} is not a format version")
+    if version > newest:
+        raise ValueError(f"written by a newer clvmodels (format version {version}); upgrade clvmodels")
+    return version
+
+
+def check_model_record(record, param_names):
+    """Check the types of a model record (``to_dict`` output) before it is rebuilt.
+
+    Every entry has the type ``to_dict`` writes: parameters are JSON numbers (not
+    text), finite and > 0; counts and the log-likelihood are finite numbers or null;
+    the time unit is a known code or null; the covariance is a square table of
+    numbers or nulls, one row per parameter; settings are numbers >= 0.
+
+    Raises
+    ------
+    ValueError
+        Naming the first entry that is wrong.
+    """
+    from ._units import check_time_unit
+
+    params = record.get("params")
+    if not isinstance(params, dict):
+        raise ValueError(f"'params' must be a mapping of parameter names to numbers, got {_kind(params)}")
+    names = sorted(str(name) for name in params)
+    if names != sorted(param_names):
+        raise ValueError(f"{record.get('model')} needs parameters {list(param_names)}, the file has {names}")
+    for name in param_names:
+        value = params[name]
+        if not _is_number(value):
+            raise ValueError(f"parameter {name!r} must be a number, got {_kind(value)}")
+        if not (_finite(value) and value > 0):
+            raise ValueError(f"parameter {name!r} must be a finite number > 0, got {value!r}")
+    settings = record.get("settings", {})
+    if not isinstance(settings, dict):
+        raise ValueError(f"'settings' must be a mapping, got {_kind(settings)}")
+    for key, value in settings.items():
+        if not _is_number(value) or not _finite(value) or value < 0:
+            raise ValueError(f"setting {key!r} must be a finite number >= 0, got {_kind(value)}")
+    unit = record.get("time_unit")
+    if unit is not None:
+        if not isinstance(unit, str):
+            raise ValueError(f"'time_unit' must be a unit code such as 'W', got {_kind(unit)}")
+        check_time_unit(unit)
+    for key in ("log_likelihood", "n_customers", "n_unique_rows"):
+        value = record.get(key)
+        if value is not None and (not _is_number(value) or not _finite(value)):
+            raise ValueError(f"{key!r} must be a finite number or null, got {_kind(value)}")
+        if key != "log_likelihood" and value is not None and value < 0:
+            raise ValueError(f"{key!r} must be >= 0, got {value!r}")
+    if record.get("optimizer") is not None and not isinstance(record["optimizer"], str):
+        raise ValueError(f"'optimizer' must be text or null, got {_kind(record['optimizer'])}")
+    if record.get("metadata") is not None and not isinstance(record["metadata"], dict):
+        raise ValueError(f"'metadata' must be a mapping or null, got {_kind(record['metadata'])}")
+    _check_covariance(record.get("covariance_log_params"), len(param_names))
+
+
+def _check_covariance(rows, size):
+    if rows is None:
+        return
+    shape_ok = isinstance(rows, list) and len(rows) == size and all(isinstance(r, list) and len(r) == size for r in rows)
+    if not shape_ok:
+        raise ValueError(f"'covariance_log_params' must be a {size} x {size} table of numbers or nulls")
+    for row in rows:
+        for value in row:
+            if value is not None and (not _is_number(value) or not _finite(value)):
+                raise ValueError(f"'covariance_log_params' holds {_kind(value)}, not a finite number or null")
+
+
+def _kind(value):
+    """A short description of a JSON value for messages: its text (cut) and type."""
+    text = repr(value)
+    if len(text) > 40:
+        text = text[:37] + "..."
+    kind = {str: "text", bool: "true/false", type(None): "null", list: "a list", dict: "a mapping"}.get(
+        type(value), type(value).__name__
+    )
+    return f"{text} ({kind})"

@@ -63,7 +63,15 @@ import pandas as pd
 from . import _base, _io
 from ._progress import Progress, format_seconds
 from ._units import DAYS_PER_UNIT, check_time_unit
-from ._validation import DATE_UNITS, Problems, check_date_unit, check_timezone, datetime_column, parse_date
+from ._validation import (
+    DATE_UNITS,
+    Problems,
+    check_date_unit,
+    check_format_version,
+    check_timezone,
+    datetime_column,
+    parse_date,
+)
 from .exceptions import DataWarning
 
 BUNDLE_FORMAT = "clvmodels-forecast-bundle"
@@ -349,7 +357,34 @@ def resolve_settings(args, base=None):
         raise UsageError(one_line(error)) from None
     if settings["observation_end"] is not None:
         settings["observation_end"] = _check_date(settings["observation_end"], "--observation-end", settings)
+    _check_horizon(settings)
     return settings
+
+
+MAX_HORIZON_PERIODS = 100_000
+MAX_HORIZON_YEARS = 1000
+
+
+def _check_horizon(settings):
+    """Refuse, before any work, a forecast horizon no business means (and no memory holds)."""
+    horizon, period = int(settings["horizon"]), settings["period"]
+    try:
+        unit = check_time_unit(settings["time_unit"])
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    days = DAYS_PER_UNIT[period] if isinstance(period, str) else float(period) * DAYS_PER_UNIT[unit]
+    years = days / DAYS_PER_UNIT["Y"]
+    if years > MAX_HORIZON_YEARS:
+        raise UsageError(
+            f"--period {period}: one period is {years:,.4g} years, more than {MAX_HORIZON_YEARS:,}; "
+            f"is it in the time unit {unit}?"
+        )
+    if horizon > MAX_HORIZON_PERIODS:
+        raise UsageError(f"--horizon {horizon:,}: more than {MAX_HORIZON_PERIODS:,} periods; use a longer --period")
+    if horizon * years > MAX_HORIZON_YEARS:
+        raise UsageError(
+            f"--horizon {horizon:,} periods of {period}: {horizon * years:,.4g} years, more than {MAX_HORIZON_YEARS:,}"
+        )
 
 
 def _check_date(value, option, settings):
@@ -573,7 +608,7 @@ def _model_part(record, key, path, needs):
     part = record.get(key)
     try:
         model = _base.model_from_dict(part)
-    except ValueError as error:
+    except (ValueError, TypeError) as error:
         raise _bundle_error(path, f"{key!r}: {one_line(error)}") from error
     if not all(hasattr(model, method) for method in needs):
         raise _bundle_error(path, f"{key!r}: {type(model).__name__} cannot serve as {key.replace('_', ' ')}")
@@ -588,15 +623,9 @@ def load_bundle(path):
     (transaction_model, spend_model or None, settings dict)
     """
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        raise UsageError(_io._describe_os_error(path, error)) from None
-    except UnicodeDecodeError:
-        raise _bundle_error(path, "not a JSON text file") from None
-    try:
-        record = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise _bundle_error(path, f"not valid JSON ({error.msg} at line {error.lineno})") from None
+        record = _io.read_json_file(path, "model file")
+    except _io.DataFileError as error:
+        raise UsageError(one_line(error)) from None
     if isinstance(record, dict) and record.get("format") == _base.FORMAT_NAME:
         raise _bundle_error(
             path, "it holds a single model (Model.save); predict needs the file written by "
@@ -604,11 +633,10 @@ def load_bundle(path):
         )
     if not isinstance(record, dict) or record.get("format") != BUNDLE_FORMAT:
         raise _bundle_error(path, f"no '\"format\": \"{BUNDLE_FORMAT}\"' entry")
-    version = record.get("format_version")
-    if not isinstance(version, int) or version < 1:
-        raise _bundle_error(path, "'format_version' is missing")
-    if version > BUNDLE_VERSION:
-        raise _bundle_error(path, f"written by a newer clvmodels (format version {version}); upgrade clvmodels")
+    try:
+        check_format_version(record.get("format_version"), BUNDLE_VERSION)
+    except ValueError as error:
+        raise _bundle_error(path, str(error)) from None
     transaction_model = _model_part(record, "transaction_model", path, ("expected_purchases", "probability_alive"))
     spend_model = None
     if record.get("spend_model") is not None:
@@ -625,6 +653,10 @@ def _check_bundle_settings(settings, path, transaction_model, spend_model):
     if missing:
         raise _bundle_error(path, f"'settings' lacks {', '.join(repr(k) for k in missing)}")
     checked = {}
+    for key in ("horizon", "period", "discount_rate", "margin", "penalizer"):
+        value = settings[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)) or (key != "period" and isinstance(value, str)):
+            raise _bundle_error(path, f"settings {key!r} must be a number, got {value!r}")
     for key in ("customer_col", "date_col"):
         if not isinstance(settings[key], str) or not settings[key]:
             raise _bundle_error(path, f"settings {key!r} must be a column name")

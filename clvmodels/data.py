@@ -160,6 +160,7 @@ def rfm_summary(
 
     days, customer_ids = _purchase_days(log), log.customer_ids
     del log  # free the per-row arrays before the per-customer work
+    _check_spend_sums(days, amount_col)
     bought, columns = _summarise(days, end, clock)
     frame = _rfm_frame(customer_ids, days, bought, columns)
     frame.attrs.update(time_unit=clock.time_unit, observation_end=clock.iso(end))
@@ -267,6 +268,7 @@ def calibration_holdout_split(
 
     days, customer_ids = _purchase_days(log), log.customer_ids
     del log  # free the per-row arrays before the per-customer work
+    _check_spend_sums(days, amount_col)
     bought, columns = _summarise(days, calibration, clock)
     columns.update(_holdout_columns(days, calibration, end))
     columns["duration_holdout"] = np.full(len(bought), (end - calibration) / clock.ticks_per_unit)
@@ -394,13 +396,17 @@ class _CustomerIds:
             codes, distinct = pd.factorize(ids, sort=True)
             return codes.astype(np.int64, copy=False), cls(ids.name, ids.dtype, len(distinct), distinct=distinct)
         low, high = id_range
-        codes = (np.asarray(ids) - ids.dtype.type(low)).astype(np.int64, copy=False)
+        array = np.asarray(ids)
+        if array.dtype.itemsize < 8:  # int8 ids -100 and 100 differ by 200: subtract in 64 bits
+            array = array.astype(np.int64)
+        codes = (array - array.dtype.type(low)).astype(np.int64, copy=False)
         return codes, cls(ids.name, ids.dtype, high - low + 1, low=low)
 
     def index(self, codes):
         """The customer ids of ``codes``, as an Index named after the id column."""
         if self.distinct is None:
-            ids = codes.astype(self.dtype) + self.dtype.type(self.low)
+            wide = np.uint64 if self.dtype.kind == "u" else np.int64
+            ids = (codes.astype(wide) + wide(self.low)).astype(self.dtype)
         else:
             ids = self.distinct.take(codes)
         return pd.Index(ids, name=self.name)
@@ -445,8 +451,8 @@ def _read_transactions(transactions, customer_col, date_col, amount_col, clock, 
     """Check the transactions, recording every problem; return the log, or None if there were problems."""
     require_dataframe(transactions, "transactions")
     require_columns(transactions, (customer_col, date_col), problems)
-    present = transactions.columns
-    if customer_col in present:
+    present = _unique_columns(transactions, (customer_col, date_col, amount_col), problems)
+    if customer_col in present and _one_type_of_ids(transactions[customer_col], customer_col, problems):
         codes, customer_ids = _CustomerIds.encode(transactions[customer_col])
         problems.add_if(customer_col, codes < 0, "are missing customer ids")
     if date_col in present:
@@ -455,7 +461,7 @@ def _read_transactions(transactions, customer_col, date_col, amount_col, clock, 
             date_unit=reading.date_unit, timezone=reading.timezone,
         )
     amounts = None
-    if amount_col is not None:
+    if amount_col is not None and (amount_col in present or amount_col not in transactions.columns):
         amounts = numeric_column(transactions, amount_col, problems)
         if amounts is not None:
             problems.add_if(amount_col, amounts < 0, "are negative")
@@ -463,6 +469,56 @@ def _read_transactions(transactions, customer_col, date_col, amount_col, clock, 
         return None
     ticks = clock.ticks(dates)
     return _TransactionLog(customer_ids, codes, ticks, amounts, int(ticks.min()), int(ticks.max()))
+
+
+def _unique_columns(transactions, columns, problems):
+    """The ``columns`` present exactly once; a name that appears several times is a problem."""
+    names = transactions.columns
+    present = set()
+    for column in dict.fromkeys(c for c in columns if c is not None):
+        count = int(np.count_nonzero(names == column))
+        if count > 1:
+            problems.add(column, f"appears {count} times: column names must be unique")
+        elif count == 1:
+            present.add(column)
+    return present
+
+
+def _one_type_of_ids(ids, column, problems):
+    """False (recording it) if the ids mix types that would split one customer in two, such
+    as the number 1 and the text "1"; numbers of different types (1 and 1.0) are one id."""
+    if ids.dtype != object:
+        return True
+    kind = pd.api.types.infer_dtype(ids, skipna=True)
+    if kind not in ("mixed", "mixed-integer"):
+        return True
+    types = pd.Series(ids.dropna().map(lambda v: type(v).__name__))
+    counts = types.value_counts()
+    shown = ", ".join(f"{name} in {count:,}" for name, count in counts.items())
+    problems.add(
+        column,
+        f"are of another type than the other ids (ids of mixed types: {shown} rows); the number 1 and the "
+        "text '1' would be two customers: convert the column to one type (e.g. .astype(str))",
+        int(counts.iloc[1:].sum()),
+    )
+    return False
+
+
+def _check_spend_sums(days, amount_col):
+    """Amounts summed per purchase day (and per customer) must stay finite floats."""
+    if days.spend is None:
+        return
+    with np.errstate(over="ignore"):
+        totals = np.add.reduceat(days.spend, days.starts) if len(days.spend) else days.spend
+    overflow = np.count_nonzero(~np.isfinite(days.spend)) + np.count_nonzero(~np.isfinite(totals))
+    if overflow:
+        problems = Problems("transactions")
+        problems.add(
+            amount_col,
+            f"amounts sum to more than the largest float ({np.finfo(float).max:.3g}): {overflow:,} daily or "
+            "per-customer totals overflow; rescale the amounts (e.g. to thousands)",
+        )
+        problems.raise_if_any()
 
 
 def _observation_end_tick(value, log, clock, reading, problems):
@@ -596,7 +652,8 @@ def _purchase_days_by_lexsort(log):
 def _spend_per_day(log, order, starts):
     if log.amounts is None:
         return None
-    return np.add.reduceat(log.amounts[order], starts)
+    with np.errstate(over="ignore"):  # an overflow to inf is reported by _check_spend_sums
+        return np.add.reduceat(log.amounts[order], starts)
 
 
 def _starts_of_runs(*sorted_arrays):
