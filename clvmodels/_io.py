@@ -125,11 +125,11 @@ def csv_separator(sep):
     sep = SEPARATOR_NAMES.get(str(sep).lower(), sep)
     if len(sep) != 1:
         raise ValueError(
-            f"--sep {sep!r} is not one character; use a character such as ';' or '|', "
+            f"sep {sep!r} is not one character; use a character such as ';' or '|', "
             f"'tab' (or '\\t'), or 'whitespace'"
         )
     if sep in "\r\n\"":
-        raise ValueError(f"--sep {sep!r} cannot separate fields")
+        raise ValueError(f"sep {sep!r} cannot separate fields")
     return sep
 
 
@@ -138,10 +138,10 @@ def decimal_mark(decimal, sep=None):
     if decimal is None or decimal == ".":
         return None
     if len(decimal) != 1 or decimal.isalnum() or decimal in "\r\n\"":
-        raise ValueError(f"--decimal {decimal!r} is not a decimal mark; use ',' or '.'")
+        raise ValueError(f"decimal {decimal!r} is not a decimal mark; use ',' or '.'")
     if decimal == (sep or ","):
         raise ValueError(
-            f"--decimal {decimal!r} is also the field separator; give the separator with --sep (e.g. --sep ';')"
+            f"decimal {decimal!r} is also the field separator; give the separator with --sep (e.g. --sep ';')"
         )
     return decimal
 
@@ -223,21 +223,29 @@ def read_columns(path, *, sep=None):
         except _arrow_errors() as error:
             raise DataFileError(f"{path}: not a valid Parquet file ({' '.join(str(error).split())})") from None
     options, _ = _csv_options(path, sep)
+    options.pop("decimal", None)
     try:
         with _open_csv(path, compression) as handle:
-            header = pd.read_csv(handle, nrows=0, engine="c", **options)
+            # The header as written (no header=0: pandas would rename a repeated name to "name.1").
+            header = pd.read_csv(handle, nrows=1, header=None, dtype=str, keep_default_na=False, engine="c", **options)
     except (FileNotFoundError, IsADirectoryError, PermissionError) as error:
         raise DataFileError(_describe_os_error(path, error)) from None
     except _PARSE_ERRORS as error:
         raise DataFileError(f"{path}: {_parse_error_text(error)}") from None
-    columns = [str(c) for c in header.columns]
-    if not all(c.isprintable() for c in columns):
+    columns = [str(c) for c in header.iloc[0]] if len(header) else []
+    if columns and columns[0].startswith("\ufeff"):
+        columns[0] = columns[0][1:]  # a byte-order mark, as spreadsheet exports write
+    if not all(c.replace("\t", "").isprintable() for c in columns):
         raise DataFileError(f"{path}: not a text CSV file (its first line holds binary data)")
     return columns
 
 
 def check_columns(path, available, needed):
     """Raise one error naming every column of ``needed`` missing from ``available``."""
+    repeated = [c for c in dict.fromkeys(needed) if available.count(c) > 1]
+    if repeated:
+        names = ", ".join(f"{c!r} ({available.count(c)} times)" for c in repeated)
+        raise DataFileError(f"{path}: the header names {names} more than once: column names must be unique")
     missing = [c for c in needed if c not in available]
     if missing:
         names = ", ".join(repr(c) for c in missing)

@@ -45,6 +45,7 @@ only for Parquet files and speeds up reading CSV).
 """
 
 import argparse
+import importlib
 import json
 import math
 import os
@@ -354,7 +355,7 @@ def resolve_settings(args, base=None):
         settings["decimal"] = _io.decimal_mark(settings["decimal"], settings["sep"])
         check_timezone(settings["timezone"])
     except ValueError as error:
-        raise UsageError(one_line(error)) from None
+        raise UsageError(f"--{one_line(error)}") from None
     if settings["observation_end"] is not None:
         settings["observation_end"] = _check_date(settings["observation_end"], "--observation-end", settings)
     _check_horizon(settings)
@@ -902,6 +903,7 @@ def run_report(args, progress):
         raise UsageError("--calibration-end is required for a transaction file")
     calibration_end = _check_date(calibration_end, "--calibration-end", settings)
     observation_end = settings["observation_end"] or dataset.get("report_observation_end")
+    _require_extra("matplotlib", "plot", "the report's figures")
     _outputs(args)
     with source.user_errors():
         transactions = source.read(settings, progress)
@@ -919,6 +921,14 @@ def run_report(args, progress):
             datetime_format=settings["date_format"], title=args.title,
         )
     return f"report -> {args.out}"
+
+
+def _require_extra(module, extra, what):
+    """Exit 2 up front, with the install command, when an optional dependency is missing."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        raise UsageError(f"{what} need {module}, which is not installed: pip install 'clvmodels[{extra}]'") from None
 
 
 def _check_report_input(source, transactions, settings, calibration_end, observation_end):
@@ -999,6 +1009,9 @@ def main(argv=None):
     except Exception as error:  # noqa: BLE001 - every other failure is an internal one
         if debug:
             traceback.print_exc()
+        if isinstance(error, ImportError) and "pip install" in str(error):  # a missing optional extra
+            sys.stderr.write(f"{command}: error: {one_line(error)}\n")
+            return 2
         hint = "" if debug else " (run with --debug for the traceback)"
         text = one_line(error) or "no message"
         if type(error).__name__ == "ConvergenceError":
