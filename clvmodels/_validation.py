@@ -280,7 +280,20 @@ def datetime_column(data, column, problems, datetime_format=None, *, date_unit=N
             problems.add(column, f"are numbers, not dates; {_number_hint(values)}", len(values))
             return None
         values = values.astype(str)
+    elif datetime_format is None and _epoch_like_text(values):
+        problems.add(column, f"are numbers, not dates; {_number_hint(values)}", len(values))
+        return None
     return _text_dates(values, column, problems, datetime_format, timezone)
+
+
+def _epoch_like_text(values):
+    """True if text dates are all whole numbers of epoch size (not yyyymmdd), as a CSV
+    reader gives epoch seconds or milliseconds."""
+    first = values.iloc[int(values.notna().to_numpy().argmax())] if len(values) else None
+    if not isinstance(first, str) or not first.strip().isdigit() or not 9 <= len(first.strip()) <= 13:
+        return False
+    numbers = pd.to_numeric(values, errors="coerce")
+    return bool(numbers.notna().all()) and "look like epoch" in _number_hint(numbers)
 
 
 def parse_date(value, name, problems, datetime_format=None, timezone=None):

@@ -676,6 +676,10 @@ def _check_bundle_settings(settings, path, transaction_model, spend_model):
             checked[key] = _non_negative(str(settings[key]))
     except (ValueError, argparse.ArgumentTypeError) as error:
         raise _bundle_error(path, f"settings: {error}") from None
+    try:
+        _check_horizon(checked)
+    except UsageError as error:
+        raise _bundle_error(path, f"settings: {error}") from None
     model_unit = transaction_model.time_unit_
     if model_unit is None or check_time_unit(model_unit) != checked["time_unit"]:
         raise _bundle_error(
