@@ -34,10 +34,13 @@ terminal), then a one-line summary; ``--quiet`` silences them (warnings and erro
 still show). Results (parameter tables, forecast summary) go to stdout.
 
 Exit status: 0 on success; 2 for a problem with the command line or the input
-(missing or unreadable file, unknown format, missing column, unparseable dates,
-negative amounts, invalid model file), reported as one line on stderr that names
-the file, column and number of rows; 1 for an internal failure (e.g. the fit does
-not converge), with the message on one line, and the traceback with ``--debug``.
+(missing or unreadable file, unknown format, missing column, unparseable or
+day/month-ambiguous dates, negative amounts, invalid model file, an output that is
+an input or another output, a missing optional extra, an absurd horizon), reported
+as one line on stderr that names the file, column and number of rows, before any
+output is written; 1 for an internal failure (e.g. the fit does not converge, or a
+prediction is NaN or infinite, in which case nothing is written), with the message
+on one line, and the traceback with ``--debug``. Options are never abbreviated.
 
 The parser is the standard library's :mod:`argparse`, so the command adds no
 dependency to numpy, scipy and pandas (pyarrow, the ``parquet`` extra, is needed
