@@ -7,6 +7,7 @@ with exit status 2, one line naming the file, and nothing written.
 """
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -245,7 +246,7 @@ def test_missing_matplotlib_is_exit_2_with_the_install_command(tmp_path):
     (fake / "matplotlib" / "__init__.py").write_text("raise ImportError('No module named matplotlib (test)')\n")
     result = subprocess.run(
         [str(SCRIPT), "report", "--dataset", "cdnow", "--out", str(tmp_path / "r.html"), "-q"],
-        capture_output=True, text=True, timeout=300, env={"PYTHONPATH": str(fake), "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, timeout=300, env={"PYTHONPATH": os.pathsep.join(filter(None, [str(fake), os.environ.get("PYTHONPATH")])), "PATH": "/usr/bin:/bin"},
     )
     assert result.returncode == 2, result.stderr
     assert "pip install 'clvmodels[plot]'" in one_error_line(result.stderr)
