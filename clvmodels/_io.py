@@ -195,7 +195,10 @@ def _parse_error_text(error):
     if isinstance(error, pd.errors.EmptyDataError):
         return "the file is empty"
     if isinstance(error, UnicodeDecodeError):
-        return "not a text CSV file (it is not UTF-8 text)"
+        return (
+            f"not a text CSV file (it is not UTF-8 text: it holds the byte {error.object[error.start:error.start + 1]!r}; "
+            "a Latin-1 or Windows export? convert it, e.g. iconv -f latin1 -t utf-8)"
+        )
     if isinstance(error, (EOFError, gzip.BadGzipFile)):
         return f"not a valid compressed file ({error})"
     text = " ".join(str(error).split())

@@ -127,6 +127,7 @@ def test_timezone_option_counts_days_in_that_zone(folder):
     ("header_only.csv", "customer_id,date,amount\n", "empty (0 rows)"),
     ("empty.csv", "", "empty"),
     ("utf16.csv", "customer_id,date,amount\n1,2020-01-01,5\n".encode("utf-16"), "not UTF-8"),
+    ("latin1.csv", "customer_id,date,amount\n1,2020-01-01,5\ncaf\xe9,2020-01-02,6\n".encode("latin-1"), "iconv -f latin1"),
     ("repeated.csv", "customer_id,date,amount,amount\n1,2020-01-01,5,6\n", "'amount' (2 times)"),
     ("folder.csv", None, "is a directory"),
 ])
