@@ -214,9 +214,17 @@ def _arrow_errors():
         return ()
 
 
+def _require_regular_file(path):
+    """Refuse a pipe or device before opening it: the file is read twice (header, then
+    data), and opening a pipe with no writer would wait for ever."""
+    if os.path.exists(path) and not os.path.isdir(path) and not os.path.isfile(path):
+        raise DataFileError(f"{path}: not a regular file (a pipe or device); save the data to a file first")
+
+
 def read_columns(path, *, sep=None):
     """The column names of a transaction file (only its header is read)."""
     kind, compression = file_format(path)
+    _require_regular_file(path)
     if kind == "parquet":
         pq = _parquet_module(path)
         try:

@@ -267,3 +267,14 @@ def test_absurd_horizons_refused_up_front(folder, capsys, args, message):
     if message:
         assert message in line
     assert not (folder / "o.csv").exists()
+
+
+def test_pipe_or_stdin_as_transactions_is_refused_not_waited_on(folder, capsys):
+    import os
+
+    os.mkfifo(folder / "stream.csv")  # opening it would block for ever without a writer
+    assert forecast("stream.csv", "--out", "o.csv") == 2
+    assert "not a regular file" in one_error_line(capsys.readouterr().err)
+    assert forecast("/dev/stdin", "--out", "o.csv") == 2
+    assert "unknown file type" in one_error_line(capsys.readouterr().err)
+    assert not (folder / "o.csv").exists()
