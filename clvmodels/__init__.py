@@ -9,8 +9,10 @@ __version__ = "0.1.0"
 
 from . import datasets
 from ._base import load_model, model_from_dict
+from ._families import Mixing, SpendModel, TransactionModel, registered_models
 from .data import calibration_holdout_split, compress, rfm_summary
 from .bgnbd import BetaGeoModel
+from .mbgnbd import ModifiedBetaGeoModel
 from .clv import customer_lifetime_value
 from .gamma_gamma import GammaGammaModel
 from . import evaluation
@@ -26,7 +28,12 @@ __all__ = [
     "calibration_holdout_split",
     "compress",
     "BetaGeoModel",
+    "ModifiedBetaGeoModel",
     "GammaGammaModel",
+    "TransactionModel",
+    "SpendModel",
+    "Mixing",
+    "registered_models",
     "customer_lifetime_value",
     "evaluation",
     "plotting",
