@@ -318,6 +318,10 @@ def read_transactions(path, columns, *, id_col, text_cols=(), sep=None, decimal=
     pandas.DataFrame
     """
     available = read_columns(path, sep=sep)
+    # "a, b, c": fields separated by a comma and a blank; the names and values start after it.
+    padded = any(name != name.lstrip(" ") for name in available)
+    if padded:
+        available = [name.lstrip(" ") for name in available]
     check_columns(path, available, columns)
     kind, compression = file_format(path)
     if kind == "parquet":
@@ -331,6 +335,9 @@ def read_transactions(path, columns, *, id_col, text_cols=(), sep=None, decimal=
             raise DataFileError(f"{path}: not a valid Parquet file ({' '.join(str(error).split())})") from None
         return data
     options, engine = _csv_options(path, sep, decimal)
+    if padded:
+        options["skipinitialspace"] = True
+        engine = "c"  # Arrow's reader cannot skip them
     dtypes = {c: str for c in (id_col, *text_cols)}
     try:
         data = _read_csv(path, compression, columns, dtypes, options, engine, step)
@@ -340,8 +347,28 @@ def read_transactions(path, columns, *, id_col, text_cols=(), sep=None, decimal=
         # Arrow's messages do not say where the problem is; the C parser's name the
         # line (and should it read the file after all, so much the better).
         data = _read_csv(path, compression, columns, dtypes, options, "c", step)
-    data[id_col] = integer_ids(data[id_col])
+    data[id_col] = integer_ids(trim_text(data[id_col]))
     return data
+
+
+def trim_text(values):
+    """Text with the blanks around each value removed (" 17" is customer "17"); the
+    values unchanged (no copy) when none has any."""
+    if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
+        arrow = _arrow_strings(values)
+        if arrow is not None:
+            import pyarrow.compute as pc
+
+            if not _padded(arrow):
+                return values
+            trimmed = pc.utf8_trim_whitespace(arrow)
+            return pd.Series(trimmed.to_pandas(), index=values.index, name=values.name).astype(values.dtype)
+        try:
+            trimmed = values.str.strip()
+        except AttributeError:
+            return values
+        return values if trimmed.equals(values) else trimmed
+    return values
 
 
 def _read_csv(path, compression, columns, dtypes, options, engine, step):
@@ -387,6 +414,26 @@ def integer_ids(ids):
     if not bool(plain.all()):
         return ids
     return ids.astype(np.int64)
+
+
+def _padded(array):
+    """True if some string of the Arrow ``array`` starts or ends with a blank (space, tab,
+    CR): a look at two bytes per string, 10M ids in about 0.1 s, against about 1 s to trim."""
+    import pyarrow as pa
+
+    if array.buffers()[2] is None:
+        return False
+    offset_type = np.int64 if pa.types.is_large_string(array.type) else np.int32
+    offsets = np.frombuffer(array.buffers()[1], dtype=offset_type)[array.offset : array.offset + len(array) + 1]
+    data = np.frombuffer(array.buffers()[2], dtype=np.uint8)
+    starts, stops = offsets[:-1], offsets[1:]
+    if not (stops > starts).all():  # empty strings (or missing values) among them
+        filled = stops > starts
+        starts, stops = starts[filled], stops[filled]
+    for edge in (data.take(starts), data.take(stops - 1)):
+        if (edge <= 32).any() and np.isin(edge, np.frombuffer(b" \t\r", dtype=np.uint8)).any():
+            return True
+    return False
 
 
 def _arrow_strings(values):

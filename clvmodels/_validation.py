@@ -390,6 +390,8 @@ def _text_dates(values, column, problems, datetime_format, timezone):
             return fast
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     uniques = pd.Index(uniques)
+    if uniques.inferred_type == "string":
+        uniques = uniques.str.strip()  # " 1997-01-01" as exports pad it
     if len(uniques) == 0:
         problems.add_if(column, np.ones(len(values), dtype=bool), "are missing")
         return None

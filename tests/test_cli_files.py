@@ -278,3 +278,17 @@ def test_pipe_or_stdin_as_transactions_is_refused_not_waited_on(folder, capsys):
     assert forecast("/dev/stdin", "--out", "o.csv") == 2
     assert "unknown file type" in one_error_line(capsys.readouterr().err)
     assert not (folder / "o.csv").exists()
+
+
+def test_blanks_after_separators_and_around_ids_are_not_new_customers(folder, reference):
+    """"1, 1997-01-01, 29.33" (a comma and a blank) and " 17" beside "17" read as the
+    plain file: padded ids must not split a customer in two."""
+    text = (folder / "tx.csv").read_text()
+    (folder / "spaced.csv").write_text(text.replace(",", ", "))
+    assert forecast("spaced.csv", "--out", "o.csv") == 0
+    assert (folder / "o.csv").read_bytes() == reference
+    lines = text.splitlines()
+    padded = [lines[0]] + [f" {line}" if i % 2 else line.replace(",", " ,", 1) for i, line in enumerate(lines[1:])]
+    (folder / "padded.csv").write_text("\n".join(padded) + "\n")
+    assert forecast("padded.csv", "--out", "o2.csv") == 0
+    assert (folder / "o2.csv").read_bytes() == reference
