@@ -292,3 +292,18 @@ def test_blanks_after_separators_and_around_ids_are_not_new_customers(folder, re
     (folder / "padded.csv").write_text("\n".join(padded) + "\n")
     assert forecast("padded.csv", "--out", "o2.csv") == 0
     assert (folder / "o2.csv").read_bytes() == reference
+
+
+def test_a_row_dated_far_in_the_future_is_named_on_stderr(folder, capsys):
+    """One 2030 row among 1997-98 data sets the default observation end: the command says so."""
+    future = ISO.copy()
+    future.loc[5, "date"] = "2030-01-01"
+    future.to_csv(folder / "future.csv", index=False)
+    assert cli.main(["forecast", "future.csv", "--out", "o.csv", "--time-unit", "W", "-q"]) == 0
+    err = capsys.readouterr().err
+    customer = future.loc[5, "customer_id"]
+    assert err.startswith("clvmodels: warning: 1 row is dated far past the rest of the data (which ends on 1998-06-30)")
+    assert f"customer {customer} on 2030-01-01" in err
+    assert cli.main(["forecast", "future.csv", "--out", "o.csv", "--time-unit", "W", "-q",
+                     "--observation-end", "1998-06-30"]) == 0
+    assert capsys.readouterr().err == ""
