@@ -525,25 +525,34 @@ def _suggestion(text):
     return f", which the format {' or '.join(repr(f) for f in formats)} would read"
 
 
-def far_future_rows(ticks, ticks_per_day, *, share=0.001, min_gap_days=365):
-    """Rows dated far past the rest: a handful (at most ``share`` of the rows, at least
-    one) later than the rest's last date by more than the rest's span and ``min_gap_days``.
+def far_future_rows(ticks, ticks_per_day, *, share=0.001, min_gap_days=365, sample_size=200_000, bounds=None):
+    """Rows dated far past the rest: a handful (about ``share`` of the rows at most, at
+    least one) later than the rest's last date by more than the rest's span and by more
+    than ``min_gap_days``.
 
-    Returns the row numbers (empty if none), the latest first.
+    The rest's last date is the ``1 - share`` quantile of the dates, taken from an even
+    sample of at most ``sample_size`` rows (10M rows cost one comparison each).
+    ``bounds``: (smallest, largest) tick if the caller knows them. Returns the row
+    numbers (empty if none), the latest first.
     """
+    none = np.empty(0, dtype=np.int64)
     n = len(ticks)
     if n < 2:
-        return np.empty(0, dtype=np.int64)
-    k = max(1, int(n * share))
-    if k >= n:
-        return np.empty(0, dtype=np.int64)
-    top = n - 1 - k
-    bulk_end = int(np.partition(ticks, top)[top])
-    bulk_start = int(ticks.min())
-    threshold = bulk_end + max(bulk_end - bulk_start, min_gap_days * ticks_per_day)
-    if int(ticks.max()) <= threshold:
-        return np.empty(0, dtype=np.int64)
+        return none
+    low, high = bounds if bounds is not None else (int(ticks.min()), int(ticks.max()))
+    if high - low <= min_gap_days * ticks_per_day:
+        return none
+    sample = ticks[:: max(1, n // sample_size)]
+    top = len(sample) - 1 - max(1, int(len(sample) * share))
+    if top < 0:
+        return none
+    bulk_end = int(np.partition(sample, top)[top])
+    threshold = bulk_end + max(bulk_end - low, min_gap_days * ticks_per_day)
+    if high <= threshold:
+        return none
     rows = np.flatnonzero(ticks > threshold)
+    if len(rows) > 2 * share * n + 1:  # not a handful: the data do run that far
+        return none
     return rows[np.argsort(-ticks[rows], kind="stable")]
 
 

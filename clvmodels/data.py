@@ -533,7 +533,7 @@ def _observation_end_tick(value, log, clock, reading, problems):
 
 def _warn_far_future(log, clock):
     """Warn when the default observation end is set by a handful of rows far past the rest."""
-    rows = far_future_rows(log.ticks, 24 if clock.resolution == "h" else 1)
+    rows = far_future_rows(log.ticks, 24 if clock.resolution == "h" else 1, bounds=(log.first_tick, log.last_tick))
     if len(rows) == 0:
         return
     shown = ", ".join(
