@@ -463,7 +463,7 @@ def model_from_dict(record):
     cls = _MODEL_CLASSES.get(name) if isinstance(name, str) else None
     if cls is None:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(_MODEL_CLASSES))}")
-    check_model_record(record, cls.param_names)
+    check_model_record(record, cls.param_names, cls)
     try:
         model = cls.from_dict(record)
     except (KeyError, TypeError, AttributeError) as error:

@@ -583,13 +583,27 @@ def check_format_version(version, newest, key="format_version"):
     return version
 
 
-def check_model_record(record, param_names):
+def _setting_defaults(constructor):
+    """Keyword defaults of a model class's constructor (its settings and their types)."""
+    import inspect
+
+    if constructor is None:
+        return None
+    return {
+        name: parameter.default
+        for name, parameter in inspect.signature(constructor).parameters.items()
+        if parameter.default is not inspect.Parameter.empty
+    }
+
+
+def check_model_record(record, param_names, constructor=None):
     """Check the types of a model record (``to_dict`` output) before it is rebuilt.
 
     Every entry has the type ``to_dict`` writes: parameters are JSON numbers (not
     text), finite and > 0; counts and the log-likelihood are finite numbers or null;
     the time unit is a known code or null; the covariance is a square table of
-    numbers or nulls, one row per parameter; settings are numbers >= 0.
+    numbers or nulls, one row per parameter; settings are those of ``constructor``
+    (the model class), numbers >= 0 where its defaults are numbers.
 
     Raises
     ------
@@ -613,7 +627,13 @@ def check_model_record(record, param_names):
     settings = record.get("settings", {})
     if not isinstance(settings, dict):
         raise ValueError(f"'settings' must be a mapping, got {_kind(settings)}")
+    defaults = _setting_defaults(constructor)
     for key, value in settings.items():
+        if defaults is not None and key not in defaults:
+            raise ValueError(f"unknown setting {key!r}; the model's settings are {sorted(defaults)}")
+        default = defaults.get(key) if defaults is not None else 0.0
+        if not _is_number(default):
+            continue  # a setting that is not a number (text, a flag): the constructor checks it
         if not _is_number(value) or not _finite(value) or value < 0:
             raise ValueError(f"setting {key!r} must be a finite number >= 0, got {_kind(value)}")
     unit = record.get("time_unit")

@@ -225,6 +225,8 @@ def test_unreadable_model_files_name_the_file(folder, capsys, name, content, mes
     (_set(["time_unit"], "fortnight"), "time_unit 'fortnight' is not supported"),
     (_set(["time_unit"], 7), "'time_unit' must be a unit code"),
     (_set(["settings"], {"penalizer": "0.1"}), "setting 'penalizer' must be a finite number"),
+    (_set(["settings"], {"penalty": 0.1}), "unknown setting 'penalty'"),
+    (_set(["settings"], {"penalizer": -1.0}), "setting 'penalizer' must be a finite number >= 0"),
     (_set(["n_customers"], -5), "'n_customers' must be >= 0"),
     (_set(["metadata"], [1, 2]), "'metadata' must be a mapping"),
     (_set(["covariance_log_params"], [[1, 2], [3, 4]]), "4 x 4 table"),
