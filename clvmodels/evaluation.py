@@ -35,6 +35,7 @@ from ._validation import (
     check_sample_weight,
     datetime_column,
     numeric_column,
+    parse_date,
     require_columns,
     require_dataframe,
 )
@@ -337,6 +338,8 @@ def tracking(
     time_unit="W",
     period=1.0,
     datetime_format=None,
+    date_unit=None,
+    timezone=None,
 ):
     """Actual and expected repeat transactions per period, over calibration and holdout.
 
@@ -375,8 +378,8 @@ def tracking(
     period : float, default 1.0
         Length of one period in ``time_unit`` (1 week by default). The last period
         ends at the end of ``observation_end`` and may be shorter.
-    datetime_format : str, optional
-        ``strftime`` format of text or numeric dates.
+    datetime_format, date_unit, timezone : optional
+        How dates are read, as in :func:`clvmodels.rfm_summary`.
 
     Returns
     -------
@@ -431,13 +434,15 @@ def tracking(
     require_columns(transactions, (customer_col, date_col), problems)
     dates = None
     if date_col in transactions.columns:
-        dates = datetime_column(transactions, date_col, problems, datetime_format)
+        dates = datetime_column(
+            transactions, date_col, problems, datetime_format, date_unit=date_unit, timezone=timezone
+        )
     if customer_col in transactions.columns:
         problems.add_if(customer_col, transactions[customer_col].isna().to_numpy(), "are missing customer ids")
-    calibration = _date_tick(calibration_end, "calibration_end", resolution, datetime_format, problems)
+    calibration = _date_tick(calibration_end, "calibration_end", resolution, datetime_format, timezone, problems)
     end = None
     if observation_end is not None:
-        end = _date_tick(observation_end, "observation_end", resolution, datetime_format, problems)
+        end = _date_tick(observation_end, "observation_end", resolution, datetime_format, timezone, problems)
     problems.raise_if_any()
 
     ticks = dates.astype(f"datetime64[{resolution}]").view(np.int64)
@@ -498,22 +503,11 @@ def tracking(
     return table
 
 
-def _date_tick(value, name, resolution, datetime_format, problems):
+def _date_tick(value, name, resolution, datetime_format, timezone, problems):
     """The day (or hour) number ``value`` falls in, or None after recording a problem."""
-    stamp = pd.NaT
-    if datetime_format is not None and isinstance(value, (str, int, np.integer)):
-        # As clvmodels.rfm_summary: the format first, then ISO and other forms pandas reads.
-        stamp = pd.to_datetime(str(value), format=datetime_format, errors="coerce")
-    if stamp is pd.NaT and not isinstance(value, (int, np.integer)):
-        try:
-            stamp = pd.Timestamp(value)
-        except (TypeError, ValueError, OverflowError):
-            stamp = pd.NaT
-    if stamp is pd.NaT:
-        problems.add(None, f"{name} {value!r} is not a date")
+    stamp = parse_date(value, name, problems, datetime_format, timezone)
+    if stamp is None:
         return None
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_localize(None)
     return int(stamp.to_datetime64().astype(f"datetime64[{resolution}]").view(np.int64))
 
 
