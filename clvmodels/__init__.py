@@ -12,6 +12,7 @@ from ._base import load_model, model_from_dict
 from ._families import Mixing, SpendModel, TransactionModel, registered_models
 from .data import calibration_holdout_split, compress, rfm_summary
 from .bgnbd import BetaGeoModel
+from .bgbb import BetaGeoBetaBinomModel
 from .clv import customer_lifetime_value
 from .gamma_gamma import GammaGammaModel
 from . import evaluation
@@ -27,6 +28,7 @@ __all__ = [
     "calibration_holdout_split",
     "compress",
     "BetaGeoModel",
+    "BetaGeoBetaBinomModel",
     "GammaGammaModel",
     "TransactionModel",
     "SpendModel",
