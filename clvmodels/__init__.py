@@ -11,6 +11,7 @@ from . import datasets
 from ._base import load_model, model_from_dict
 from ._families import Mixing, SpendModel, TransactionModel, registered_models
 from .data import calibration_holdout_split, compress, rfm_summary
+from .discrete import discrete_rfm_summary, tenure_from_survivors, tenure_summary
 from .bgnbd import BetaGeoModel
 from .bgbb import BetaGeoBetaBinomModel
 from .clv import customer_lifetime_value
@@ -27,6 +28,9 @@ __all__ = [
     "rfm_summary",
     "calibration_holdout_split",
     "compress",
+    "discrete_rfm_summary",
+    "tenure_summary",
+    "tenure_from_survivors",
     "BetaGeoModel",
     "BetaGeoBetaBinomModel",
     "GammaGammaModel",
