@@ -387,9 +387,6 @@ class ContractualModel(BaseModel):
         (tenure, churned) of customers observed for ``T`` periods each.
     ``mixing_distributions(params)``
         The latent traits' distributions across customers (for plots).
-    ``discounted_residual_lifetime(params, discount_rate, tenure)``
-        Optional closed form of the DERL of active customers; without it the base
-        sums the discounted survival probabilities.
     """
 
     key = None
@@ -487,10 +484,9 @@ class ContractualModel(BaseModel):
         return self._series(require_finite(values, self, "expected_residual_lifetime"), data, "derl")
 
     def _residual_lifetime(self, discount_rate, tenure):
-        """DERL of active customers of the given (distinct) tenures."""
-        closed_form = getattr(self.formulas, "discounted_residual_lifetime", None)
-        if closed_form is not None:
-            return np.asarray(closed_form(self.params_, discount_rate, tenure), dtype=float)
+        """DERL of active customers of the given (distinct) tenures: the series
+        sum_{k>=0} S(t + 1 + k) / S(t) z^k, z = 1 / (1 + d), summed until z^k < 1e-15
+        (its terms are positive and at most z^k, so the sum is accurate to ~1e-15 / d)."""
         z = 1.0 / (1.0 + float(discount_rate))
         n_terms = int(np.ceil(np.log(_DISCOUNT_TAIL) / np.log(z))) + 1
         k = np.arange(n_terms, dtype=float)

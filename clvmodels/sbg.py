@@ -5,7 +5,12 @@ Journal of Interactive Marketing 21(1), 76-90 (FH 2007 below). At the end of eac
 period an active customer leaves with probability theta, constant over her
 lifetime, and theta ~ Beta(alpha, beta) across customers. DERL: Fader & Hardie
 (2010), "Customer-base valuation in a contractual setting: the perils of ignoring
-heterogeneity", Marketing Science 29(1), 85-93 (FH 2010).
+heterogeneity", Marketing Science 29(1), 85-93 (FH 2010): for a customer who has
+renewed n - 1 times, DERL = (beta + n - 1) / (alpha + beta + n - 1)
+2F1(1, beta + n; alpha + beta + n; 1 / (1 + d)) (FH 2010 eq. 6). That series has
+positive terms, and :meth:`clvmodels.ContractualModel.expected_residual_lifetime`
+sums it directly: scipy's ``hyp2f1`` overflows for long tenures at small discount
+rates (e.g. 2F1(1, 171; 172; 0.998) gives inf; the sum is 198.2).
 
 Data: ``tenure`` t (whole periods) and ``churned``: a churned customer left in
 period t, an active one has renewed t times. The time unit is the period. The
@@ -20,8 +25,6 @@ import pandas as pd
 from scipy import special
 
 from ._families import ContractualModel, Mixing
-from ._special import hyp2f1
-from ._validation import check_positive_number
 
 
 def _unpack(params):
@@ -53,20 +56,6 @@ def retention(params, t):
     alpha, beta = _unpack(params)
     t = np.asarray(t, dtype=float)
     return (beta + t - 1) / (alpha + beta + t - 1)
-
-
-def discounted_residual_lifetime(params, discount_rate, tenure):
-    """DERL of an active customer who has renewed ``tenure`` = n - 1 times (FH 2010 eq. 6):
-
-    (beta + n - 1) / (alpha + beta + n - 1) * 2F1(1, beta + n; alpha + beta + n; 1 / (1 + d)),
-
-    stated at her next renewal date (see
-    :meth:`clvmodels.ContractualModel.expected_residual_lifetime`).
-    """
-    alpha, beta = _unpack(params)
-    d = check_positive_number(discount_rate, "discount_rate")
-    n = np.asarray(tenure, dtype=float) + 1
-    return (beta + n - 1) / (alpha + beta + n - 1) * hyp2f1(1.0, beta + n, alpha + beta + n, 1.0 / (1.0 + d))
 
 
 def sample(params, T, random_state=None):
