@@ -272,6 +272,40 @@ class BaseModel:
         self._check_fitted()
         return pd.Series(np.sqrt(np.diag(self.covariance_.to_numpy())), index=self.params_.index)
 
+    def parameter_draws(self, n_draws, random_state=None):
+        """Draws of the parameters from their asymptotic sampling distribution.
+
+        The log-parameters are multivariate normal around the estimate with the inverse
+        of the observed information as covariance (the same approximation as the
+        standard errors of :meth:`summary`); exponentiating keeps every draw positive.
+
+        Parameters
+        ----------
+        n_draws : int
+        random_state : int or numpy.random.Generator, optional
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per draw, one column per parameter.
+
+        Raises
+        ------
+        ValueError
+            If the fit gave no standard errors (singular Hessian, or a model file
+            saved without them).
+        """
+        self._check_fitted()
+        cov = self._cov_log
+        if not np.all(np.isfinite(cov)):
+            raise ValueError(
+                f"{type(self).__name__} has no standard errors (singular Hessian, or a model file "
+                "without them), so parameter uncertainty cannot be drawn"
+            )
+        rng = np.random.default_rng(random_state)
+        log_draws = rng.multivariate_normal(np.log(self.params_.to_numpy()), cov, size=int(n_draws), method="eigh")
+        return pd.DataFrame(np.exp(log_draws), columns=list(self.param_names))
+
     def summary(self):
         """Parameter table: estimate, standard error and 95% interval.
 

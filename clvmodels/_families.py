@@ -28,6 +28,11 @@ Formulas a transaction model provides (times in the model's time unit):
     Parameters whose mean dropout rate is ``factor`` times as large.
 ``discounted_expected_purchases(params, times, discounts, *columns, ticks_per_unit=None)``
     Optional: a faster sum of discounted increments of ``expected_purchases``.
+``sample_future_purchases(params, period_ends, *columns, random_state)``
+    Purchases per future period drawn given each history (for value intervals).
+
+A spend model provides ``expected_spend``, ``population_mean_spend``, ``sample``,
+``log_likelihood`` and ``sample_future_spend(params, counts, *columns, random_state)``.
 """
 
 from dataclasses import dataclass
@@ -35,6 +40,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from . import _intervals
+from ._arrays import distinct_rows
 from ._base import _MODEL_CLASSES, BaseModel
 from ._validation import check_positive_number, check_times
 
@@ -106,9 +113,13 @@ class TransactionModel(BaseModel):
     example_params = {}
 
     # ----- helpers ----------------------------------------------------------------------
-    def _history(self, data):
+    def history(self, data):
+        """The model's columns of ``data``, checked, as float arrays in ``rfm_columns``
+        order: what the ``formulas`` take after the parameters."""
         arrays = self._rfm(data, self.rfm_columns)
         return [arrays[c] for c in self.rfm_columns]
+
+    _history = history
 
     def _finite_series(self, values, data, name):
         return self._series(require_finite(values, self, name), data, name)
@@ -118,7 +129,7 @@ class TransactionModel(BaseModel):
         return float(values) if values.ndim == 0 else values
 
     # ----- conditional on each customer's history --------------------------------------
-    def expected_purchases(self, data, t):
+    def expected_purchases(self, data, t, *, interval=None, n_draws=200, random_state=0):
         """Expected purchases in the next ``t`` time units, given each customer's history.
 
         Parameters
@@ -128,12 +139,21 @@ class TransactionModel(BaseModel):
             model's time unit.
         t : float
             Horizon in the model's time unit (``time_unit_``).
+        interval : float, optional
+            With e.g. 0.9, also a 90% interval of the expectation from the parameters'
+            sampling uncertainty (``n_draws`` draws, see :meth:`parameter_draws`).
 
         Returns
         -------
-        pandas.Series
-            On ``data.index``.
+        pandas.Series or pandas.DataFrame
+            On ``data.index``; with ``interval``, a DataFrame with columns
+            ``estimate``, ``lower``, ``upper`` and the interval of the total over
+            customers in ``attrs["total"]``.
         """
+        if interval is not None:
+            return _intervals.parameter_interval(
+                self, lambda model, rows: model.expected_purchases(rows, t), data, interval, n_draws, random_state
+            )
         history = self._history(data)
         t = check_positive_number(t, "t", allow_zero=True)
         values = self.formulas.expected_purchases(
@@ -141,14 +161,21 @@ class TransactionModel(BaseModel):
         )
         return self._finite_series(values, data, "expected_purchases")
 
-    def probability_alive(self, data):
+    def probability_alive(self, data, *, interval=None, n_draws=200, random_state=0):
         """Probability that each customer is still active at the end of observation.
+
+        ``interval`` (e.g. 0.9) adds an interval from the parameters' sampling
+        uncertainty, as in :meth:`expected_purchases`.
 
         Returns
         -------
-        pandas.Series
-            On ``data.index``, values in [0, 1].
+        pandas.Series or pandas.DataFrame
+            On ``data.index``, values in [0, 1] (a DataFrame with ``interval``).
         """
+        if interval is not None:
+            return _intervals.parameter_interval(
+                self, lambda model, rows: model.probability_alive(rows), data, interval, n_draws, random_state
+            )
         history = self._history(data)
         values = self.formulas.probability_alive(self.params_, *history)
         return self._finite_series(np.clip(values, 0.0, 1.0), data, "probability_alive")
@@ -184,6 +211,96 @@ class TransactionModel(BaseModel):
         )
         values = np.clip(require_finite(values, self, "conditional_probability_of_purchases"), 0.0, 1.0)
         return pd.DataFrame(values.T, index=data.index, columns=pd.Index(counts.astype(np.int64), name="n"))
+
+    def purchases_interval(self, data, t, level=0.9, *, n_draws=0, random_state=0):
+        """Per-customer quantiles of the purchases X(T, T + t) in the next ``t`` time units.
+
+        From the closed-form predictive distribution given each history
+        (:meth:`conditional_probability_of_purchases`). With ``n_draws`` > 0 the
+        distribution is averaged over that many draws of the parameters
+        (:meth:`parameter_draws`), which adds their sampling uncertainty. Counts are
+        whole numbers, so each tail of the interval holds at most (1 - level) / 2.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame
+            The model's columns, one row per customer.
+        t : float
+            Horizon in the model's time unit.
+        level : float, default 0.9
+            Central coverage of the interval.
+        n_draws : int, default 0
+            Parameter draws to average over (0: the fitted parameters only).
+        random_state : int or numpy.random.Generator, optional
+
+        Returns
+        -------
+        pandas.DataFrame
+            On ``data.index``, integer columns ``lower``, ``median`` and ``upper``.
+        """
+        history = self._history(data)
+        t = check_positive_number(t, "t", allow_zero=True)
+        level = _intervals.check_level(level)
+        if n_draws:
+            draws = [row for row in self.parameter_draws(_intervals.check_draws(n_draws), random_state).to_numpy()]
+            parameter_sets = [dict(zip(self.param_names, row)) for row in draws]
+        else:
+            parameter_sets = [self.params_]
+        distinct, index = self._distinct_histories(history, data)
+        pmf_formula = self.formulas.conditional_probability_of_purchases
+
+        def pmf(counts, rows):
+            columns = [column[rows][None, :] for column in distinct]
+            total = sum(pmf_formula(params, counts, t, *columns) for params in parameter_sets)
+            return require_finite(total / len(parameter_sets), self, "purchases_interval")
+
+        quantiles = _intervals.quantiles_from_pmf(pmf, len(distinct[0]), _intervals.tail_probabilities(level))
+        if index is not None:
+            quantiles = quantiles[index]
+        table = pd.DataFrame(quantiles, index=data.index, columns=["lower", "median", "upper"])
+        table.attrs.update(level=level, t=t, n_draws=int(n_draws))
+        return table
+
+    def total_purchases_interval(self, data, t, level=0.9, *, n_draws=200, random_state=0,
+                                 chunk_size=_intervals.DEFAULT_CHUNK):
+        """Interval of the total purchases of all customers in ``data`` over the next ``t``.
+
+        By simulation: for each of ``n_draws`` draws of the parameters
+        (:meth:`parameter_draws`) every customer's future purchases are drawn given the
+        history (:meth:`sample_future_purchases`) and summed, so the interval carries
+        both the parameters' uncertainty and the randomness of who buys. The number a
+        finance team plans with.
+
+        Returns
+        -------
+        pandas.Series
+            ``estimate`` (the sum of :meth:`expected_purchases`), ``lower``, ``upper``.
+        """
+        t = check_positive_number(t, "t")
+        level, n_draws = _intervals.check_level(level), _intervals.check_draws(n_draws)
+        estimate = float(self.expected_purchases(data, t).sum())
+        rng = np.random.default_rng(random_state)
+        draws = self.parameter_draws(n_draws, rng).to_numpy()
+        totals = np.zeros(n_draws)
+        for rows in _intervals.chunks(len(data), int(chunk_size)):
+            history = self.history(data.iloc[rows])
+            for k, draw in enumerate(draws):
+                params = dict(zip(self.param_names, draw))
+                totals[k] += self.formulas.sample_future_purchases(params, [t], *history, rng).sum()
+        low, high = np.quantile(totals, _intervals.tail_probabilities(level)[[0, 2]])
+        return pd.Series({"estimate": estimate, "lower": low, "upper": high}, name="total_purchases")
+
+    def _distinct_histories(self, history, data):
+        """The distinct rows of ``history`` and each customer's index into them, when the
+        times are on the data's day grid; else the history itself and None."""
+        ticks = self._ticks_per_unit(data)
+        if ticks is None or len(history[0]) < 1000:
+            return history, None
+        per_unit = {c: (ticks if c in self.time_columns else 1.0) for c in self.rfm_columns}
+        found = distinct_rows(dict(zip(self.rfm_columns, history)), per_unit)
+        if found is None:
+            return history, None
+        return [found[0][c] for c in self.rfm_columns], found[1]
 
     def discounted_expected_purchases(self, data, times, discounts):
         """sum_k discounts[k] (E[X(times[k])] - E[X(times[k-1])]) per customer, with
@@ -250,6 +367,25 @@ class TransactionModel(BaseModel):
             table.attrs["time_unit"] = self.time_unit_
         return table
 
+    def sample_future_purchases(self, data, period_ends, random_state=None):
+        """Draw each customer's purchases in consecutive future periods, given the history.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame
+            The model's columns.
+        period_ends : array-like
+            Increasing ends of the periods after the end of observation, in the
+            model's time unit.
+
+        Returns
+        -------
+        ndarray of shape (customers, periods)
+        """
+        history = self._history(data)
+        ends = check_times(period_ends, "period_ends")
+        return self.formulas.sample_future_purchases(self.params_, ends, *history, random_state)
+
     def mixing_distributions(self):
         """The model's latent traits across customers: a dict of name -> :class:`Mixing`,
         with keys "purchase" (the purchase process) and "dropout" where the model has them."""
@@ -297,17 +433,35 @@ class SpendModel(BaseModel):
     param_descriptions = {}
     example_params = {}
 
-    def expected_spend(self, data):
+    def expected_spend(self, data, *, interval=None, n_draws=200, random_state=0):
         """Expected spend per future purchase of each customer.
+
+        ``interval`` (e.g. 0.9) adds an interval from the parameters' sampling
+        uncertainty (``n_draws`` draws of the parameters).
 
         Returns
         -------
-        pandas.Series
-            On ``data.index``.
+        pandas.Series or pandas.DataFrame
+            On ``data.index`` (a DataFrame with ``estimate``, ``lower``, ``upper`` with
+            ``interval``).
         """
+        if interval is not None:
+            return _intervals.parameter_interval(
+                self, lambda model, rows: model.expected_spend(rows), data, interval, n_draws, random_state
+            )
         arrays = self._rfm(data, self.rfm_columns)
         values = self.formulas.expected_spend(self.params_, *(arrays[c] for c in self.rfm_columns))
         return self._series(require_finite(values, self, "expected_spend"), data, "expected_spend")
+
+    def history(self, data):
+        """The model's columns of ``data``, checked, as float arrays in ``rfm_columns`` order."""
+        arrays = self._rfm(data, self.rfm_columns)
+        return [arrays[c] for c in self.rfm_columns]
+
+    def sample_future_spend(self, data, counts, random_state=None):
+        """Draw the total spend of ``counts`` future purchases (customers x periods),
+        given each customer's spend history."""
+        return self.formulas.sample_future_spend(self.params_, counts, *self.history(data), random_state)
 
     def population_mean_spend(self):
         """Mean spend per purchase across all customers."""

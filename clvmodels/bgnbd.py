@@ -363,6 +363,46 @@ def conditional_probability_of_purchases(params, n, t, x, t_x, T):
     return alive * (survive_all + drop_after_nth) + (1 - alive) * (n == 0)
 
 
+def sample_future_purchases(params, period_ends, x, t_x, T, random_state=None):
+    """Draw each customer's purchases in consecutive future periods given the history.
+
+    Alive at T with P(alive | history); if alive, lambda ~ Gamma(r + x, alpha + T) and
+    p ~ Beta(a, b + x) (the posterior given alive), purchases arrive at rate lambda
+    and the customer drops out right after the J-th, J ~ Geometric(p). The purchases
+    a customer would make over the whole horizon are drawn at once and spread over
+    the periods multinomially (Poisson arrivals are uniform in time); dropping out
+    truncates their running count at J.
+
+    Parameters
+    ----------
+    params : mapping
+    period_ends : array-like
+        Increasing ends of the periods, in the model's time unit after T.
+    x, t_x, T : ndarray
+
+    Returns
+    -------
+    ndarray of int64, shape (customers, periods)
+    """
+    r, alpha, a, b = _unpack(params)
+    rng = np.random.default_rng(random_state)
+    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    ends = np.asarray(period_ends, dtype=float)
+    horizon = float(ends[-1])
+    alive = rng.random(x.shape) < probability_alive(params, x, t_x, T)
+    rate = rng.gamma(r + x, 1.0 / (alpha + T))
+    total = rng.poisson(rate * horizon) * alive
+    buyers = np.flatnonzero(total)
+    counts = np.zeros((len(x), len(ends)), dtype=np.int64)
+    if buyers.size:
+        shares = np.diff(ends, prepend=0.0) / horizon
+        spread = rng.multinomial(total[buyers], shares / shares.sum())
+        last = rng.geometric(np.clip(rng.beta(a, b + x[buyers]), 1e-300, 1.0))
+        cumulative = np.minimum(np.cumsum(spread, axis=1), last[:, None])
+        counts[buyers] = np.diff(cumulative, axis=1, prepend=0)
+    return counts
+
+
 def mixing_distributions(params):
     """Purchase rate lambda ~ Gamma(r, alpha) (FHL 2005 eq. 2) and dropout probability
     p ~ Beta(a, b) (eq. 4) across customers."""

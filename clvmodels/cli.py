@@ -104,7 +104,9 @@ output: one row per customer, sorted by customer id, with the columns
   <customer id column>, frequency, recency, T (in the time unit),
   monetary_value, probability_alive, expected_purchases (over the whole
   horizon), expected_spend (per purchase), clv, segment;
-  without --amount-col: no monetary_value, expected_spend and clv.
+  without --amount-col: no monetary_value, expected_spend and clv;
+  with --interval: purchases_lower, purchases_median, purchases_upper and,
+  with amounts, clv_lower, clv_upper.
 The file is replaced only by a complete new one; the same input gives the
 same bytes.
 exit status: 0 success, 2 bad command line or input, 1 internal failure."""
@@ -159,6 +161,16 @@ def _non_negative(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be a finite number >= 0")
+    return value
+
+
+def _level(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number between 0 and 1, got {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (e.g. 0.9), got {text!r}")
     return value
 
 
@@ -227,6 +239,12 @@ def _add_forecast_options(parser):
         "--discount-rate", type=_non_negative, metavar="RATE", help="discount rate per period for the CLV (default 0.01)"
     )
     group.add_argument("--margin", type=_non_negative, metavar="FRACTION", help="profit margin applied to spend (default 1.0)")
+    group.add_argument(
+        "--interval", type=_level, metavar="LEVEL",
+        help="also write LEVEL prediction intervals (e.g. 0.9): purchases_lower/_median/_upper "
+        "(quantiles of the purchases over the horizon) and, with amounts, clv_lower/clv_upper "
+        "(simulated, with parameter uncertainty)",
+    )
 
 
 def _add_fit_options(parser):
@@ -315,6 +333,7 @@ def resolve_settings(args, base=None):
         )
     if settings["observation_end"] is not None:
         settings["observation_end"] = _check_date(settings["observation_end"], "--observation-end", settings)
+    settings["interval"] = getattr(args, "interval", None)
     return settings
 
 
@@ -447,14 +466,23 @@ def score(rfm, transaction_model, spend_model, settings):
     for column in ("frequency", "recency", "T", "monetary_value"):
         if column in rfm.columns and (column != "monetary_value" or spend_model is not None):
             table[column] = rfm[column]
+    interval = settings.get("interval")
     table["probability_alive"] = transaction_model.probability_alive(rfm)
     table["expected_purchases"] = transaction_model.expected_purchases(rfm, t=horizon * step)
+    if interval:
+        quantiles = transaction_model.purchases_interval(rfm, t=horizon * step, level=interval)
+        for column in ("lower", "median", "upper"):
+            table[f"purchases_{column}"] = quantiles[column]
     if spend_model is not None:
         table["expected_spend"] = spend_model.expected_spend(rfm)
-        table["clv"] = customer_lifetime_value(
+        value = customer_lifetime_value(
             transaction_model, spend_model, rfm, horizon=horizon, period=period,
-            discount_rate=settings["discount_rate"], margin=settings["margin"],
+            discount_rate=settings["discount_rate"], margin=settings["margin"], interval=interval,
         )
+        if interval:
+            table["clv"], table["clv_lower"], table["clv_upper"] = value["clv"], value["lower"], value["upper"]
+        else:
+            table["clv"] = value
     table["segment"] = customer_segments(transaction_model, rfm, spend_model=spend_model)["segment"]
     return table
 

@@ -47,6 +47,7 @@ __all__ = [
     "tracking",
     "goodness_of_fit",
     "compare_models",
+    "interval_coverage",
 ]
 
 # Evaluate E[X(t)] on at most this many (period, first-purchase day) pairs at a time.
@@ -745,3 +746,55 @@ def _comparison_row(model, split, max_frequency):
         "rmse": metrics["rmse"],
         "aggregate_error_pct": metrics["aggregate_error_pct"],
     }
+
+
+# ------------------------------------------------------------------ interval calibration
+
+
+def interval_coverage(transaction_model, split, levels=(0.8, 0.9), n_draws=200, random_state=0):
+    """How often the holdout purchases fall inside the model's prediction intervals.
+
+    For each level, each customer's interval of holdout purchases given the
+    calibration history (:meth:`~clvmodels.TransactionModel.purchases_interval`) is
+    compared with what the customer actually bought; a calibrated model has about
+    (1 - level) / 2 of the customers below and above (counts are whole numbers, so
+    the tails may be smaller). ``attrs["total"]`` holds the interval of the total
+    holdout purchases of the base (:meth:`~clvmodels.TransactionModel.total_purchases_interval`
+    at the largest level) and the actual total.
+
+    Parameters
+    ----------
+    transaction_model : fitted transaction model
+    split : pandas.DataFrame
+        Output of :func:`clvmodels.calibration_holdout_split`, with one holdout
+        length (``duration_holdout``) for all customers.
+    levels : sequence of float
+    n_draws, random_state
+        Settings of the total's simulation.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``level``; columns ``below``, ``inside``, ``above`` (shares of
+        customers) and ``nominal_tail``.
+    """
+    _require_fitted(transaction_model)
+    arrays = _check_comparison(split, ("frequency_holdout", "duration_holdout"))
+    durations = np.unique(arrays["duration_holdout"])
+    if len(durations) != 1:
+        raise ValueError("invalid split: column 'duration_holdout' must hold one holdout length for every customer")
+    t, actual = float(durations[0]), arrays["frequency_holdout"]
+    rows = {}
+    for level in levels:
+        interval = transaction_model.purchases_interval(split, t=t, level=level)
+        below = float(np.mean(actual < interval["lower"].to_numpy()))
+        above = float(np.mean(actual > interval["upper"].to_numpy()))
+        rows[float(level)] = {"below": below, "inside": 1.0 - below - above, "above": above,
+                              "nominal_tail": (1.0 - float(level)) / 2}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "level"
+    total = transaction_model.total_purchases_interval(
+        split, t=t, level=max(levels), n_draws=n_draws, random_state=random_state
+    )
+    table.attrs["total"] = {**total.to_dict(), "actual": float(actual.sum()), "level": float(max(levels))}
+    return table
