@@ -397,6 +397,49 @@ def sample(params, T, random_state=None):
     return pd.DataFrame({"frequency": frequency, "recency": recency, "n_periods": n})
 
 
+def sample_future_purchases(params, period_ends, x, t_x, n, random_state=None):
+    """Draw each customer's transactions in consecutive future periods given the history.
+
+    Alive at opportunity n with probability B(alpha+x, beta+n-x) B(gamma, delta+n) /
+    (B(alpha, beta) B(gamma, delta) L); if so, p ~ Beta(alpha + x, beta + n - x) and
+    theta ~ Beta(gamma, delta + n) (the posterior given alive), she stays alive for
+    G - 1 more opportunities, G ~ Geometric(theta), and transacts Binomial(alive
+    opportunities, p) times in each period.
+
+    Parameters
+    ----------
+    params : mapping
+    period_ends : array-like
+        Increasing ends of the periods, in opportunities after n (a period holds the
+        opportunities n + k with k in (previous end, end]).
+    x, t_x, n : ndarray
+
+    Returns
+    -------
+    ndarray of int64, shape (customers, periods)
+    """
+    values = tuple(_unpack(params))
+    alpha, beta, gamma, delta = values
+    rng = np.random.default_rng(random_state)
+    x, t_x, n = (np.asarray(v, dtype=float).reshape(-1) for v in (x, t_x, n))
+    ends = np.floor(np.asarray(period_ends, dtype=float).reshape(-1))
+    alive_at_n = _per_history(
+        lambda x, t_x, n: np.exp(_log_alive_through(values, x, n, 0.0) - _log_likelihood_distinct(values, x, t_x, n)),
+        x, t_x, n,
+    )
+    alive = rng.random(len(x)) < alive_at_n
+    p = rng.beta(alpha + x, beta + n - x)
+    theta = np.clip(rng.beta(gamma, delta + n), 1e-300, 1.0)
+    lasts = np.where(alive, rng.geometric(theta) - 1, 0).astype(float)  # opportunities still alive
+    counts = np.zeros((len(x), len(ends)), dtype=np.int64)
+    previous = 0.0
+    for j, end in enumerate(ends):  # a loop over periods, vectorised over customers
+        opportunities = np.clip(np.minimum(lasts, end) - previous, 0, None).astype(np.int64)
+        counts[:, j] = rng.binomial(opportunities, p)
+        previous = end
+    return counts
+
+
 def mixing_distributions(params):
     """Transaction probability p ~ Beta(alpha, beta) and dropout probability
     theta ~ Beta(gamma, delta) across customers (FHS 2010 section 2)."""

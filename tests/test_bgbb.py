@@ -212,6 +212,23 @@ def test_sample_matches_the_expected_transactions():
     assert ((sample["frequency"] <= sample["recency"]) & (sample["recency"] <= sample["n_periods"])).all()
 
 
+def test_future_purchases_drawn_given_history_have_the_expected_mean(model, donations):
+    draws = np.stack([model.sample_future_purchases(donations, [1, 3, 5], random_state=seed) for seed in range(40)])
+    assert draws.shape == (40, 22, 3) and (draws >= 0).all()
+    # At most one transaction per opportunity: 1, 2 and 2 opportunities in the three periods.
+    assert (draws <= np.array([1, 2, 2])).all()
+    weights = donations["weight"].to_numpy()
+    simulated = np.einsum("dcp,c->", draws, weights) / 40
+    expected = float(np.dot(model.expected_purchases(donations, 5), weights))
+    assert simulated == pytest.approx(expected, rel=0.02)
+
+
+def test_purchases_interval(model, donations):
+    table = model.purchases_interval(donations, 3, level=0.8)
+    assert list(table.columns) == ["lower", "median", "upper"]
+    assert ((table["lower"] <= table["median"]) & (table["median"] <= table["upper"]) & (table["upper"] <= 3)).all()
+
+
 def test_model_sample_and_mixing(model):
     sample = model.sample(np.full(100, 6.0), random_state=1)
     assert sample.attrs["time_unit"] == "Y"
