@@ -11,7 +11,7 @@ from . import datasets
 from ._base import load_model, model_from_dict
 from ._families import ContractualModel, Mixing, SpendModel, TransactionModel, registered_models
 from .data import calibration_holdout_split, compress, rfm_summary
-from .discrete import discrete_rfm_summary, tenure_from_survivors, tenure_summary
+from .discrete import discrete_calibration_holdout_split, discrete_rfm_summary, tenure_from_survivors, tenure_summary
 from .bgnbd import BetaGeoModel
 from .bgbb import BetaGeoBetaBinomModel
 from .sbg import ShiftedBetaGeoModel
@@ -31,6 +31,7 @@ __all__ = [
     "calibration_holdout_split",
     "compress",
     "discrete_rfm_summary",
+    "discrete_calibration_holdout_split",
     "tenure_summary",
     "tenure_from_survivors",
     "BetaGeoModel",

@@ -111,6 +111,9 @@ class TransactionModel(BaseModel):
     # Parameters in the model's time unit from which ``sample`` then ``fit`` recovers
     # them on a few thousand customers; used by the generic model tests and examples.
     example_params = {}
+    # The column holding each customer's observation length (what ``sample`` takes
+    # as ``T`` and ``probability_of_purchases`` as ``t``): "T", or e.g. "n_periods".
+    length_column = "T"
 
     # ----- helpers ----------------------------------------------------------------------
     def history(self, data):

@@ -507,6 +507,7 @@ class BetaGeoBetaBinomModel(TransactionModel):
     rfm_columns = ("frequency", "recency", "n_periods")
     time_params = ()
     time_columns = ()
+    length_column = "n_periods"
     param_descriptions = {
         "alpha": "transaction probability p: first shape of its Beta distribution",
         "beta": "transaction probability p: second shape of its Beta distribution",

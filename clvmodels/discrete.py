@@ -2,6 +2,8 @@
 
 - :func:`discrete_rfm_summary`: a transaction log -> the BG/BB table (frequency,
   recency, n_periods in whole calendar periods; Fader, Hardie & Shang 2010).
+- :func:`discrete_calibration_holdout_split`: the same over a calibration period,
+  with each customer's transactions in the holdout periods.
 - :func:`tenure_summary`: subscription records (start, end or still active) -> the
   table the contractual models fit (tenure in whole periods, churned).
 - :func:`tenure_from_survivors`: cohort survivor counts (1000, 631, 468, ...) -> the
@@ -29,7 +31,7 @@ from .data import (
     _starts_of_runs,
 )
 
-__all__ = ["discrete_rfm_summary", "tenure_summary", "tenure_from_survivors"]
+__all__ = ["discrete_rfm_summary", "discrete_calibration_holdout_split", "tenure_summary", "tenure_from_survivors"]
 
 _PERIODS = ("D", "W", "M", "Q", "Y")
 # 1970-01-01, day 0, was a Thursday: shifting by 3 days makes weeks start on Monday.
@@ -146,23 +148,134 @@ def discrete_rfm_summary(
         if log is not None and end is not None:
             _require_purchases_by(end, "observation_end", log, date_col, clock, problems)
     problems.raise_if_any()
+    last = _last_complete_period(end, log, code)
+    by_period, customer_ids = _periods_with_transactions(log, code, last, date_col)
+    columns, keep = _discrete_columns(by_period, last)
+    frame = _rfm_frame(customer_ids, by_period, keep, columns)
+    frame.attrs.update(time_unit=code, observation_end=_period_last_day(last, code),
+                       first_period=_period_start(int(by_period.tick.min()), code))
+    return frame
 
+
+def discrete_calibration_holdout_split(
+    transactions,
+    customer_col="customer_id",
+    date_col="date",
+    *,
+    period="Y",
+    calibration_end,
+    observation_end=None,
+    datetime_format=None,
+):
+    """Summarise a transaction log over calibration periods and the holdout periods after them.
+
+    Parameters
+    ----------
+    transactions, customer_col, date_col, period, datetime_format
+        As in :func:`discrete_rfm_summary`.
+    calibration_end : str or datetime-like
+        Last day of the calibration periods (periods ending by it count).
+    observation_end : str or datetime-like, optional
+        Last day of the holdout periods (default: the last transaction's period is
+        taken as complete).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per customer acquired by the last calibration period:
+        ``frequency``, ``recency``, ``n_periods`` over the calibration periods (as
+        :func:`discrete_rfm_summary` with ``observation_end=calibration_end``),
+        ``frequency_holdout`` (holdout periods with a transaction) and
+        ``duration_holdout`` (the number of holdout periods), so that
+        :func:`clvmodels.evaluation.holdout_comparison` can compare them with
+        ``expected_purchases(data, duration_holdout)``.
+
+    Raises
+    ------
+    ValueError
+        As :func:`discrete_rfm_summary`, and when no complete period follows the
+        calibration periods.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import clvmodels as clv
+    >>> log = pd.DataFrame({"customer_id": [1, 1, 1, 2],
+    ...                     "date": ["1995-03-01", "1996-05-01", "1999-01-09", "1997-07-01"]})
+    >>> clv.discrete_calibration_holdout_split(log, period="Y", calibration_end="1997-12-31",
+    ...                                        observation_end="1999-12-31")
+    ... # doctest: +NORMALIZE_WHITESPACE
+                 frequency  recency  n_periods  frequency_holdout  duration_holdout
+    customer_id
+    1                  1.0      1.0        2.0                1.0               2.0
+    2                  0.0      0.0        0.0                0.0               2.0
+    """
+    problems = Problems("transactions")
+    code = _check_period(period, problems)
+    clock = _Clock.for_unit("D", problems)
+    log = _read_transactions(transactions, customer_col, date_col, None, clock, datetime_format, problems)
+    calibration = _end_tick(calibration_end, "calibration_end", clock, datetime_format, problems)
+    end = None
+    if observation_end is not None:
+        end = _end_tick(observation_end, "observation_end", clock, datetime_format, problems)
+    if log is not None and calibration is not None:
+        _require_purchases_by(calibration, "calibration_end", log, date_col, clock, problems)
+    problems.raise_if_any()
+    last = _last_complete_period(end, log, code)
+    calibration_last = _last_complete_period(calibration, log, code)
+    if calibration_last >= last:
+        problems.add(date_col, f"no complete {code} period lies between calibration_end "
+                               f"{clock.iso(calibration)} and the end of observation {_period_last_day(last, code)}")
+    problems.raise_if_any()
+
+    by_period, customer_ids = _periods_with_transactions(log, code, last, date_col)
+    in_calibration = by_period.tick <= calibration_last
+    calibration_days = _PurchaseDays(by_period.customer[in_calibration], by_period.tick[in_calibration], None)
+    if len(calibration_days.customer) == 0:
+        raise ValueError(f"invalid transactions: column {date_col!r}: no transaction falls in a complete "
+                         f"period ({code}) by calibration_end")
+    columns, keep = _discrete_columns(calibration_days, calibration_last)
+    # Customers with calibration transactions, in the same (sorted) order, and their holdout counts.
+    holdout = by_period.count_per_customer(~in_calibration)
+    acquired = by_period.tick[by_period.starts] <= calibration_last
+    columns["frequency_holdout"] = holdout[acquired].astype(float)
+    columns["duration_holdout"] = np.full(len(columns["frequency"]), float(last - calibration_last))
+    frame = _rfm_frame(customer_ids, calibration_days, keep, columns)
+    frame.attrs.update(time_unit=code, calibration_end=_period_last_day(calibration_last, code),
+                       observation_end=_period_last_day(last, code))
+    return frame
+
+
+def _last_complete_period(end, log, period):
+    """The last calendar period that ends on or before day ``end`` (by default the
+    last transaction's period, taken as complete)."""
     if end is None:
-        last = int(_period_number(log.last_tick, code))
-    else:
-        last = int(_period_number(end + 1, code)) - 1  # the last period ending by ``end``
+        return int(_period_number(log.last_tick, period))
+    return int(_period_number(end + 1, period)) - 1
+
+
+def _period_last_day(number, period):
+    return str(np.datetime64(_period_start(number + 1, period)) - np.timedelta64(1, "D"))
+
+
+def _periods_with_transactions(log, period, last, date_col):
+    """The distinct (customer, period) pairs up to period ``last``, sorted, as a
+    :class:`_PurchaseDays` whose ticks are period numbers; and the customer ids."""
     days, customer_ids = _purchase_days(log), log.customer_ids
-    del log
-    periods = _period_number(days.tick, code)
+    periods = _period_number(days.tick, period)
     keep = periods <= last
     customer, periods = days.customer[keep], periods[keep]
     first_of_run = _starts_of_runs(customer, periods)  # sorted by customer, then day
-    by_period = _PurchaseDays(customer[first_of_run], periods[first_of_run], None)
-    if len(by_period.customer) == 0:
+    if not first_of_run.any():
         raise ValueError(
             f"invalid transactions: column {date_col!r}: no transaction falls in a complete "
-            f"period ({code}) by observation_end"
+            f"period ({period}) by observation_end"
         )
+    return _PurchaseDays(customer[first_of_run], periods[first_of_run], None), customer_ids
+
+
+def _discrete_columns(by_period, last):
+    """(x, t_x, n) of every customer of ``by_period`` observed to period ``last``."""
     n_seen = by_period.count_per_customer()
     born = by_period.tick[by_period.starts]
     latest = by_period.tick[by_period.stops - 1]
@@ -171,13 +284,7 @@ def discrete_rfm_summary(
         "recency": (latest - born).astype(float),
         "n_periods": (last - born).astype(float),
     }
-    frame = _rfm_frame(customer_ids, by_period, np.ones(len(born), dtype=bool), columns)
-    frame.attrs.update(
-        time_unit=code,
-        observation_end=str(np.datetime64(_period_start(last + 1, code)) - np.timedelta64(1, "D")),
-        first_period=_period_start(int(born.min()), code),
-    )
-    return frame
+    return columns, np.ones(len(born), dtype=bool)
 
 
 # ------------------------------------------------------------------ contractual

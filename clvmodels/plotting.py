@@ -42,6 +42,8 @@ __all__ = [
     "plot_dropout_heterogeneity",
     "plot_spend_distribution",
     "plot_value_concentration",
+    "plot_survival",
+    "plot_retention",
 ]
 
 MATPLOTLIB_MISSING = "clvmodels.plotting needs matplotlib: pip install 'clvmodels[plot]'"
@@ -834,4 +836,72 @@ def plot_value_concentration(clv_values, ax=None):
     ax.set_ylabel("share of total customer value (%)")
     ax.set_title(f"Concentration of customer value ({values.size} customers)")
     _legend(ax, loc="lower right")
+    return ax
+
+
+# ----- contractual models ---------------------------------------------------------------------
+def _survival_axes(comparison, ax, observed, expected, ylabel, title):
+    require_dataframe(comparison, "survival comparison")
+    problems = Problems("survival comparison")
+    for column in (observed, expected):
+        if column not in comparison.columns:
+            problems.add(column, f"is missing; the columns are {list(comparison.columns)}")
+    problems.raise_if_any()
+    ax = _axes(ax)
+    periods = comparison.index.to_numpy(dtype=float)
+    ax.plot(periods, comparison[observed].to_numpy(dtype=float), color=_OBSERVED_COLOR, marker="o",
+            markersize=4, label="observed")
+    ax.plot(periods, comparison[expected].to_numpy(dtype=float), color=_MODEL_COLOR, linestyle="--", label="model")
+    end = comparison.attrs.get("calibration_periods")
+    if end is not None and end < periods.max():
+        ax.axvline(end, color="0.4", linestyle=":", linewidth=1.2)
+        ax.annotate("end of calibration", xy=(end, 0.02), xycoords=("data", "axes fraction"),
+                    xytext=(4, 4), textcoords="offset points", ha="left", va="bottom", fontsize=9, color="0.3")
+    unit_code = comparison.attrs.get("time_unit")
+    ax.set_xlabel(f"{_UNIT_NAMES[check_time_unit(unit_code)]}s since acquisition" if unit_code else "periods since acquisition")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.set_xlim(0, periods.max() if len(periods) else 1)
+    _legend(ax)
+    return ax
+
+
+def plot_survival(comparison, ax=None):
+    """A cohort's observed survival against a contractual model's S(t) (Fader & Hardie 2007, Fig. 3).
+
+    Parameters
+    ----------
+    comparison : pandas.DataFrame
+        Output of :func:`clvmodels.evaluation.survival_comparison` (columns
+        ``observed_survival`` and ``expected_survival``); a dotted line marks the
+        end of the calibration periods.
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    ax = _survival_axes(comparison, ax, "observed_survival", "expected_survival",
+                        "share of the cohort still active", "Survival: observed and model")
+    ax.set_ylim(0, 1.02)
+    return ax
+
+
+def plot_retention(comparison, ax=None):
+    """A cohort's observed retention rates against a contractual model's r(t) (Fader & Hardie 2007, Fig. 5).
+
+    Parameters
+    ----------
+    comparison : pandas.DataFrame
+        Output of :func:`clvmodels.evaluation.survival_comparison` (columns
+        ``observed_retention`` and ``expected_retention``).
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    ax = _survival_axes(comparison, ax, "observed_retention", "expected_retention",
+                        "retention rate (renewing / up for renewal)", "Retention: observed and model")
+    ax.set_ylim(0, 1.02)
     return ax
