@@ -322,10 +322,11 @@ def _matrix_grid(model, T, max_frequency, max_recency):
     """Customer age, frequencies and recencies for a frequency-recency matrix."""
     _check_fitted(model)
     data_max_frequency = None
+    length = getattr(model, "length_column", "T")  # "n_periods" for discrete-time models
     if isinstance(T, pd.DataFrame):
-        arrays = check_rfm(T, ("frequency", "T"), what="data for the matrix")
+        arrays = check_rfm(T, ("frequency", length), what="data for the matrix")
         data_max_frequency = int(np.max(arrays["frequency"]))
-        T = float(np.max(arrays["T"]))
+        T = float(np.max(arrays[length]))
     elif T is None:
         raise ValueError(
             "T is needed: pass the customer age (in the model's time unit) to draw the matrix "
@@ -367,9 +368,13 @@ def _matrix_values(model, method, T, frequencies, recencies, **kwargs):
     """
     F, R = np.meshgrid(frequencies, recencies, indexing="ij")
     R = np.where(F == 0, 0.0, R)
-    frame = _rfm_frame(model, {"frequency": F.ravel(), "recency": R.ravel(), "T": np.full(F.size, T)})
-    values = getattr(model, method)(frame, **kwargs)
-    return np.asarray(values, dtype=float).reshape(F.shape)
+    length = getattr(model, "length_column", "T")
+    # In discrete time a customer transacts at most once a period, so x <= t_x.
+    possible = (F <= R) | (F == 0) if length != "T" else np.ones(F.shape, dtype=bool)
+    frame = _rfm_frame(model, {"frequency": F[possible], "recency": R[possible], length: np.full(possible.sum(), T)})
+    values = np.full(F.shape, np.nan)
+    values[possible] = np.asarray(getattr(model, method)(frame, **kwargs), dtype=float)
+    return values
 
 
 def _draw_matrix(ax, values, frequencies, recencies, cbar_label, title, unit, vmin=None, vmax=None):

@@ -123,3 +123,20 @@ def test_survival_and_retention_plots():
     plt.close(fig)
     with pytest.raises(ValueError, match="'expected_survival': is missing"):
         plotting.plot_survival(table.drop(columns="expected_survival"))
+
+
+def test_probability_alive_matrix_of_bgbb():
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    from clvmodels import plotting
+
+    donations = clv.datasets.load_donations()
+    model = clv.BetaGeoBetaBinomModel().fit(donations, sample_weight="weight")
+    ax = plotting.plot_probability_alive_matrix(model, T=donations)
+    matrix = ax.images[0].get_array()
+    assert matrix.shape == (7, 7)  # frequency 0..6 by recency 0..6
+    assert matrix[2, 4] == pytest.approx(model.probability_alive(
+        pd.DataFrame({"frequency": [2.0], "recency": [4.0], "n_periods": [6.0]})).iloc[0])
+    assert np.ma.is_masked(matrix[3, 2]) or np.isnan(matrix[3, 2])  # 3 transactions by period 2: impossible
+    plt.close(ax.figure)
