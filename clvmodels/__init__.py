@@ -13,6 +13,7 @@ from ._families import ContractualModel, Mixing, SpendModel, TransactionModel, r
 from .data import calibration_holdout_split, compress, rfm_summary
 from .discrete import discrete_calibration_holdout_split, discrete_rfm_summary, tenure_from_survivors, tenure_summary
 from .bgnbd import BetaGeoModel
+from .mbgnbd import ModifiedBetaGeoModel
 from .bgbb import BetaGeoBetaBinomModel
 from .sbg import ShiftedBetaGeoModel
 from .bdw import BetaDiscreteWeibullModel
@@ -35,6 +36,7 @@ __all__ = [
     "tenure_summary",
     "tenure_from_survivors",
     "BetaGeoModel",
+    "ModifiedBetaGeoModel",
     "BetaGeoBetaBinomModel",
     "ShiftedBetaGeoModel",
     "BetaDiscreteWeibullModel",

@@ -59,9 +59,10 @@ class BaseModel:
     """Base class of the clvmodels models: maximum likelihood over log-parameters.
 
     Subclasses set ``param_names``, ``rfm_columns`` (the data columns, in the order
-    the formulas take them), ``time_params`` (parameters in units of time, e.g. a
-    Gamma rate), ``time_columns`` (columns measured in time) and ``formulas``, a
-    namespace of pure functions:
+    the formulas take them), ``time_params`` (parameters measured in units of time,
+    which scale like the time columns: x 7 from weeks to days, e.g. the rate
+    parameter alpha of a Gamma-distributed purchase rate), ``time_columns`` (columns
+    measured in time) and ``formulas``, a namespace of pure functions:
 
     ``log_likelihood(params, *columns)``
         Per-row log-likelihood (required).

@@ -18,7 +18,7 @@ import numpy as np
 from scipy import special
 
 from ._arrays import distinct_rows, dot, unique_inverse
-from ._families import Mixing, TransactionModel
+from ._families import Mixing, TransactionModel, _checked_n
 from ._special import hyp2f1
 from ._validation import check_times
 
@@ -66,7 +66,11 @@ def log_likelihood(params, x, t_x, T):
     """
     r, alpha, a, b = _unpack(params)
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
-    log_odds = np.where(x > 0, _log_odds_dead(r, alpha, a, b, x, t_x, T), -np.inf)
+    return _log_likelihood(r, alpha, a, b, x, T, np.where(x > 0, _log_odds_dead(r, alpha, a, b, x, t_x, T), -np.inf))
+
+
+def _log_likelihood(r, alpha, a, b, x, T, log_odds):
+    """Eq. 6 given the log-odds of having dropped out (-inf where that is impossible)."""
     return (
         special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
         + special.betaln(a, b + x) - special.betaln(a, b)
@@ -77,13 +81,20 @@ def log_likelihood(params, x, t_x, T):
 def prepare(columns, weights):
     """Split the rows for :func:`derivatives`: terms in x alone are summed per distinct
     x; the dropout terms are needed for repeat buyers only."""
+    return _prepare_rows(columns, weights, columns["frequency"] > 0)
+
+
+def _prepare_rows(columns, weights, dropout_rows):
+    """:func:`prepare` with the dropout term (the softplus of eq. 6) on the rows where
+    the boolean ``dropout_rows`` is true; MBG/NBD has it on every row."""
     x, t_x, T = columns["frequency"], columns["recency"], columns["T"]
     x_unique, x_index = unique_inverse(x)
-    repeat = x > 0
+    repeat = np.asarray(dropout_rows, dtype=bool)
     t_xr = t_x[repeat]
     return {
         "T": T, "w": weights, "wx": weights * x, "w_sum": weights.sum(),
         "x_unique": x_unique, "w_per_x": np.bincount(x_index, weights=weights, minlength=len(x_unique)),
+        "dropout_per_x": np.bincount(x_index[repeat], minlength=len(x_unique)) > 0,
         "xr": x[repeat], "xr_index": x_index[repeat], "t_xr": t_xr, "gap_r": T[repeat] - t_xr, "wr": weights[repeat],
     }
 
@@ -106,8 +117,8 @@ def derivatives(params, data, order):
     log_ratio = np.log1p(data["gap_r"] * inv_t_xr)  # ln((alpha + T) / (alpha + t_x))
     r_plus_xr = r + xr
     with np.errstate(divide="ignore"):
-        # 1/(b+x-1) per distinct x; 0 at x = 0, which no repeat row indexes.
-        inv_b_u = np.where(xu > 0, 1.0 / (b + xu - 1), 0.0)
+        # 1/(b+x-1) per distinct x; 0 where no row has the dropout term (x = 0 in BG/NBD).
+        inv_b_u = np.where(data["dropout_per_x"], 1.0 / (b + xu - 1), 0.0)
         L = (np.log(a) + np.log(inv_b_u))[xr_index] + r_plus_xr * log_ratio
     # softplus(L) = ln(1 + e^L), written to neither overflow nor cost a logaddexp.
     softplus = np.maximum(L, 0.0) + np.log1p(np.exp(-np.abs(L)))
@@ -167,14 +178,20 @@ def derivatives(params, data, order):
 
 def probability_alive(params, x, t_x, T):
     """P(alive at T | x, t_x, T) (FHL 2005 eq. 11); 1 for customers with no repeat purchase."""
-    r, alpha, a, b = _unpack(params)
+    return _probability_alive(*_unpack(params), x, t_x, T)
+
+
+def _probability_alive(r, alpha, a, b, x, t_x, T, alive_without_repeat=True):
+    """Eq. 11; ``alive_without_repeat`` False drops the rule that a customer without
+    repeat purchases is alive (MBG/NBD, whose customers may drop out at time 0)."""
     x, t_x, T = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (x, t_x, T)))
     shape = x.shape
     x, t_x, T = (np.atleast_1d(v) for v in (x, t_x, T))
     alive = _log_odds_dead(r, alpha, a, b, x, t_x, T)
     np.negative(alive, out=alive)
     special.expit(alive, out=alive)
-    alive[x == 0] = 1.0
+    if alive_without_repeat:
+        alive[x == 0] = 1.0
     return alive.reshape(shape) if shape else float(alive[0])
 
 
@@ -254,15 +271,18 @@ def expected_purchases(params, t, x, t_x, T, ticks_per_unit=None):
         Resolution of ``T`` (7 for weeks measured in days): the hypergeometric part is
         then evaluated once per distinct (x, T).
     """
-    r, alpha, a, b = _unpack(params)
-    t = check_times(t)
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
-    alive = probability_alive(params, x, t_x, T)
+    return _expected_if_alive(*_unpack(params), t, x, T, ticks_per_unit) * probability_alive(params, x, t_x, T)
+
+
+def _expected_if_alive(r, alpha, a, b, t, x, T, ticks_per_unit=None):
+    """E[X(T, T + t) | alive at T, x, T]: eq. 10 before weighting by P(alive)."""
+    t = check_times(t)
     if t.ndim == 0:
         xs, Ts, index = _per_distinct_x_T(np.ravel(x), np.ravel(T), ticks_per_unit)
         unconditional = _unconditional_expected(r, alpha, a, b, t, xs, Ts)
-        return (unconditional if index is None else unconditional[index]).reshape(np.shape(x)) * alive
-    return _unconditional_expected(r, alpha, a, b, t, x, T) * alive
+        return (unconditional if index is None else unconditional[index]).reshape(np.shape(x))
+    return _unconditional_expected(r, alpha, a, b, t, x, T)
 
 
 def discounted_expected_purchases(params, times, discounts, x, t_x, T, ticks_per_unit=None):
@@ -272,9 +292,14 @@ def discounted_expected_purchases(params, times, discounts, x, t_x, T, ticks_per
     distinct (x, T) when ``ticks_per_unit`` says times are on a grid, and weighted by
     P(alive) at the end, so the cost barely grows with the number of customers.
     """
-    r, alpha, a, b = _unpack(params)
-    times, discounts = check_times(times), np.asarray(discounts, dtype=float)
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    discounted = _discounted_if_alive(*_unpack(params), times, discounts, x, T, ticks_per_unit)
+    return discounted * probability_alive(params, x, t_x, T)
+
+
+def _discounted_if_alive(r, alpha, a, b, times, discounts, x, T, ticks_per_unit=None):
+    """:func:`discounted_expected_purchases` for a customer alive at T."""
+    times, discounts = check_times(times), np.asarray(discounts, dtype=float)
     xs, Ts, index = _per_distinct_x_T(x, T, ticks_per_unit)
     total = np.zeros_like(Ts)
     previous = np.zeros_like(Ts)
@@ -282,17 +307,13 @@ def discounted_expected_purchases(params, times, discounts, x, t_x, T, ticks_per
         cumulative = _unconditional_expected(r, alpha, a, b, time, xs, Ts)
         total += discount * (cumulative - previous)
         previous = cumulative
-    return (total if index is None else total[index]) * probability_alive(params, x, t_x, T)
+    return total if index is None else total[index]
 
 
 def probability_of_purchases(params, n, t):
     """P(X(t) = n) for a customer just acquired (FHL 2005 eq. 8): the conditional
     probability of :func:`conditional_probability_of_purchases` with no history."""
-    t = check_times(t)
-    n = np.asarray(n, dtype=float)
-    if np.any((n < 0) | (n != np.round(n))):
-        raise ValueError("n must be a whole number >= 0")
-    return conditional_probability_of_purchases(params, n, t, 0.0, 0.0, 0.0)
+    return conditional_probability_of_purchases(params, _checked_n(n), check_times(t), 0.0, 0.0, 0.0)
 
 
 def sample(params, T, random_state=None):
@@ -311,17 +332,23 @@ def sample(params, T, random_state=None):
     pandas.DataFrame
         Columns frequency, recency, T (continuous times).
     """
+    return _draw_histories(*_unpack(params), T, random_state)
+
+
+def _draw_histories(r, alpha, a, b, T, random_state, dropout_at_start=False):
+    """:func:`sample`; with ``dropout_at_start`` a customer may also drop out right
+    after the first purchase (MBG/NBD)."""
     import pandas as pd
 
-    r, alpha, a, b = _unpack(params)
     rng = np.random.default_rng(random_state)
     T = np.asarray(T, dtype=float)
     rate = rng.gamma(r, 1 / alpha, size=T.shape)
     dropout = rng.beta(a, b, size=T.shape)
     # Purchases while alive form a Poisson process; the customer drops out right after
-    # the J-th repeat purchase, J ~ Geometric(p).
+    # the J-th repeat purchase, J ~ Geometric(p) (after the (J-1)-th, counting the
+    # first purchase as the 0-th, when she may drop out at the start).
     purchases_if_alive = rng.poisson(rate * T)
-    last_purchase = rng.geometric(np.clip(dropout, 1e-300, 1))
+    last_purchase = rng.geometric(np.clip(dropout, 1e-300, 1)) - int(dropout_at_start)
     x = np.minimum(purchases_if_alive, last_purchase)
     # Given n arrivals in (0, T], the x-th is T times the x-th of n sorted uniforms.
     with np.errstate(invalid="ignore"):
@@ -341,10 +368,14 @@ def conditional_probability_of_purchases(params, n, t, x, t_x, T):
     Poisson process with a Gamma rate are negative binomial. A customer who has
     dropped out makes none. ``n`` broadcasts against the customers.
     """
-    r, alpha, a, b = _unpack(params)
-    n = np.asarray(n, dtype=float)
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
-    alive = probability_alive(params, x, t_x, T)
+    return _pmf_given_alive(*_unpack(params), n, t, x, T, probability_alive(params, x, t_x, T))
+
+
+def _pmf_given_alive(r, alpha, a, b, n, t, x, T, alive):
+    """P(X(T, T + t) = n) given P(alive at T) = ``alive``, lambda ~ Gamma(r + x, alpha + T)
+    and p ~ Beta(a, b + x) for a customer alive at T."""
+    n = np.asarray(n, dtype=float)
     shape = r + x
     q = t / (alpha + T + t)
     log_p = np.log(alpha + T) - np.log(alpha + T + t)  # ln(1 - q)
@@ -384,12 +415,18 @@ def sample_future_purchases(params, period_ends, x, t_x, T, random_state=None):
     -------
     ndarray of int64, shape (customers, periods)
     """
-    r, alpha, a, b = _unpack(params)
-    rng = np.random.default_rng(random_state)
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    alive = probability_alive(params, x, t_x, T)
+    return _sample_future_given_alive(*_unpack(params), period_ends, x, T, alive, random_state)
+
+
+def _sample_future_given_alive(r, alpha, a, b, period_ends, x, T, alive, random_state):
+    """:func:`sample_future_purchases` given P(alive at T) = ``alive``; alive customers
+    have lambda ~ Gamma(r + x, alpha + T) and p ~ Beta(a, b + x)."""
+    rng = np.random.default_rng(random_state)
     ends = np.asarray(period_ends, dtype=float)
     horizon = float(ends[-1])
-    alive = rng.random(x.shape) < probability_alive(params, x, t_x, T)
+    alive = rng.random(x.shape) < alive
     rate = rng.gamma(r + x, 1.0 / (alpha + T))
     total = rng.poisson(rate * horizon) * alive
     buyers = np.flatnonzero(total)
