@@ -289,3 +289,12 @@ def test_fractional_horizon_refused_for_pmf(model, donations):
         model.conditional_probability_of_purchases(donations, 0, 2.5)
     with pytest.raises(ValueError, match="whole"):
         model.probability_of_purchases(1, 2.5)
+
+
+def test_chunked_likelihood_equals_one_pass(monkeypatch):
+    x, t_x, n = random_histories(500, 30, 8)
+    one_pass = bgbb.log_likelihood(OPTIMUM, x, t_x, n)
+    monkeypatch.setattr(bgbb, "_TERMS_PER_CHUNK", 7)
+    np.testing.assert_array_equal(bgbb.log_likelihood(OPTIMUM, x, t_x, n), one_pass)
+    monkeypatch.setattr(bgbb, "_TERMS_PER_CHUNK", 1)
+    np.testing.assert_array_equal(bgbb.log_likelihood(OPTIMUM, x, t_x, n), one_pass)
