@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 import clvmodels as clv
-from clvmodels import bgbb, evaluation
+from clvmodels import evaluation
 
 TRUTH = {"alpha": 1.2, "beta": 0.75, "gamma": 0.66, "delta": 2.8}
 
