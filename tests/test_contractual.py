@@ -213,3 +213,12 @@ def test_bad_arguments_are_refused(key, model_class):
         model.probability_alive(data.drop(columns="churned"))
     with pytest.raises(clv.NotFittedError):
         model_class().survival(3)
+
+
+def test_contractual_family_is_registered_apart():
+    from clvmodels._families import model_class
+
+    assert set(clv.registered_models("contractual")) == {"sbg", "bdw"}
+    assert not {"sbg", "bdw"} & set(clv.registered_models("transaction"))
+    assert model_class("bdw", family="contractual") is clv.BetaDiscreteWeibullModel
+    assert issubclass(clv.ShiftedBetaGeoModel, clv.ContractualModel)
