@@ -518,8 +518,11 @@ def model_class(key, family="transaction"):
 
 # Discounted sums over future periods stop once the discount factor is below this.
 _DISCOUNT_TAIL = 1e-15
-# Terms per chunk of those sums (memory bound).
-_TERMS_PER_CHUNK = 1 << 22
+# Terms per block of those sums between stopping checks.
+_DERL_BLOCK = 1 << 16
+# Below this discount rate per period the residual-lifetime series is refused: it
+# would need more than ~350,000 terms per customer tenure.
+_MIN_DISCOUNT_RATE = 1e-4
 
 
 class ContractualModel(BaseModel):
@@ -641,18 +644,44 @@ class ContractualModel(BaseModel):
         return self._series(require_finite(values, self, "expected_residual_lifetime"), data, "derl")
 
     def _residual_lifetime(self, discount_rate, tenure):
-        """DERL of active customers of the given (distinct) tenures: the series
-        sum_{k>=0} S(t + 1 + k) / S(t) z^k, z = 1 / (1 + d), summed until z^k < 1e-15
-        (its terms are positive and at most z^k, so the sum is accurate to ~1e-15 / d)."""
-        z = 1.0 / (1.0 + float(discount_rate))
-        n_terms = int(np.ceil(np.log(_DISCOUNT_TAIL) / np.log(z))) + 1
-        k = np.arange(n_terms, dtype=float)
-        total = np.empty(len(tenure))
-        rows = max(1, _TERMS_PER_CHUNK // n_terms)
-        for lo in range(0, len(tenure), rows):  # chunks of distinct tenures, bounding memory
-            t = tenure[lo:lo + rows, None]
-            log_ratio = self._log_survival(t + 1 + k) - self._log_survival(t)
-            total[lo:lo + rows] = np.exp(log_ratio + k * np.log(z)).sum(axis=1)
+        """DERL of active customers of the given whole tenures.
+
+        DERL(t) = sum_{k>=0} S(t + 1 + k) / S(t) z^k, z = 1 / (1 + d), is summed as a
+        series only at the longest tenure; below it, DERL(t) = r(t + 1) (1 + z DERL(t + 1))
+        with r(t + 1) = S(t + 1) / S(t), a recursion that shrinks errors as it goes down.
+        """
+        d = float(discount_rate)
+        if d < _MIN_DISCOUNT_RATE:
+            raise ValueError(
+                f"discount_rate must be >= {_MIN_DISCOUNT_RATE:g} per period for the residual lifetime, "
+                f"got {discount_rate!r} (the series needs ~35 / discount_rate terms)"
+            )
+        z = 1.0 / (1.0 + d)
+        tenure = np.asarray(tenure, dtype=float)
+        low, top = float(tenure.min()), float(tenure.max())
+        grid = np.arange(low, top + 1.0)
+        retention = np.exp(self._log_survival(grid[1:]) - self._log_survival(grid[:-1]))
+        values = np.empty(len(grid))
+        values[-1] = self._residual_series(z, top)
+        for i in range(len(grid) - 2, -1, -1):  # a loop over tenures, not customers
+            values[i] = retention[i] * (1.0 + z * values[i + 1])
+        return values[np.rint(tenure - low).astype(np.int64)]
+
+    def _residual_series(self, z, tenure):
+        """sum_{k>=0} S(t + 1 + k) / S(t) z^k at one tenure, in blocks of terms, until
+        the rest (at most S(t + 1 + K) / S(t) z^K / (1 - z), as S falls) is below
+        1e-13 of the sum, or z^K < 1e-15."""
+        log_z = np.log(z)
+        n_terms = int(np.ceil(np.log(_DISCOUNT_TAIL) / log_z)) + 1
+        log_s = float(self._log_survival(tenure))
+        total, start = 0.0, 0
+        while start < n_terms:
+            k = np.arange(start, min(start + _DERL_BLOCK, n_terms), dtype=float)
+            total += float(np.exp(self._log_survival(tenure + 1 + k) - log_s + k * log_z).sum())
+            start += len(k)
+            rest = np.exp(float(self._log_survival(tenure + 1 + start)) - log_s + start * log_z) / (1 - z)
+            if rest <= 1e-13 * total:
+                break
         return total
 
     def log_likelihood(self, data):

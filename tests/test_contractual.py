@@ -159,7 +159,7 @@ def test_model_metadata(key, model_class):
 @pytest.mark.parametrize("key, model_class", CONTRACTUAL)
 @settings(max_examples=30, deadline=None)
 @given(alpha=st.floats(0.05, 50), beta=st.floats(0.05, 50), c=st.floats(0.2, 4.0),
-       tenure=st.integers(0, 500), t=st.integers(1, 100), d=st.floats(0.001, 2.0))
+       tenure=st.integers(0, 500), t=st.integers(1, 100), d=st.floats(1e-4, 2.0))
 def test_probabilities_in_range_and_finite(key, model_class, alpha, beta, c, tenure, t, d):
     params = {"alpha": alpha, "beta": beta, "c": c}
     model = loaded(model_class, {name: params[name] for name in model_class.param_names})
@@ -222,3 +222,20 @@ def test_contractual_family_is_registered_apart():
     assert not {"sbg", "bdw"} & set(clv.registered_models("transaction"))
     assert model_class("bdw", family="contractual") is clv.BetaDiscreteWeibullModel
     assert issubclass(clv.ShiftedBetaGeoModel, clv.ContractualModel)
+
+
+@pytest.mark.parametrize("params", [{"alpha": 0.3, "beta": 1.0, "c": 0.5}, {"alpha": 2.0, "beta": 5.0, "c": 1.7}])
+def test_bdw_derl_equals_its_series_at_every_tenure(params):
+    model = loaded(clv.BetaDiscreteWeibullModel, params)
+    tenure = np.array([0.0, 3, 17, 60])
+    k = np.arange(0, 20_000)[None, :]
+    direct = np.exp(bdw.log_survival(params, tenure[:, None] + 1 + k) - bdw.log_survival(params, tenure[:, None])
+                    - k * np.log(1.01)).sum(axis=1)
+    data = pd.DataFrame({"tenure": tenure, "churned": False})
+    np.testing.assert_allclose(model.expected_residual_lifetime(data, 0.01), direct, rtol=1e-12)
+
+
+def test_tiny_discount_rates_are_refused():
+    model = loaded(clv.ShiftedBetaGeoModel, {"alpha": 0.7, "beta": 1.2})
+    with pytest.raises(ValueError, match="discount_rate must be >= 0.0001"):
+        model.expected_residual_lifetime(pd.DataFrame({"tenure": [2.0], "churned": [False]}), 1e-6)
