@@ -521,7 +521,7 @@ _DISCOUNT_TAIL = 1e-15
 # Terms per block of those sums between stopping checks.
 _DERL_BLOCK = 1 << 16
 # Below this discount rate per period the residual-lifetime series is refused: it
-# would need more than ~350,000 terms per customer tenure.
+# would need more than ~350,000 terms.
 _MIN_DISCOUNT_RATE = 1e-4
 
 
@@ -627,8 +627,8 @@ class ContractualModel(BaseModel):
         data : pandas.DataFrame
             ``tenure`` and ``churned``.
         discount_rate : float
-            Per period, > 0 (without discounting the expected lifetime of the sBG
-            is infinite when alpha <= 1).
+            Per period, >= 1e-4 (without discounting the expected lifetime of the
+            sBG is infinite when alpha <= 1).
 
         Returns
         -------

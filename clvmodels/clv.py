@@ -179,7 +179,7 @@ def contractual_lifetime_value(model, data, *, margin, discount_rate):
     margin : float or array-like
         Profit per customer per period (one value, or one per row of ``data``).
     discount_rate : float
-        Per period, > 0.
+        Per period, >= 1e-4.
 
     Returns
     -------
