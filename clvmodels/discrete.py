@@ -329,9 +329,9 @@ def tenure_summary(
     period : {"D", "W", "M", "Q", "Y"}, default "M"
         The renewal period. Months, quarters and years are calendar periods
         counted from each start date (anniversaries): a month is complete when the
-        start's day of the month comes round again, so a subscription started on
-        the 31st completes its first month on the 31st of the next month that has
-        one (weeks are 7 days, days 1).
+        start's day of the month comes round again, or, for a start on the 29th to
+        31st in a shorter month, on the first day of the month after (weeks are 7
+        days).
     observation_end : str or datetime-like, optional
         The day the records were taken (default: the latest start or end date).
         Subscriptions ending after it count as active; those starting after it are
