@@ -22,6 +22,8 @@ from .gamma_gamma import GammaGammaModel
 from . import evaluation
 from . import plotting
 from . import report
+from . import business
+from . import value_report
 from .segments import customer_segments
 from .exceptions import CLVWarning, ConvergenceError, DataWarning, ModelWarning, NotFittedError
 
@@ -51,6 +53,8 @@ __all__ = [
     "evaluation",
     "plotting",
     "report",
+    "business",
+    "value_report",
     "customer_segments",
     "load_model",
     "model_from_dict",

@@ -312,6 +312,7 @@ def build_parser():
         if sub in (forecast, fit):
             _add_fit_options(sub)
         _add_common_options(sub)
+    _add_value_commands(commands)
     return parser
 
 
@@ -818,6 +819,192 @@ def _print_results(transaction_model, spend_model, forecast, settings):
 
 
 COMMANDS = {"forecast": run_forecast, "fit": run_fit, "predict": run_predict, "report": run_report}
+
+
+# ----- customer value for marketing: 'value' and 'value-report' -----------------------------
+VALUE_HELP = """\
+output: one row per customer, sorted by customer id: <customer id column>,
+  cohort, [channel], first_purchase, orders, revenue, realised_margin
+  (margin x amounts so far), probability_alive, expected_purchases,
+  expected_spend, expected_value (the model CLV), [realised_cost,
+  expected_cost], customer_value (realised + expected - costs), segment.
+acquisition costs: a CSV with month, spend and optionally channel and
+  new_customers (one row per channel and month), or customer and cost;
+  with --interval, LTV:CAC also gets an interval of LTV per cohort and channel.
+exit status: 0 success, 2 bad command line or input, 1 internal failure."""
+
+
+def _add_value_commands(commands):
+    """The subcommands 'value' (per-customer value table) and 'value-report' (HTML)."""
+    value = commands.add_parser(
+        "value", help="write each customer's value: margin earned + expected (and LTV:CAC)",
+        description="Fit the models and write each customer's value: margin already earned plus the "
+        "expected future margin; print value by segment, its concentration and, with "
+        "--acquisition-costs, LTV:CAC and payback per cohort and channel.",
+        epilog=VALUE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    value.add_argument("--out", required=True, metavar="PATH", help="value table: .csv, .csv.gz or .parquet")
+    report = commands.add_parser(
+        "value-report", help="write an HTML customer value report for marketing",
+        description="Fit the models and write a customer value report (HTML) for marketing: value by "
+        "segment, cohorts, LTV:CAC, the simple formula, the worth of better retention.",
+    )
+    report.add_argument("--out", required=True, metavar="PATH", help="HTML file to write")
+    report.add_argument("--title", metavar="TEXT", help="report title")
+    report.add_argument(
+        "--retention-points", type=float, default=5.0, metavar="POINTS",
+        help="retention rise of the what-if, in points of annual retention (default 5)",
+    )
+    for sub in (value, report):
+        _add_input_options(sub)
+        _add_forecast_options(sub)
+        _add_fit_options(sub)
+        group = sub.add_argument_group("customer value")
+        group.add_argument("--currency", default="USD", metavar="CODE", help="currency of the amounts (default USD)")
+        group.add_argument(
+            "--acquisition-costs", metavar="FILE",
+            help="CSV of acquisition costs: channel, month, spend, new_customers (or customer, cost)",
+        )
+        group.add_argument(
+            "--channels", metavar="FILE", help="CSV of each customer's acquisition channel: <customer id column>, channel"
+        )
+        group.add_argument("--cohort", choices=("M", "Q"), default="M", help="cohorts by month or quarter (default M)")
+        group.add_argument(
+            "--cost-to-serve", type=_non_negative, default=0.0, metavar="AMOUNT",
+            help="cost per period of serving a customer (default 0)",
+        )
+        _add_common_options(sub)
+
+
+def _read_side_table(path, option):
+    """A small CSV given on the command line (cost table, channels), or a usage error naming it."""
+    from .business import read_acquisition_costs
+
+    try:
+        return read_acquisition_costs(path)
+    except OSError as error:
+        raise UsageError(f"{option} {path}: cannot read ({error.strerror or error})") from error
+    except ValueError as error:
+        raise UsageError(f"{option} {one_line(error)}") from error
+
+
+def _channels(args, settings):
+    if not args.channels:
+        return None
+    table = _read_side_table(args.channels, "--channels")
+    customer_col = settings["customer_col"]
+    missing = [c for c in (customer_col, "channel") if c not in table.columns]
+    if missing:
+        raise UsageError(f"--channels {args.channels}: column {missing[0]!r} is missing")
+    ids = pd.read_csv(args.channels, usecols=[customer_col])[customer_col]
+    return pd.Series(table["channel"].astype(str).to_numpy(), index=ids.to_numpy(), name="channel")
+
+
+def _customer_value_inputs(args, progress):
+    """Settings, transactions, fitted models, cost table and channels of 'value' and 'value-report'."""
+    settings = resolve_settings(args)
+    if not settings["amount_col"]:
+        raise UsageError("customer value needs amounts: give --amount-col")
+    source = Source(args)
+    costs = _read_side_table(args.acquisition_costs, "--acquisition-costs") if args.acquisition_costs else None
+    channels = _channels(args, settings)
+    with source.user_errors():
+        transactions = source.read(settings, progress)
+    rfm = summarise(source, transactions, settings, progress)
+    transaction_model, spend_model = fit_models(rfm, settings, progress)
+    settings["observation_end"] = rfm.attrs.get("observation_end")
+    return settings, source, transactions, (transaction_model, spend_model), costs, channels
+
+
+@contextmanager
+def _value_errors(source, args):
+    """Problems of the cost table or channels (ValueError naming the row) as usage errors."""
+    try:
+        yield
+    except ValueError as error:
+        text = one_line(error)
+        if "acquisition costs" in text and args.acquisition_costs:
+            raise UsageError(f"--acquisition-costs {args.acquisition_costs}: {text}") from error
+        if "channels" in text and args.channels:
+            raise UsageError(f"--channels {args.channels}: {text}") from error
+        raise UsageError(f"{source.name}: {text}") from error
+
+
+def _value_columns(settings):
+    return {"customer_col": settings["customer_col"], "date_col": settings["date_col"],
+            "amount_col": settings["amount_col"], "datetime_format": settings["date_format"]}
+
+
+def run_value(args, progress):
+    from . import business
+
+    with _user_file_errors():
+        _io.check_writable(args.out)
+    settings, source, transactions, models, costs, channels = _customer_value_inputs(args, progress)
+    columns = _value_columns(settings)
+    with progress.step("value") as step, _value_errors(source, args):
+        values = business.customer_value(
+            *models, transactions, observation_end=settings["observation_end"], horizon=settings["horizon"],
+            period=settings["period"], discount_rate=settings["discount_rate"], margin=settings["margin"],
+            currency=args.currency, cost_to_serve=args.cost_to_serve, cohort=args.cohort, channels=channels,
+            **columns,
+        )
+        ltv = (business.ltv_cac(values, transactions, costs, *models, interval=args.interval, **columns)
+               if costs is not None else None)
+        step.detail = f"{len(values):,} customers"
+    table = values.copy()
+    table["cohort"] = table["cohort"].astype(str)
+    _write_forecast(table, settings, args.out, progress)
+    _print(format_value(values, ltv))
+    return f"{len(values):,} customers -> {args.out}"
+
+
+def format_value(values, ltv=None):
+    """Value by segment, its concentration and LTV:CAC, as text."""
+    from . import business
+
+    currency = values.attrs["currency"]
+    segments = business.segment_value(values)
+    segments = segments.loc[segments["customers"] > 0]
+    columns = ["customers", "realised_margin", "expected_value", "customer_value", "value_per_customer",
+               "mean_probability_alive"]
+    lines = [
+        f"Customer value as of {values.attrs['observation_end']} ({currency}; margin {values.attrs['margin']:g}; "
+        f"expected over {values.attrs['horizon']} x {values.attrs['period']})",
+        segments[columns].to_string(float_format=lambda v: f"{v:,.2f}"),
+        "",
+        "Share of expected value held by the top customers:",
+        business.value_concentration(values["expected_value"]).to_string(
+            formatters={"share_of_value": "{:.1%}".format, "value": "{:,.2f}".format}),
+    ]
+    if ltv is not None:
+        lines += ["", f"LTV, CAC ({currency} per customer) and payback (periods of the cohort) per cohort and channel:",
+                  ltv[[c for c in ("customers", "spend", "cac", "ltv", "ltv_lower", "ltv_upper", "ltv_cac",
+                                   "payback_periods") if c in ltv.columns]].to_string(
+                      float_format=lambda v: f"{v:,.2f}", na_rep="not within horizon")]
+    return "\n".join(lines)
+
+
+def run_value_report(args, progress):
+    from .value_report import value_report
+
+    with _user_file_errors():
+        _io.check_writable(args.out, table=False)
+    settings, source, transactions, models, costs, channels = _customer_value_inputs(args, progress)
+    with progress.step(f"value report {args.out}"), _io.atomic_path(args.out) as temporary, \
+            _value_errors(source, args):
+        value_report(
+            transactions, temporary, *models, observation_end=settings["observation_end"],
+            horizon=settings["horizon"], period=settings["period"], discount_rate=settings["discount_rate"],
+            margin=settings["margin"], currency=args.currency, cost_to_serve=args.cost_to_serve,
+            cohort=args.cohort, acquisition_costs=costs, channels=channels,
+            retention_points=args.retention_points, interval=args.interval, title=args.title,
+            **_value_columns(settings),
+        )
+    return f"value report -> {args.out}"
+
+
+COMMANDS.update({"value": run_value, "value-report": run_value_report})
 
 
 # ----- main ---------------------------------------------------------------------------------

@@ -42,8 +42,6 @@ __all__ = [
     "plot_dropout_heterogeneity",
     "plot_spend_distribution",
     "plot_value_concentration",
-    "plot_survival",
-    "plot_retention",
 ]
 
 MATPLOTLIB_MISSING = "clvmodels.plotting needs matplotlib: pip install 'clvmodels[plot]'"
@@ -844,7 +842,218 @@ def plot_value_concentration(clv_values, ax=None):
     return ax
 
 
-# ----- contractual models ---------------------------------------------------------------------
+# ----- customer value for marketing (clvmodels.business) ------------------------------------
+# Drawn by the customer value report (clvmodels.value_report), not the validation report,
+# whose test holds it to every name of __all__; so these are listed in VALUE_PLOTS.
+VALUE_PLOTS = (
+    "plot_value_by_segment", "plot_cohort_retention", "plot_cohort_repeat_orders", "plot_ltv_cac",
+    "plot_retention_what_if",
+)
+_REALISED_COLOR = "#7f9cbf"
+
+
+def _thousands(ax):
+    from matplotlib.ticker import StrMethodFormatter
+
+    ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+
+
+def _segment_rows(table):
+    """The segment rows of a business table (without "all" and empty segments)."""
+    rows = table.drop(index="all", errors="ignore")
+    if "customers" in rows.columns:
+        rows = rows.loc[rows["customers"] > 0]
+    if rows.empty:
+        raise ValueError("the table has no segment with customers")
+    return rows
+
+
+def plot_value_by_segment(segment_table, ax=None):
+    """Total customer value per segment: margin already earned and expected future value, stacked.
+
+    Parameters
+    ----------
+    segment_table : pandas.DataFrame
+        :func:`clvmodels.business.segment_value` output.
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    rows = _segment_rows(segment_table)
+    currency = segment_table.attrs.get("currency", "")
+    ax = _axes(ax)
+    names = [str(n) for n in rows.index]
+    realised = rows["realised_margin"].to_numpy(dtype=float)
+    expected = rows["expected_value"].to_numpy(dtype=float)
+    ax.bar(names, realised, color=_REALISED_COLOR, label="margin already earned")
+    ax.bar(names, expected, bottom=realised, color=_MODEL_COLOR, label="expected future value")
+    for position, (low, high) in enumerate(zip(realised, expected)):
+        ax.annotate(f"{high / (low + high):.0%} still to come" if low + high > 0 else "", (position, low + high),
+                    xytext=(0, 3), textcoords="offset points", ha="center", fontsize=9)
+    _thousands(ax)
+    ax.set_ylabel(f"total value ({currency})" if currency else "total value")
+    ax.set_xlabel("segment")
+    ax.set_title("Customer value by segment")
+    ax.margins(y=0.12)
+    _legend(ax, loc="upper right")
+    return ax
+
+
+def plot_cohort_retention(kpis, ax=None):
+    """Share of each acquisition cohort buying in each period after acquisition.
+
+    Parameters
+    ----------
+    kpis : pandas.DataFrame
+        :func:`clvmodels.business.cohort_kpis` output.
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        One line per cohort (x: periods since acquisition, y: percent active); period
+        0 (100% by definition) is left out.
+    """
+    ax = _axes(ax)
+    import matplotlib as mpl
+
+    cohorts = list(dict.fromkeys(kpis.index.get_level_values(0)))
+    colors = mpl.colormaps["viridis"](np.linspace(0.0, 0.85, max(len(cohorts), 1)))
+    for color, name in zip(colors, cohorts):
+        rows = kpis.xs(name, level=0)
+        rows = rows.loc[rows.index > 0]
+        ax.plot(rows.index, 100 * rows["retention_rate"], marker="o", markersize=3, color=color, label=str(name))
+    unit = {"M": "months", "Q": "quarters"}.get(kpis.attrs.get("cohort"), "periods")
+    ax.set_xlabel(f"{unit} since acquisition")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel("customers buying in the period (%)")
+    ax.set_ylim(bottom=0)
+    ax.set_title("Retention by acquisition cohort")
+    _legend(ax, title="cohort", ncol=2 if len(cohorts) > 6 else 1, fontsize=8)
+    return ax
+
+
+def plot_cohort_repeat_orders(kpis, ax=None):
+    """Repeat orders per customer by period since acquisition: observed and model-expected.
+
+    Cohorts are pooled per period: the repeat orders of every cohort that has the
+    period, over their customers. The model's line is the cohort table's
+    ``expected_repeat_orders`` pooled the same way.
+
+    Parameters
+    ----------
+    kpis : pandas.DataFrame
+        :func:`clvmodels.business.cohort_kpis` output with a transaction model.
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        Its first line is observed, the second expected.
+    """
+    if "expected_repeat_orders" not in kpis.columns:
+        raise ValueError("the cohort table has no expected figures; compute it with a transaction model")
+    pooled = kpis.groupby(level=1)[["repeat_orders", "expected_repeat_orders", "cohort_size"]].sum()
+    ax = _axes(ax)
+    ax.plot(pooled.index, pooled["repeat_orders"] / pooled["cohort_size"], color=_OBSERVED_COLOR, marker="o",
+            markersize=3, linewidth=2, label="observed")
+    ax.plot(pooled.index, pooled["expected_repeat_orders"] / pooled["cohort_size"], color=_MODEL_COLOR,
+            linestyle="--", linewidth=2, label="model")
+    unit = {"M": "months", "Q": "quarters"}.get(kpis.attrs.get("cohort"), "periods")
+    ax.set_xlabel(f"{unit} since acquisition")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel("repeat orders per customer")
+    ax.set_ylim(bottom=0)
+    ax.set_title("Repeat orders per customer: observed vs model")
+    _legend(ax)
+    return ax
+
+
+def plot_ltv_cac(ltv_table, target=3.0, ax=None):
+    """LTV:CAC per acquisition cohort and channel, with the rule-of-thumb ``target`` line.
+
+    Parameters
+    ----------
+    ltv_table : pandas.DataFrame
+        :func:`clvmodels.business.ltv_cac` output.
+    target : float, default 3.0
+        Where to draw the reference line.
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    ax = _axes(ax)
+    table = ltv_table["ltv_cac"].unstack("channel")
+    table = table.replace([np.inf], np.nan)
+    channels = [c for c in table.columns if c != "all"] + [c for c in table.columns if c == "all"]
+    table = table[channels].reindex(list(dict.fromkeys(ltv_table.index.get_level_values(0))))
+    width = 0.8 / max(len(channels), 1)
+    positions = np.arange(len(table.index))
+    import matplotlib as mpl
+
+    colors = [mpl.colormaps["tab10"](j % 10) if c != "all" else "0.55" for j, c in enumerate(channels)]
+    for j, channel in enumerate(channels):
+        ax.bar(positions + (j - (len(channels) - 1) / 2) * width, table[channel].to_numpy(dtype=float), width,
+               color=colors[j], label=str(channel))
+    ax.axhline(target, color="0.3", linestyle="--", linewidth=1, label=f"{target:g} : 1")
+    ax.set_xticks(positions, [str(c) for c in table.index])
+    ax.set_xlabel("acquisition cohort")
+    ax.set_ylabel("LTV : CAC")
+    ax.set_title("Customer value over acquisition cost")
+    _legend(ax, fontsize=8)
+    return ax
+
+
+def plot_retention_what_if(what_if, ax=None):
+    """Change in total expected value per segment under a retention scenario.
+
+    Parameters
+    ----------
+    what_if : pandas.DataFrame
+        :func:`clvmodels.business.retention_what_if` output.
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    rows = _segment_rows(what_if)
+    attrs = what_if.attrs
+    currency = attrs.get("currency", "")
+    ax = _axes(ax)
+    names = [str(n) for n in rows.index]
+    change = rows["change"].to_numpy(dtype=float)
+    ax.bar(names, change, color=_MODEL_COLOR)
+    for position, (value, percent) in enumerate(zip(change, rows["change_percent"].to_numpy(dtype=float))):
+        ax.annotate(f"{percent:+.1f}%" if np.isfinite(percent) else "", (position, value), xytext=(0, 3),
+                    textcoords="offset points", ha="center", fontsize=9)
+    ax.axhline(0, color="0.4", linewidth=0.8)
+    _thousands(ax)
+    ax.set_ylabel(f"change in expected value ({currency})" if currency else "change in expected value")
+    ax.set_xlabel("segment")
+    before, after = attrs.get("retention_before"), attrs.get("retention_after")
+    title = "Value of better retention"
+    if before is not None and after is not None:
+        title += f": retention {before:.1%} → {after:.1%}"
+    ax.set_title(title)
+    ax.margins(y=0.12)
+    return ax
+
+
+# ----- contractual models (sBG, BdW) ---------------------------------------------------------
+# Like VALUE_PLOTS, drawn for contractual models, not by the validation report of purchase
+# models (whose test holds it to every name of __all__).
+CONTRACTUAL_PLOTS = ("plot_survival", "plot_retention")
+
+
 def _survival_axes(comparison, ax, observed, expected, ylabel, title):
     require_dataframe(comparison, "survival comparison")
     problems = Problems("survival comparison")

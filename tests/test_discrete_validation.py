@@ -121,6 +121,8 @@ def test_survival_and_retention_plots():
     assert left.get_xlabel() == "years since acquisition"
     assert len(left.get_lines()) == 3  # observed, model, end of calibration
     plt.close(fig)
+    assert set(plotting.CONTRACTUAL_PLOTS) == {"plot_survival", "plot_retention"}
+    assert not set(plotting.CONTRACTUAL_PLOTS) & set(plotting.__all__)  # not in the purchase-model report
     with pytest.raises(ValueError, match="'expected_survival': is missing"):
         plotting.plot_survival(table.drop(columns="expected_survival"))
 

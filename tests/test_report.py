@@ -34,10 +34,6 @@ from clvmodels.report import validation_report  # noqa: E402
 CALIBRATION_END, OBSERVATION_END = "1997-09-30", "1998-06-30"
 SECTIONS = ["data", "models", "fit", "holdout", "tracking", "diagnostics", "segments", "settings"]
 
-# The report shows every plot of purchase models; the survival and retention plots of
-# contractual models are not part of it.
-TRANSACTION_PLOTS = [name for name in plotting.__all__ if name not in ("plot_survival", "plot_retention")]
-
 
 class _Page(html.parser.HTMLParser):
     """Collects tags with their attributes, the visible text, section ids and table captions."""
@@ -111,8 +107,8 @@ def test_report_sections_and_figures(report):
     page = report["page"]
     ids = [attrs.get("id") for attrs in page.all("section")]
     assert ids == SECTIONS
-    # Every plot of clvmodels.plotting for purchase models is in the report, none failed.
-    assert len(page.all("img")) == len(TRANSACTION_PLOTS) == 12
+    # Every plot of clvmodels.plotting is in the report, none failed.
+    assert len(page.all("img")) == len(plotting.__all__) == 12
     assert "figure-error" not in report["text"]
     assert len(page.all("figcaption")) == 12
     assert all(attrs.get("alt") for attrs in page.all("img"))
@@ -198,7 +194,7 @@ def test_report_without_amounts_escapes_text(cdnow_sample, tmp_path):
     # Without amounts: no Gamma-Gamma, no CLV, no spend or concentration figures.
     assert "Gamma-Gamma parameters" not in page.plain
     assert "No amounts were given" in page.plain
-    assert len(page.all("img")) == len(TRANSACTION_PLOTS) - 2
+    assert len(page.all("img")) == len(plotting.__all__) - 2
     assert "figure-error" not in text
 
 
