@@ -197,11 +197,11 @@ def _log_alive_through(params, x, n, extra):
 def probability_alive(params, x, t_x, n):
     """P(alive at opportunity n + 1 | x, t_x, n) (FHS 2010 eq. 11).
 
-    The probability that the customer is still active at the start of the next
-    period, e.g. "alive in 2001" for the donors observed 1996-2000 and asked about
-    2001 (n = 6 counts 1996..2001 there: FHS 2010 report P(alive in 2001) computed
-    with n = 6, which is alive at opportunity 7 of their six-year calibration; see
-    REFERENCE.md).
+    = B(alpha+x, beta+n-x)/B(alpha, beta) B(gamma, delta+n+1)/B(gamma, delta) / L:
+    the probability that the customer is still active at the start of the next
+    period. For the donations data (n = 6) these are the paper's "P(alive in 2001)"
+    values, 0.11, 0.59 and 0.93 for (x, t_x) = (0, 0), (2, 4), (6, 6) (REFERENCE.md;
+    lifetimes' ``conditional_probability_alive`` with ``m_periods_in_future=1``).
     """
     values = tuple(_unpack(params))
 
