@@ -589,7 +589,7 @@ class ContractualModel(BaseModel):
     def discounted_expected_lifetime(self, discount_rate):
         """DEL: expected discounted number of periods paid for by a customer just
         acquired, the first (at acquisition) undiscounted, period k divided by
-        (1 + discount_rate)^k (Fader & Hardie 2010, eq. 5)."""
+        (1 + discount_rate)^k (Fader & Hardie 2010)."""
         self._check_fitted()
         z = 1.0 / (1.0 + check_positive_number(discount_rate, "discount_rate"))
         residual = self._residual_lifetime(discount_rate, np.zeros(1))[0]

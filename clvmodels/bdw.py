@@ -25,13 +25,13 @@ def _unpack(params):
 
 
 def log_survival(params, t):
-    """ln S(t), S(t) = B(alpha, beta + t^c) / B(alpha, beta) (FHLDS 2018 eq. 5)."""
+    """ln S(t), S(t) = B(alpha, beta + t^c) / B(alpha, beta) (FHLDS 2018)."""
     alpha, beta, c = _unpack(params)
     return special.betaln(alpha, beta + np.asarray(t, dtype=float) ** c) - special.betaln(alpha, beta)
 
 
 def log_churn_probability(params, t):
-    """ln P(T = t) = ln[S(t - 1) - S(t)], t >= 1 (FHLDS 2018 eq. 6), in log space."""
+    """ln P(T = t) = ln[S(t - 1) - S(t)], t >= 1 (FHLDS 2018), in log space."""
     t = np.maximum(np.asarray(t, dtype=float), 1)
     before, after = log_survival(params, t - 1), log_survival(params, t)
     return before + np.log(-np.expm1(after - before))
@@ -67,7 +67,7 @@ def sample(params, T, random_state=None):
 
 
 def mixing_distributions(params):
-    """Churn propensity theta ~ Beta(alpha, beta) across customers (FHLDS 2018 eq. 4)."""
+    """Churn propensity theta ~ Beta(alpha, beta) across customers (FHLDS 2018)."""
     from scipy import stats
 
     alpha, beta, c = _unpack(params)

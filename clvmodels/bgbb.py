@@ -54,7 +54,7 @@ def _whole(values, name):
 
 # ----- the likelihood --------------------------------------------------------------------
 def _terms(x, t_x, n):
-    """The ragged list of likelihood terms of each history (FHS 2010 eq. 5).
+    """The ragged list of likelihood terms of each history (FHS 2010's likelihood).
 
     Term 0 of a history is "alive at all n opportunities"; term 1 + i is "alive
     through opportunity t_x + i, inactive from t_x + i + 1", i = 0 .. n - t_x - 1.
@@ -117,7 +117,7 @@ def _per_history(function, x, t_x, n):
 
 
 def log_likelihood(params, x, t_x, n):
-    """Log-likelihood of each history (x, t_x, n) (FHS 2010 eq. 5).
+    """Log-likelihood of each history (x, t_x, n) (FHS 2010's likelihood function).
 
     L = B(alpha+x, beta+n-x)/B(alpha, beta) B(gamma, delta+n)/B(gamma, delta)
         + sum_{i=0}^{n-t_x-1} B(alpha+x, beta+t_x-x+i)/B(alpha, beta)
@@ -148,7 +148,7 @@ def prepare(columns, weights):
 
 
 def derivatives(params, data, order):
-    """Weighted total of eq. 5 and its gradient w.r.t. (alpha, beta, gamma, delta).
+    """Weighted total of the log-likelihood and its gradient w.r.t. (alpha, beta, gamma, delta).
 
     The log of each history's likelihood is a log-sum-exp of its terms, so its
     gradient is the mean of the terms' gradients weighted by their shares of the
@@ -195,7 +195,7 @@ def _log_alive_through(params, x, n, extra):
 
 
 def probability_alive(params, x, t_x, n):
-    """P(alive at opportunity n + 1 | x, t_x, n) (FHS 2010 eq. 11).
+    """P(alive at opportunity n + 1 | x, t_x, n) (FHS 2010, appendix).
 
     = B(alpha+x, beta+n-x)/B(alpha, beta) B(gamma, delta+n+1)/B(gamma, delta) / L:
     the probability that the customer is still active at the start of the next
@@ -217,7 +217,7 @@ def _alive_sum(gamma, delta, start, m):
     Telescoping B(g, y) = B(g - 1, y) - B(g - 1, y + 1) gives
     Gamma(gamma + delta) / (Gamma(delta) (gamma - 1)) [R(y1) - R(y2)] with
     R(y) = Gamma(y) / Gamma(y + gamma - 1), y1 = delta + start + 1 and
-    y2 = y1 + m (FHS 2010 eqs. 12-13). The difference is taken as R(y1) (1 - e^D)
+    y2 = y1 + m (the closed form of FHS 2010 eq. 13). The difference is taken as R(y1) (1 - e^D)
     with expm1, and within 1e-5 of gamma = 1 (a removable singularity) from the
     second-order expansion of ln R in gamma - 1. Smooth in ``m``, so a fractional
     horizon interpolates.
@@ -272,7 +272,7 @@ def expected_purchases(params, t, x, t_x, n, ticks_per_unit=None):
 
 def discounted_expected_residual_transactions(params, discount_rate, x, t_x, n):
     """DERT: sum_{k>=1} E[transaction at opportunity n + k | history] / (1 + d)^k
-    (FHS 2010 eq. 14).
+    (the DERT of FHS 2010).
 
     = B(alpha+x+1, beta+n-x)/B(alpha, beta) B(gamma, delta+n+1)/B(gamma, delta)
       / ((1 + d) L) * 2F1(1, delta+n+1; gamma+delta+n+1; 1/(1 + d)).
@@ -297,7 +297,7 @@ def discounted_expected_residual_transactions(params, discount_rate, x, t_x, n):
 
 def expected_purchases_new_customer(params, t):
     """E[X(t)]: expected transactions of a new customer in her first ``t`` opportunities
-    (FHS 2010 eq. 8): alpha / (alpha + beta) sum_{k=1}^{t} B(gamma, delta+k)/B(gamma, delta)."""
+    (FHS 2010): alpha / (alpha + beta) sum_{k=1}^{t} B(gamma, delta+k)/B(gamma, delta)."""
     alpha, beta, gamma, delta = _unpack(params)
     return alpha / (alpha + beta) * _alive_sum(gamma, delta, 0.0, check_times(t))
 
@@ -519,7 +519,7 @@ class BetaGeoBetaBinomModel(TransactionModel):
 
     def discounted_expected_residual_transactions(self, data, discount_rate):
         """DERT: each customer's expected future transactions, opportunity n + k
-        discounted by (1 + discount_rate)^k, over an unlimited horizon (FHS 2010 eq. 14).
+        discounted by (1 + discount_rate)^k, over an unlimited horizon (FHS 2010's DERT).
 
         Parameters
         ----------

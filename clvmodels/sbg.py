@@ -32,27 +32,27 @@ def _unpack(params):
 
 
 def log_survival(params, t):
-    """ln S(t), S(t) = B(alpha, beta + t) / B(alpha, beta) (FH 2007 eq. 7)."""
+    """ln S(t), S(t) = B(alpha, beta + t) / B(alpha, beta) (FH 2007)."""
     alpha, beta = _unpack(params)
     return special.betaln(alpha, beta + np.asarray(t, dtype=float)) - special.betaln(alpha, beta)
 
 
 def log_churn_probability(params, t):
-    """ln P(T = t) = ln B(alpha + 1, beta + t - 1) / B(alpha, beta), t >= 1 (FH 2007 eq. 6)."""
+    """ln P(T = t) = ln B(alpha + 1, beta + t - 1) / B(alpha, beta), t >= 1 (FH 2007)."""
     alpha, beta = _unpack(params)
     t = np.asarray(t, dtype=float)
     return special.betaln(alpha + 1, beta + np.maximum(t, 1) - 1) - special.betaln(alpha, beta)
 
 
 def log_likelihood(params, tenure, churned):
-    """Log-likelihood of each (tenure, churned) row (FH 2007 eq. 8): ln P(T = t) for a
+    """Log-likelihood of each (tenure, churned) row (FH 2007): ln P(T = t) for a
     churned customer, ln S(t) for an active one."""
     tenure, churned = np.asarray(tenure, dtype=float), np.asarray(churned, dtype=float)
     return np.where(churned == 1, log_churn_probability(params, tenure), log_survival(params, tenure))
 
 
 def retention(params, t):
-    """r(t) = S(t) / S(t - 1) = (beta + t - 1) / (alpha + beta + t - 1), t >= 1 (FH 2007 eq. 9)."""
+    """r(t) = S(t) / S(t - 1) = (beta + t - 1) / (alpha + beta + t - 1), t >= 1 (FH 2007)."""
     alpha, beta = _unpack(params)
     t = np.asarray(t, dtype=float)
     return (beta + t - 1) / (alpha + beta + t - 1)
@@ -71,7 +71,7 @@ def sample(params, T, random_state=None):
 
 
 def mixing_distributions(params):
-    """Churn probability per period theta ~ Beta(alpha, beta) across customers (FH 2007 eq. 5)."""
+    """Churn probability per period theta ~ Beta(alpha, beta) across customers (FH 2007)."""
     from scipy import stats
 
     alpha, beta = _unpack(params)

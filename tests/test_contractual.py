@@ -40,7 +40,7 @@ def test_sbg_reproduces_fader_hardie_2007(counts, alpha, beta):
 
 def test_sbg_survival_and_retention_formulas():
     model = loaded(clv.ShiftedBetaGeoModel, {"alpha": 0.704, "beta": 1.182})
-    # FH 2007 eqs. 6-9: r(t) = (beta + t - 1) / (alpha + beta + t - 1), S(t) = prod r.
+    # FH 2007: r(t) = (beta + t - 1) / (alpha + beta + t - 1), S(t) = prod r.
     t = np.arange(1, 13)
     retention = (1.182 + t - 1) / (0.704 + 1.182 + t - 1)
     np.testing.assert_allclose(model.retention(t), retention, rtol=1e-12)
@@ -58,7 +58,7 @@ def test_sbg_derl_equals_fader_hardie_2010_closed_form():
     n = tenure + 1
     closed_form = (1.182 + n - 1) / (0.704 + 1.182 + n - 1) * special.hyp2f1(1, 1.182 + n, 1.886 + n, 1 / 1.1)
     np.testing.assert_allclose(model.expected_residual_lifetime(data, 0.1), closed_form, rtol=1e-10)
-    # FH 2010 eq. 5: DEL = 2F1(1, beta; alpha + beta; 1 / (1 + d)) for a customer just acquired.
+    # FH 2010: DEL = 2F1(1, beta; alpha + beta; 1 / (1 + d)) for a customer just acquired.
     assert model.discounted_expected_lifetime(0.1) == pytest.approx(special.hyp2f1(1, 1.182, 1.886, 1 / 1.1), rel=1e-12)
 
 
