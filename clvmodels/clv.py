@@ -12,6 +12,9 @@ purchases in the next t time units given the customer's history (Fader, Hardie &
 and so contribute little.
 """
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
 
@@ -21,7 +24,12 @@ from ._validation import check_positive_number
 
 
 # Customers that share one random stream in the value simulation (see _simulated_interval).
-_SIMULATION_BLOCK = 4096
+_SIMULATION_BLOCK = 32_768
+
+
+def _threads():
+    """Threads for the value simulation: the cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def period_length(period, model_time_unit):
@@ -138,11 +146,18 @@ def _simulated_interval(transaction_model, spend_model, data, value, period_ends
 
     def simulate(history, spend_history, start):
         values = np.empty((n_draws, len(history[0])))
-        for k in range(n_draws):
+
+        def one_draw(k):
             stream = np.random.default_rng([int(seeds[k]), start // block])
             counts = purchase_formula(dict(zip(purchase_names, purchase_draws[k])), period_ends, *history, stream)
             spend = spend_formula(dict(zip(spend_names, spend_draws[k])), counts, *spend_history, stream)
             values[k] = spend @ weights
+
+        # NumPy releases the GIL while it draws and computes on whole arrays, so the
+        # draws run in parallel on threads; each has its own stream, so the result
+        # does not depend on the number of threads.
+        with ThreadPoolExecutor(max_workers=_threads()) as pool:
+            list(pool.map(one_draw, range(n_draws)))
         return values
 
     def draws_by_chunk():
