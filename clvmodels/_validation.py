@@ -60,7 +60,7 @@ def numeric_column(data, column, problems):
         problems.add(column, "is missing")
         return None
     series = data[column]
-    if series.dtype.kind in "fiu":  # already numeric: no parsing, and no copy for float64
+    if series.dtype.kind in "fiub":  # already numeric (or bool): no parsing, and no copy for float64
         values = series.to_numpy(dtype=float)
         if np.isfinite(values).all():
             return values
@@ -80,6 +80,11 @@ def check_rfm(data, columns, *, what="RFM data"):
     needs; each is checked for presence, NaN and infinity, and the relations between
     them (integer non-negative frequency, 0 <= recency <= T, recency 0 when frequency
     is 0, non-negative monetary value) are checked where both sides are present.
+
+    Discrete-time tables (``n_periods``, the BG/BB's number of opportunities) also
+    need whole numbers of periods with frequency <= recency <= n_periods; contractual
+    tables (``tenure``, ``churned``) need whole tenures >= 0, churned 0/1 (or bool)
+    and a tenure >= 1 for every churned customer.
     """
     require_dataframe(data, what)
     problems = Problems(what)
@@ -104,8 +109,37 @@ def check_rfm(data, columns, *, what="RFM data"):
             problems.add_if("recency", (x == 0) & (t_x != 0), "are non-zero where frequency is 0")
         if m is not None:
             problems.add_if("monetary_value", m < 0, "are negative")
+        _discrete_problems(arrays, problems)
     problems.raise_if_any()
     return arrays
+
+
+def _not_whole(values):
+    return np.isfinite(values) & (values != np.round(values))
+
+
+def _discrete_problems(arrays, problems):
+    """Record the problems of the discrete-time (n_periods) and contractual (tenure,
+    churned) columns among ``arrays``."""
+    x, t_x, n = (arrays.get(c) for c in ("frequency", "recency", "n_periods"))
+    tenure, churned = arrays.get("tenure"), arrays.get("churned")
+    if n is not None:
+        problems.add_if("n_periods", n < 0, "are negative")
+        problems.add_if("n_periods", _not_whole(n), "are not whole numbers of periods")
+        if t_x is not None:
+            problems.add_if("recency", _not_whole(t_x), "are not whole numbers of periods")
+            problems.add_if("recency", t_x > n, "are greater than n_periods")
+        if x is not None:
+            problems.add_if("frequency", x > n, "are greater than n_periods")
+            if t_x is not None:
+                problems.add_if("frequency", (x > t_x) & (t_x <= n), "are greater than recency (one transaction a period)")
+    if tenure is not None:
+        problems.add_if("tenure", tenure < 0, "are negative")
+        problems.add_if("tenure", _not_whole(tenure), "are not whole numbers of periods")
+    if churned is not None:
+        problems.add_if("churned", np.isfinite(churned) & (churned != 0) & (churned != 1), "are not 0/1 (or True/False)")
+        if tenure is not None:
+            problems.add_if("tenure", (churned == 1) & (tenure == 0), "are 0 for churned customers (a customer who churns completes at least one period)")
 
 
 def _rfm_relations_hold(arrays):
@@ -124,6 +158,28 @@ def _rfm_relations_hold(arrays):
         if x is not None and t_x is not None and np.any((x == 0) & (t_x != 0)):
             return False
         if m is not None and m.min() < 0:
+            return False
+        if not _discrete_relations_hold(arrays):
+            return False
+    return True
+
+
+def _discrete_relations_hold(arrays):
+    x, t_x, n = (arrays.get(c) for c in ("frequency", "recency", "n_periods"))
+    tenure, churned = arrays.get("tenure"), arrays.get("churned")
+    if n is not None:
+        if n.min() < 0 or (np.floor(n) != n).any():
+            return False
+        if t_x is not None and ((np.floor(t_x) != t_x).any() or np.any(t_x > n)):
+            return False
+        if x is not None and (np.any(x > n) or (t_x is not None and np.any(x > t_x))):
+            return False
+    if tenure is not None and (tenure.min() < 0 or (np.floor(tenure) != tenure).any()):
+        return False
+    if churned is not None:
+        if np.any((churned != 0) & (churned != 1)):
+            return False
+        if tenure is not None and np.any((churned == 1) & (tenure == 0)):
             return False
     return True
 

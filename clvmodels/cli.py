@@ -118,6 +118,7 @@ DATASETS = {
     },
 }
 DEFAULT_MODEL = "bgnbd"
+RFM_COLUMNS = {"frequency", "recency", "T"}
 FORECAST_DEFAULTS = {"horizon": 12, "period": "M", "discount_rate": 0.01, "margin": 1.0}
 DATA_SETTINGS = ("customer_col", "date_col", "amount_col", "date_format", "sep", "time_unit", "observation_end")
 # Settings added after format version 1 of the model file: absent from older files (None).
@@ -236,9 +237,12 @@ def parse_period(text):
 
 
 def _purchase_models():
+    """The registered purchase models of continuous-time RFM data (frequency, recency,
+    T), the data these commands summarise; discrete-time models such as BG/BB need
+    other columns."""
     from ._families import registered_models
 
-    return registered_models("transaction")
+    return {key: cls for key, cls in registered_models("transaction").items() if set(cls.rfm_columns) <= RFM_COLUMNS}
 
 
 def _model_keys(text):
@@ -601,12 +605,11 @@ def _sort_by_id(table):
 # ----- models -------------------------------------------------------------------------------
 def fit_models(rfm, settings, progress):
     """Fit the purchase model ``settings["model"]`` and, with an amount column, Gamma-Gamma."""
-    from ._families import model_class
     from .gamma_gamma import GammaGammaModel
 
     penalizer = float(settings.get("penalizer") or 0.0)
     with progress.step("fit") as step:
-        transaction_model = model_class(settings.get("model") or DEFAULT_MODEL)(penalizer=penalizer).fit(rfm)
+        transaction_model = _purchase_models()[settings.get("model") or DEFAULT_MODEL](penalizer=penalizer).fit(rfm)
         spend_model = None
         if settings["amount_col"]:
             spend_model = GammaGammaModel(penalizer=penalizer).fit(rfm)
@@ -1035,7 +1038,6 @@ def _require_extra(module, extra, what):
 
 def run_compare(args, progress):
     from . import evaluation
-    from ._families import model_class
     from .data import calibration_holdout_split
 
     settings = resolve_settings(args)
@@ -1062,7 +1064,7 @@ def run_compare(args, progress):
     models = []
     for key in keys:
         with progress.step(f"fit {key}"):
-            models.append(model_class(key)(penalizer=penalizer).fit(split))
+            models.append(_purchase_models()[key](penalizer=penalizer).fit(split))
     with progress.step("compare"):
         table = evaluation.compare_models(models, split)
     if args.out:

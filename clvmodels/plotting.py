@@ -320,10 +320,11 @@ def _matrix_grid(model, T, max_frequency, max_recency):
     """Customer age, frequencies and recencies for a frequency-recency matrix."""
     _check_fitted(model)
     data_max_frequency = None
+    length = getattr(model, "length_column", "T")  # "n_periods" for discrete-time models
     if isinstance(T, pd.DataFrame):
-        arrays = check_rfm(T, ("frequency", "T"), what="data for the matrix")
+        arrays = check_rfm(T, ("frequency", length), what="data for the matrix")
         data_max_frequency = int(np.max(arrays["frequency"]))
-        T = float(np.max(arrays["T"]))
+        T = float(np.max(arrays[length]))
     elif T is None:
         raise ValueError(
             "T is needed: pass the customer age (in the model's time unit) to draw the matrix "
@@ -365,9 +366,13 @@ def _matrix_values(model, method, T, frequencies, recencies, **kwargs):
     """
     F, R = np.meshgrid(frequencies, recencies, indexing="ij")
     R = np.where(F == 0, 0.0, R)
-    frame = _rfm_frame(model, {"frequency": F.ravel(), "recency": R.ravel(), "T": np.full(F.size, T)})
-    values = getattr(model, method)(frame, **kwargs)
-    return np.asarray(values, dtype=float).reshape(F.shape)
+    length = getattr(model, "length_column", "T")
+    # In discrete time a customer transacts at most once a period, so x <= t_x.
+    possible = (F <= R) | (F == 0) if length != "T" else np.ones(F.shape, dtype=bool)
+    frame = _rfm_frame(model, {"frequency": F[possible], "recency": R[possible], length: np.full(possible.sum(), T)})
+    values = np.full(F.shape, np.nan)
+    values[possible] = np.asarray(getattr(model, method)(frame, **kwargs), dtype=float)
+    return values
 
 
 def _draw_matrix(ax, values, frequencies, recencies, cbar_label, title, unit, vmin=None, vmax=None):
@@ -1040,4 +1045,77 @@ def plot_retention_what_if(what_if, ax=None):
         title += f": retention {before:.1%} → {after:.1%}"
     ax.set_title(title)
     ax.margins(y=0.12)
+    return ax
+
+
+# ----- contractual models (sBG, BdW) ---------------------------------------------------------
+# Like VALUE_PLOTS, drawn for contractual models, not by the validation report of purchase
+# models (whose test holds it to every name of __all__).
+CONTRACTUAL_PLOTS = ("plot_survival", "plot_retention")
+
+
+def _survival_axes(comparison, ax, observed, expected, ylabel, title):
+    require_dataframe(comparison, "survival comparison")
+    problems = Problems("survival comparison")
+    for column in (observed, expected):
+        if column not in comparison.columns:
+            problems.add(column, f"is missing; the columns are {list(comparison.columns)}")
+    problems.raise_if_any()
+    ax = _axes(ax)
+    periods = comparison.index.to_numpy(dtype=float)
+    ax.plot(periods, comparison[observed].to_numpy(dtype=float), color=_OBSERVED_COLOR, marker="o",
+            markersize=4, label="observed")
+    ax.plot(periods, comparison[expected].to_numpy(dtype=float), color=_MODEL_COLOR, linestyle="--", label="model")
+    end = comparison.attrs.get("calibration_periods")
+    if end is not None and end < periods.max():
+        ax.axvline(end, color="0.4", linestyle=":", linewidth=1.2)
+        ax.annotate("end of calibration", xy=(end, 0.02), xycoords=("data", "axes fraction"),
+                    xytext=(4, 4), textcoords="offset points", ha="left", va="bottom", fontsize=9, color="0.3")
+    unit_code = comparison.attrs.get("time_unit")
+    ax.set_xlabel(f"{_UNIT_NAMES[check_time_unit(unit_code)]}s since acquisition" if unit_code else "periods since acquisition")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.set_xlim(0, periods.max() if len(periods) else 1)
+    _legend(ax)
+    return ax
+
+
+def plot_survival(comparison, ax=None):
+    """A cohort's observed survival against a contractual model's S(t) (Fader & Hardie 2007, Fig. 3).
+
+    Parameters
+    ----------
+    comparison : pandas.DataFrame
+        Output of :func:`clvmodels.evaluation.survival_comparison` (columns
+        ``observed_survival`` and ``expected_survival``); a dotted line marks the
+        end of the calibration periods.
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    ax = _survival_axes(comparison, ax, "observed_survival", "expected_survival",
+                        "share of the cohort still active", "Survival: observed and model")
+    ax.set_ylim(0, 1.02)
+    return ax
+
+
+def plot_retention(comparison, ax=None):
+    """A cohort's observed retention rates against a contractual model's r(t) (Fader & Hardie 2007, Fig. 5).
+
+    Parameters
+    ----------
+    comparison : pandas.DataFrame
+        Output of :func:`clvmodels.evaluation.survival_comparison` (columns
+        ``observed_retention`` and ``expected_retention``).
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    ax = _survival_axes(comparison, ax, "observed_retention", "expected_retention",
+                        "retention rate (renewing / up for renewal)", "Retention: observed and model")
+    ax.set_ylim(0, 1.02)
     return ax

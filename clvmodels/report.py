@@ -36,6 +36,8 @@ __all__ = ["validation_report"]
 
 # The frequency-recency matrices stop at this quantile of the customers' frequency.
 _MATRIX_FREQUENCY_QUANTILE = 0.99
+# The calibration columns of calibration_holdout_split, which the report's models take.
+_RFM_COLUMNS = {"frequency", "recency", "T"}
 
 _UNIT_NAMES = {"H": "hours", "D": "days", "W": "weeks", "M": "months", "Q": "quarters", "Y": "years"}
 _TOP_SHARES = (1, 5, 10, 20)
@@ -602,19 +604,25 @@ def _model_name(model):
 
 
 def _purchase_model(spec, what):
-    """An unfitted purchase model from a registry key, a class or an instance (copied)."""
-    from ._families import TransactionModel, registered_models
+    """An unfitted purchase model of continuous-time RFM data from a registry key, a
+    class or an instance (copied)."""
+    from ._families import TransactionModel, model_class, registered_models
 
     if isinstance(spec, str):
-        from ._families import model_class
-
-        return model_class(spec, "transaction")()
-    if isinstance(spec, type) and issubclass(spec, TransactionModel):
-        return spec()
-    if isinstance(spec, TransactionModel):
-        return copy.deepcopy(spec)
-    keys = ", ".join(sorted(registered_models("transaction")))
-    raise ValueError(f"{what} must be a purchase model key ({keys}), class or instance, got {spec!r}")
+        model = model_class(spec, "transaction")()
+    elif isinstance(spec, type) and issubclass(spec, TransactionModel):
+        model = spec()
+    elif isinstance(spec, TransactionModel):
+        model = copy.deepcopy(spec)
+    else:
+        keys = ", ".join(sorted(registered_models("transaction")))
+        raise ValueError(f"{what} must be a purchase model key ({keys}), class or instance, got {spec!r}")
+    if not set(model.rfm_columns) <= _RFM_COLUMNS:
+        raise ValueError(
+            f"{what}: {model.title or type(model).__name__} needs the columns {', '.join(model.rfm_columns)}; "
+            f"the report validates models of {', '.join(sorted(_RFM_COLUMNS))} (continuous time)"
+        )
+    return model
 
 
 def _compared_models(specs, chosen):

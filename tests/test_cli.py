@@ -552,7 +552,10 @@ def test_forecast_with_intervals(tmp_path, monkeypatch, cdnow_sample):
 
 
 # ----- choosing the purchase model: --model, the model file, compare, report options ----------------
-PURCHASE_MODELS = sorted(clv.registered_models("transaction"))
+# The purchase models of continuous-time RFM data (discrete-time ones such as BG/BB take n_periods).
+PURCHASE_MODELS = sorted(key for key, cls in clv.registered_models("transaction").items()
+                         if set(cls.rfm_columns) <= {"frequency", "recency", "T"})
+CONTINUOUS = {key: clv.registered_models("transaction")[key] for key in PURCHASE_MODELS}
 
 
 @pytest.mark.parametrize("key", PURCHASE_MODELS)
@@ -561,7 +564,7 @@ def test_model_option_fits_records_and_restores_each_registered_model(key, files
     """fit --model KEY writes a bundle naming the model; predict restores it and scores as the Python API."""
     monkeypatch.chdir(tmp_path)
     assert cli.main(["fit", "--dataset", "cdnow", "--model", key, "--model-out", "m.json", "-q"]) == 0
-    cls = clv.registered_models("transaction")[key]
+    cls = CONTINUOUS[key]
     assert f"({cls.__name__};" in capsys.readouterr().out
     bundle = json.loads(Path("m.json").read_text())
     assert bundle["settings"]["model"] == key and bundle["transaction_model"]["model"] == cls.__name__
@@ -599,7 +602,7 @@ def test_compare_prints_the_table_and_writes_it(cdnow, tmp_path, monkeypatch, ca
     out = capsys.readouterr().out
     split = clv.calibration_holdout_split(cdnow, time_unit="W", calibration_end="1997-09-30",
                                           observation_end="1998-06-30")
-    models = [clv.registered_models("transaction")[k]().fit(split) for k in PURCHASE_MODELS]
+    models = [CONTINUOUS[k]().fit(split) for k in PURCHASE_MODELS]
     want = clv.evaluation.compare_models(models, split)
     assert out.startswith("Model comparison: 23,570 customers, calibration to 1997-09-30, holdout to 1998-06-30")
     for label, row in want.iterrows():
@@ -618,7 +621,7 @@ def test_compare_defaults_to_every_registered_model(tmp_path, monkeypatch, capsy
     monkeypatch.chdir(tmp_path)
     assert cli.main(["compare", "--dataset", "cdnow", "-q"]) == 0
     out = capsys.readouterr().out
-    for cls in clv.registered_models("transaction").values():
+    for cls in CONTINUOUS.values():
         assert any(line.startswith(cls.title + " ") for line in out.splitlines()), cls.title
     assert not list(tmp_path.iterdir())  # no --out, no file
 
@@ -643,3 +646,16 @@ def test_report_passes_model_compare_currency_and_source(tmp_path, monkeypatch):
     assert (chosen["model"], chosen["compare"], chosen["currency"]) == (key, PURCHASE_MODELS, "USD")
     assert chosen["data_source"] == "--dataset cdnow"
     assert (default["model"], default["compare"], default["currency"]) == ("bgnbd", None, None)
+
+
+def test_model_option_refuses_discrete_time_models(tmp_path, monkeypatch, capsys):
+    """BG/BB and the like take n_periods, not the continuous-time T these commands compute."""
+    write_inputs(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    discrete = [k for k, c in clv.registered_models("transaction").items() if k not in PURCHASE_MODELS]
+    for key in discrete:
+        status = cli.main(["forecast", "tx.csv", "--out", "o.csv", "--model", key])
+        check_one_line_error(status, capsys.readouterr().err, ["--model", f"'{key}'"], quiet=True)
+        status = cli.main(["compare", "tx.csv", "--calibration-end", "2020-02-01", "--models", key])
+        check_one_line_error(status, capsys.readouterr().err, ["--models", f"'{key}'"], quiet=True)
+    assert not (tmp_path / "o.csv").exists()

@@ -284,14 +284,17 @@ def test_report_matrices_stop_at_the_99th_percentile_and_history_is_typical(repo
     assert split.loc[int(found.group(1)), "frequency"] == median
 
 
-PURCHASE_MODELS = sorted(clv.registered_models("transaction"))
+# The purchase models of continuous-time RFM data (discrete-time ones such as BG/BB take n_periods).
+PURCHASE_MODELS = sorted(key for key, cls in clv.registered_models("transaction").items()
+                         if set(cls.rfm_columns) <= {"frequency", "recency", "T"})
+CONTINUOUS = {key: clv.registered_models("transaction")[key] for key in PURCHASE_MODELS}
 
 
 @pytest.mark.parametrize("key", PURCHASE_MODELS)
 def test_report_for_each_registered_model(key, cdnow_sample, split, tmp_path):
     """model=KEY: the report's fit, names, parameters and heterogeneity plots are that model's;
     compare= adds the comparison table of every registered model, best per column in bold."""
-    cls = clv.registered_models("transaction")[key]
+    cls = CONTINUOUS[key]
     path = validation_report(cdnow_sample, tmp_path / f"{key}.html", amount_col="amount",
                              calibration_end=CALIBRATION_END, observation_end=OBSERVATION_END, model=key,
                              compare=PURCHASE_MODELS)
@@ -311,7 +314,7 @@ def test_report_for_each_registered_model(key, cdnow_sample, split, tmp_path):
     for mixing in mixings.values():
         assert f"{mixing.quantity} ~ {mixing.label}" in page.plain
     # The comparison: one row per model, the best of each ranked column marked.
-    table = evaluation.compare_models([m().fit(split) for m in clv.registered_models("transaction").values()], split)
+    table = evaluation.compare_models([m().fit(split) for m in CONTINUOUS.values()], split)
     comparison = _section_text({"text": text}, "comparison")
     for label, row in table.iterrows():
         assert f"{label} {int(row['n_params'])} {row['log_likelihood']:,.1f}" in comparison
@@ -321,8 +324,8 @@ def test_report_for_each_registered_model(key, cdnow_sample, split, tmp_path):
 
 @pytest.mark.parametrize("key", PURCHASE_MODELS)
 def test_report_names_only_its_own_model(key, cdnow_sample, tmp_path):
-    cls = clv.registered_models("transaction")[key]
-    others = [c.title for k, c in clv.registered_models("transaction").items() if c.title not in cls.title]
+    cls = CONTINUOUS[key]
+    others = [c.title for k, c in CONTINUOUS.items() if c.title not in cls.title]
     path = validation_report(cdnow_sample, tmp_path / "r.html", calibration_end=CALIBRATION_END,
                              observation_end=OBSERVATION_END, model=cls)
     plain = _parse(path.read_text(encoding="utf-8")).plain
@@ -344,10 +347,14 @@ def test_report_model_as_instance_keeps_settings_and_leaves_it_unfitted(cdnow_sa
 
 def test_report_rejects_unknown_models_before_fitting(cdnow_sample, tmp_path):
     common = dict(calibration_end=CALIBRATION_END, observation_end=OBSERVATION_END)
-    with pytest.raises(ValueError, match="unknown transaction model 'nope'; choose one of bgnbd"):
+    with pytest.raises(ValueError, match="unknown transaction model 'nope'; choose one of .*bgnbd"):
         validation_report(cdnow_sample, tmp_path / "r.html", model="nope", **common)
     with pytest.raises(ValueError, match="model must be a purchase model key"):
         validation_report(cdnow_sample, tmp_path / "r.html", model=clv.GammaGammaModel, **common)
+    discrete = [c for c in clv.registered_models("transaction").values() if "T" not in c.rfm_columns]
+    for cls in discrete:  # e.g. BG/BB takes n_periods, not a continuous-time calibration split
+        with pytest.raises(ValueError, match="continuous time"):
+            validation_report(cdnow_sample, tmp_path / "r.html", model=cls, **common)
     with pytest.raises(ValueError, match="compare must be a list"):
         validation_report(cdnow_sample, tmp_path / "r.html", compare="bgnbd", **common)
     with pytest.raises(ValueError, match="compare"):
