@@ -14,6 +14,7 @@ from .data import calibration_holdout_split, compress, rfm_summary
 from .bgnbd import BetaGeoModel
 from .clv import customer_lifetime_value
 from .gamma_gamma import GammaGammaModel
+from .pareto_nbd import ParetoNBDModel
 from . import evaluation
 from . import plotting
 from . import report
@@ -28,6 +29,7 @@ __all__ = [
     "compress",
     "BetaGeoModel",
     "GammaGammaModel",
+    "ParetoNBDModel",
     "TransactionModel",
     "SpendModel",
     "Mixing",
