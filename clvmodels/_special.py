@@ -33,7 +33,7 @@ def hyp2f1(a, b, c, z):
 # own transformations handle z near 1.
 
 _SERIES_TOLERANCE = 1e-17
-_SERIES_MAX_TERMS = 2_000
+_SERIES_MAX_TERMS = 20_000
 _RESCALE_ABOVE = 1e250
 
 
@@ -116,7 +116,7 @@ def log_hyp2f1_one_b_c(b, c, z, order=0, tol=_SERIES_TOLERANCE, max_terms=_SERIE
     size = b.size
     n_sums = (1, 4, 10)[order]
     # sums: value; b, c, z; bb, cc, bc, bz, cz, zz (raw sums of term x weight)
-    sums_out = np.empty((n_sums, size))
+    sums_out = np.ones((n_sums, size))
     index = np.arange(size)
     term = np.ones(size)  # (b)_k / (c)_k z^k
     sums = np.zeros((n_sums, size))

@@ -305,17 +305,18 @@ def expected_purchases_new_customer(params, t):
     return r / alpha * beta * _expm1_ratio(s - 1.0, np.log1p(t / beta))
 
 
-def _log_complete_integral(k, n, s, i, a_prime, b_prime):
+def _log_complete_integral(k, n, s, i, a_prime, b_prime, alpha_at_least_beta):
     """ln of the integral over (0, inf) of v^i (A'+v)^-(k+n) (B'+v)^-(s+1) dv.
 
     Expanding the factor with the smaller rate around the larger one gives
     max(A', B')^(i-(k+n+s)) B(i+1, m) 2F1(.; m; m+i+1; z), m = k+n+s-i; for A' < B' it
     is summed after Euler's transformation, so in both cases every term is positive.
+    (A' - B' = alpha - beta, so one branch serves every customer.)
     """
     m = k + n + s - i
     c = k + n + s + 1.0
     log_beta = special.betaln(i + 1.0, m)
-    if np.all(a_prime >= b_prime):
+    if alpha_at_least_beta:
         z = (a_prime - b_prime) / a_prime
         return (i - (k + n + s)) * np.log(a_prime) + log_beta + log_hyp2f1_positive(s + 1.0, m, c, z)
     z = (b_prime - a_prime) / b_prime
@@ -325,8 +326,13 @@ def _log_complete_integral(k, n, s, i, a_prime, b_prime):
     )
 
 
+# Elements of FH 2006's inner sums evaluated at once (bounds memory for many customers
+# and counts: each (customer, n) pair has n + 1 of them).
+_PMF_CHUNK_TERMS = 1_000_000
+
+
 def _log_pmf_alive(r, alpha, s, beta, n, t, x, T):
-    """ln P(X(T, T+t) = n | alive at T, x, T) for one whole number n, arrays t, x, T.
+    """ln P(X(T, T+t) = n | alive at T, x, T), arrays n, t, x, T of one shape (1-d).
 
     Given alive at T, lambda ~ Gamma(r+x, alpha+T) and mu ~ Gamma(s, beta+T); the
     customer buys at rate lambda for min(t, remaining lifetime). Either she survives
@@ -337,24 +343,39 @@ def _log_pmf_alive(r, alpha, s, beta, n, t, x, T):
 
     (k = r+x, A = alpha+T, B = beta+T). FH 2006 write that integral as a complete one
     minus a sum of n+1 hypergeometric terms (v = t + w and the binomial expansion of
-    (t+w)^n); here each is the positive series of :func:`_log_complete_integral`.
+    (t+w)^n); here each is the positive series of :func:`_log_complete_integral`, and
+    the n+1 terms of every (customer, n) are evaluated in one ragged batch.
     """
     k = r + x
     A, B = alpha + T, beta + T
     log_nb_coef = special.gammaln(k + n) - special.gammaln(k) - special.gammaln(n + 1.0)
-    log_survive = (
-        log_nb_coef + k * (np.log(A) - np.log(A + t)) + special.xlogy(n, t) - n * np.log(A + t)
-        + s * (np.log(B) - np.log(B + t))
-    )
-    i = np.arange(n + 1.0).reshape((-1,) + (1,) * np.ndim(k))
-    log_full = _log_complete_integral(k, n, s, float(n), A, B)
     with np.errstate(divide="ignore"):
-        log_binomial = special.gammaln(n + 1.0) - special.gammaln(i + 1.0) - special.gammaln(n - i + 1.0)
-        log_after_t = special.logsumexp(
-            log_binomial + (n - i) * np.log(np.where(t > 0, t, 1.0)) + np.where((t == 0) & (i < n), -np.inf, 0.0)
-            + _log_complete_integral(k, n, s, i, A + t, B + t),
-            axis=0,
+        log_survive = (
+            log_nb_coef + k * (np.log(A) - np.log(A + t)) + special.xlogy(n, t) - n * np.log(A + t)
+            + s * (np.log(B) - np.log(B + t))
         )
+    branch = alpha >= beta
+    log_full = _log_complete_integral(k, n, s, n, A, B, branch)
+    log_after_t = np.empty(n.size)
+    terms = (n + 1).astype(np.int64)
+    start = 0
+    while start < n.size:
+        stop = start + max(1, int(np.searchsorted(np.cumsum(terms[start:]), _PMF_CHUNK_TERMS)))
+        rows = slice(start, stop)
+        owner = np.repeat(np.arange(stop - start), terms[rows])
+        first = np.cumsum(terms[rows]) - terms[rows]
+        i = np.arange(owner.size) - first[owner]
+        nn, tt = n[rows][owner], t[rows][owner]
+        with np.errstate(divide="ignore"):
+            log_binomial = special.gammaln(nn + 1.0) - special.gammaln(i + 1.0) - special.gammaln(nn - i + 1.0)
+            log_terms = (
+                log_binomial + special.xlogy(nn - i, tt)
+                + _log_complete_integral(k[rows][owner], nn, s, i, (A + t)[rows][owner], (B + t)[rows][owner], branch)
+            )
+        peak = np.maximum.reduceat(log_terms, first)
+        log_after_t[rows] = peak + np.log(np.add.reduceat(np.exp(log_terms - peak[owner]), first))
+        start = stop
+    with np.errstate(divide="ignore"):
         log_before_t = log_full + np.log(-np.expm1(np.minimum(log_after_t - log_full, 0.0)))
     log_die = np.log(s) + k * np.log(A) + s * np.log(B) + log_nb_coef + log_before_t
     return np.logaddexp(log_survive, log_die)
@@ -370,13 +391,9 @@ def conditional_probability_of_purchases(params, n, t, x, t_x, T):
     r, alpha, s, beta = _unpack(params)
     n, t, x, t_x, T = _columns(n, t, x, t_x, T)
     shape = n.shape
-    n, t, x, t_x, T = (v.ravel() for v in (n, t, x, t_x, T))
+    n, t, x, t_x, T = (np.ravel(v) for v in (n, t, x, t_x, T))
     alive = special.expit(-_log_odds_dead(r, alpha, s, beta, x, t_x, T))
-    result = np.empty(n.size)
-    for count in np.unique(n):
-        rows = n == count
-        log_alive_part = _log_pmf_alive(r, alpha, s, beta, int(count), t[rows], x[rows], T[rows])
-        result[rows] = alive[rows] * np.exp(log_alive_part) + (1.0 - alive[rows]) * (count == 0)
+    result = alive * np.exp(_log_pmf_alive(r, alpha, s, beta, n, t, x, T)) + (1.0 - alive) * (n == 0)
     return result.reshape(shape)
 
 
