@@ -152,6 +152,17 @@ def _bg_fit_lifetimes(rfm, meta, _):
     return _fit_record(fitter.params_, fitter.standard_errors_)
 
 
+def _pnbd_fit_ours(rfm, meta, _):
+    model = clv.ParetoNBDModel().fit(rfm)
+    return _fit_record(model.params_, model.standard_errors_, model.optimizer_)
+
+
+def _pnbd_fit_lifetimes(rfm, meta, _):
+    # lifetimes' ParetoNBDFitter computes no Hessian, hence no standard errors (NaN here).
+    fitter = lifetimes.ParetoNBDFitter().fit(rfm["frequency"], rfm["recency"], rfm["T"])
+    return _fit_record(fitter.params_, pd.Series(np.nan, index=fitter.params_.index))
+
+
 def _gg_fit_ours(rfm, meta, _):
     model = clv.GammaGammaModel().fit(rfm)
     return _fit_record(model.params_, model.standard_errors_, model.optimizer_)
@@ -201,6 +212,7 @@ STEPS = {
     "fit_continuous": {"clvmodels": _bg_fit_ours, "lifetimes": _bg_fit_lifetimes},
     "fit_day": {"clvmodels": _bg_fit_ours, "lifetimes": _bg_fit_lifetimes},
     "gamma_gamma": {"clvmodels": _gg_fit_ours, "lifetimes": _gg_fit_lifetimes},
+    "pnbd_fit": {"clvmodels": _pnbd_fit_ours, "lifetimes": _pnbd_fit_lifetimes},
     "clv": {"clvmodels": _clv_ours, "lifetimes": _clv_lifetimes},
     "clv_continuous": {"clvmodels": _clv_ours, "lifetimes": _clv_lifetimes},
     "predictions": {"clvmodels": _predictions_ours, "lifetimes": _predictions_lifetimes},

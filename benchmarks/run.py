@@ -37,6 +37,7 @@ STEP_LABELS = {
     "fit_continuous": "BetaGeoModel.fit incl. SEs, continuous times",
     "fit_day": "BetaGeoModel.fit incl. SEs, day-resolution times",
     "gamma_gamma": "GammaGammaModel.fit",
+    "pnbd_fit": "ParetoNBDModel.fit incl. SEs, day-resolution times",
     "clv": "customer_lifetime_value, 12 monthly periods, day-resolution times",
     "clv_continuous": "customer_lifetime_value, 12 monthly periods, continuous times",
     "predictions": "all predictions (P(alive), E[purchases], spend, CLV), day-resolution times",
@@ -89,6 +90,8 @@ class Case:
             return ("tx", self.n, self.customers)
         if self.step == "gamma_gamma":
             return ("repeat", self.customers)
+        if self.step == "pnbd_fit":
+            return ("pnbd", "day", self.customers)
         day = self.step in ("fit_day", "clv", "predictions")  # as rfm_summary makes them from daily logs
         return ("rfm", "day" if day else "continuous", self.customers)
 
@@ -117,6 +120,8 @@ def plan(scale, steps):
             target = Target(speedup=speedup) if n == 1 * M else None
             cases.append(Case(step, s(n), s(n), lifetimes=n < 10 * M, target=target))
     cases.append(Case("gamma_gamma", s(1 * M), s(1 * M), target=Target(speedup=20)))
+    # issue 9: Pareto/NBD fit incl. SEs on 100k customers drawn from the model, >= 50x.
+    cases.append(Case("pnbd_fit", s(0.1 * M), s(0.1 * M), target=Target(speedup=50)))
     cases.append(Case("clv", s(1 * M), s(1 * M), target=Target(speedup=30)))
     # Continuous times defeat evaluating once per distinct (frequency, T): the hard case.
     cases.append(Case("clv_continuous", s(0.1 * M), s(0.1 * M)))
@@ -155,6 +160,9 @@ def make_input(key, directory, seed):
     else:
         if key[0] == "repeat":
             table = generate.repeat_buyers(key[1], seed=seed + 1)
+        elif key[0] == "pnbd":
+            table = generate.pnbd_rfm_table(key[2], seed=seed + 3)
+            meta["pnbd_params"] = generate.PNBD_PARAMS
         else:
             table = generate.rfm_table(key[2], resolution=key[1], seed=seed + 2)
         arrays = {c: table[c].to_numpy() for c in table.columns}
@@ -259,7 +267,7 @@ def compare(case, ours, theirs, input_dir):
                                  f"(by definition lifetimes averages records, clvmodels purchase days; "
                                  f"{int((~same_definition).sum())} customers)")
         return result
-    if case.step in ("fit_continuous", "fit_day", "gamma_gamma"):
+    if case.step in ("fit_continuous", "fit_day", "gamma_gamma", "pnbd_fit"):
         params = _rel_diff(list(ours["params"].values()), [theirs["params"][k] for k in ours["params"]])
         ses = _rel_diff(list(ours["standard_errors"].values()),
                         [theirs["standard_errors"][k] for k in ours["standard_errors"]])
@@ -285,12 +293,15 @@ def compare(case, ours, theirs, input_dir):
 
 def _log_likelihood_gain(case, ours, theirs, input_dir):
     """Total log-likelihood at clvmodels' estimate minus at lifetimes' (clvmodels' formulas)."""
-    from clvmodels import bgnbd, gamma_gamma
+    from clvmodels import bgnbd, gamma_gamma, pareto_nbd
 
     data, _ = load_input(input_dir)
     if case.step == "gamma_gamma":
         columns = (data["frequency"], data["monetary_value"])
         ll = gamma_gamma.log_likelihood
+    elif case.step == "pnbd_fit":
+        columns = (data["frequency"], data["recency"], data["T"])
+        ll = pareto_nbd.log_likelihood
     else:
         columns = (data["frequency"], data["recency"], data["T"])
         ll = bgnbd.log_likelihood

@@ -211,3 +211,101 @@ def _fallback_log_hyp2f1_derivatives(b, c, z, order, step=1e-5):
             mixed = (at(unit[i] + unit[j]) - at(unit[i] - unit[j]) - at(unit[j] - unit[i]) + at(-unit[i] - unit[j]))
             hess[i, j] = hess[j, i] = mixed / (4 * scale[i] * scale[j])
     return value, grad, hess
+
+
+_POLYNOMIAL_MAX_TERMS = 64
+_POLYNOMIAL_BLOCK = 16_384
+
+
+def log_hyp2f1_one_b_c_grouped(b, c, z, starts, order=0, tol=_SERIES_TOLERANCE, max_terms=_SERIES_MAX_TERMS):
+    """:func:`log_hyp2f1_one_b_c` for elements in contiguous groups sharing b and c.
+
+    ``b`` and ``c`` hold one value per group, ``z`` one per element, ``starts`` the
+    index of each group's first element (groups in order, as for ``np.add.reduceat``).
+    The series' coefficients (b)_k / (c)_k and their derivatives depend on the group
+    only, so every sum is a polynomial in z: the coefficients are built once per group
+    and each group's elements are evaluated with one matrix product against the powers
+    of z. The number of terms is fixed a priori from the largest z (each term is at most
+    z times the one before); when that exceeds 64 the element-wise series is used (with
+    ``max_terms``).
+
+    Returns
+    -------
+    tuple of ndarray
+        As :func:`log_hyp2f1_one_b_c` for the flat array of elements.
+    """
+    b, c, z = (np.asarray(v, dtype=float) for v in (b, c, z))
+    starts = np.asarray(starts, dtype=np.int64)
+    sizes = np.diff(np.append(starts, z.size))
+    z_max = float(np.max(z)) if z.size else 0.0
+    if z_max > 0:
+        margin = 1.0 / (1.0 - z_max)
+        # term_K <= z^K; the bound of log_hyp2f1_one_b_c with harmonic sums below 1e3.
+        n_terms = int(np.ceil(np.log(tol / (z_max * margin * 2e3 * margin)) / np.log(z_max))) + 2
+    else:
+        n_terms = 3
+    if n_terms > _POLYNOMIAL_MAX_TERMS:
+        return log_hyp2f1_one_b_c(np.repeat(b, sizes), np.repeat(c, sizes), z, order=order, tol=tol, max_terms=max_terms)
+    k = np.arange(n_terms, dtype=float)
+    # Per group: p_k = (b)_k / (c)_k and the harmonic sums over i < k.
+    shifted_b = b[:, None] + k[None, :-1]
+    shifted_c = c[:, None] + k[None, :-1]
+    p = np.ones((b.size, n_terms))
+    p[:, 1:] = np.cumprod(shifted_b / shifted_c, axis=1)
+    coefficients = [p]
+    if order:
+        hb = np.zeros_like(p)
+        hc = np.zeros_like(p)
+        hb[:, 1:] = np.cumsum(1.0 / shifted_b, axis=1)
+        hc[:, 1:] = np.cumsum(1.0 / shifted_c, axis=1)
+        kp = k * p  # coefficient of z^(k-1) in the z-derivative
+
+        def lowered(values):  # coefficient of z^k -> of z^(k-1)
+            out = np.zeros_like(values)
+            out[:, :-1] = values[:, 1:]
+            return out
+
+        coefficients += [p * hb, p * hc, lowered(kp)]
+    if order == 2:
+        hb2 = np.zeros_like(p)
+        hc2 = np.zeros_like(p)
+        hb2[:, 1:] = np.cumsum(1.0 / shifted_b**2, axis=1)
+        hc2[:, 1:] = np.cumsum(1.0 / shifted_c**2, axis=1)
+        second = np.zeros_like(p)
+        second[:, :-2] = (k * (k - 1) * p)[:, 2:]
+        coefficients += [
+            p * (hb * hb - hb2), p * (hc * hc + hc2), p * hb * hc, lowered(kp * hb), lowered(kp * hc), second,
+        ]
+    coefficients = np.stack(coefficients, axis=1)  # (groups, sums, terms)
+    sums = np.empty((coefficients.shape[1], z.size))
+    powers = np.empty((n_terms, min(_POLYNOMIAL_BLOCK, max(z.size, 1))))
+    group = np.repeat(np.arange(b.size), sizes)
+    ends = starts + sizes
+    for first in range(0, z.size, _POLYNOMIAL_BLOCK):
+        last = min(first + _POLYNOMIAL_BLOCK, z.size)
+        block = powers[:, : last - first]
+        block[0] = 1.0
+        for j in range(1, n_terms):
+            np.multiply(block[j - 1], z[first:last], out=block[j])
+        for g in range(group[first], group[last - 1] + 1):
+            lo, hi = max(starts[g], first), min(ends[g], last)
+            if hi > lo:
+                sums[:, lo:hi] = coefficients[g] @ block[:, lo - first: hi - first]
+    total = sums[0]
+    log_value = np.log(total)
+    if order == 0:
+        return (log_value,)
+    grad = sums[1:4] / total
+    grad[1] = -grad[1]
+    if order == 1:
+        return log_value, grad
+    second = sums[4:] / total
+    d_b, d_c, d_z = grad
+    hess = np.empty((3, 3, z.size))
+    hess[0, 0] = second[0] - d_b * d_b
+    hess[1, 1] = second[1] - d_c * d_c
+    hess[0, 1] = hess[1, 0] = -second[2] - d_b * d_c
+    hess[0, 2] = hess[2, 0] = second[3] - d_b * d_z
+    hess[1, 2] = hess[2, 1] = -second[4] - d_c * d_z
+    hess[2, 2] = second[5] - d_z * d_z
+    return log_value, grad, hess

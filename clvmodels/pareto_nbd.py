@@ -38,10 +38,16 @@ from scipy import special
 
 from ._arrays import dot, unique_inverse
 from ._families import Mixing, TransactionModel
-from ._special import log_hyp2f1_one_b_c, log_hyp2f1_positive
+from ._special import log_hyp2f1_one_b_c, log_hyp2f1_one_b_c_grouped, log_hyp2f1_positive
 from ._validation import check_times
 
 PARAMS = ("r", "alpha", "s", "beta")
+# While fitting, parameters far from the optimum can put z near 1, where the series
+# needs ~40 / (1 - z) terms. The optimiser is kept to z <= 0.99 (max(alpha, beta) at
+# most 100 times min(alpha, beta)): beyond it the log-likelihood is reported undefined
+# and the line search steps back. Predictions have no such limit.
+_FIT_Z_LIMIT = 0.99
+_FIT_MAX_TERMS = 5_000
 
 
 def _unpack(params):
@@ -49,9 +55,13 @@ def _unpack(params):
 
 
 # ----- the tail integral I(u) and its derivatives ----------------------------------------
-def _log_tail_integral(r, alpha, s, beta, x, u, order=0):
+def _log_tail_integral(r, alpha, s, beta, x, u, order=0, starts=None):
     """ln I(u) and, up to ``order``, its gradient (4, ...) and Hessian (4, 4, ...) w.r.t.
-    (r, alpha, s, beta); see the module docstring for I(u)."""
+    (r, alpha, s, beta); see the module docstring for I(u).
+
+    ``starts``: the elements are sorted by x and these are the first index of each
+    distinct x; the series coefficients are then built once per x.
+    """
     n = r + s + x
     a_u, b_u = alpha + u, beta + u
     log_a, log_b = np.log(a_u), np.log(b_u)
@@ -61,7 +71,13 @@ def _log_tail_integral(r, alpha, s, beta, x, u, order=0):
     else:
         z = (beta - alpha) / b_u
         shape_b, power_a, power_b = s + 1.0, r + x - 1.0, s + 1.0
-    found = log_hyp2f1_one_b_c(shape_b, n + 1.0, z, order=order)
+    if starts is None:
+        found = log_hyp2f1_one_b_c(shape_b, n + 1.0, z, order=order)
+    else:
+        found = log_hyp2f1_one_b_c_grouped(
+            np.broadcast_to(shape_b, x.shape)[starts], (n + 1.0)[starts], z, starts, order=order,
+            max_terms=_FIT_MAX_TERMS,
+        )
     log_i = found[0] - power_a * log_a - power_b * log_b - np.log(n)
     if order == 0:
         return log_i, None, None
@@ -87,21 +103,28 @@ def _log_tail_integral(r, alpha, s, beta, x, u, order=0):
     if order == 1:
         return log_i, grad, None
     h = found[2]
-    # Jacobian of (b, c, z) w.r.t. (r, alpha, s, beta): rows b, c, z.
-    zeros = np.zeros_like(z)
-    ones = np.ones_like(z)
+    h_bb, h_cc, h_zz = h[0, 0], h[1, 1], h[2, 2]
+    h_bc, h_bz, h_cz = h[0, 1], h[0, 2], h[1, 2]
     if alpha >= beta:
-        jac_b = [ones, zeros, zeros, zeros]
-        z_aa, z_ab, z_bb = -2.0 * b_u / a_u**3, 1.0 / a_u**2, zeros
+        z_aa, z_ab, z_bb = -2.0 * b_u / a_u**3, 1.0 / a_u**2, 0.0
     else:
-        jac_b = [zeros, zeros, ones, zeros]
-        z_aa, z_ab, z_bb = zeros, 1.0 / b_u**2, -2.0 * a_u / b_u**3
-    jac = np.array([jac_b, [ones, zeros, ones, zeros], [zeros, z_alpha, zeros, z_beta]])
-    hess = np.einsum("pi...,pq...,qj...->ij...", jac, h, jac)
-    hess[1, 1] += d_z * z_aa + power_a / a_u**2
-    hess[1, 3] += d_z * z_ab
-    hess[3, 1] += d_z * z_ab
-    hess[3, 3] += d_z * z_bb + power_b / b_u**2
+        z_aa, z_ab, z_bb = 0.0, 1.0 / b_u**2, -2.0 * a_u / b_u**3
+    # The parameter in b (r for alpha >= beta, s otherwise) moves b and c; the other
+    # shape moves c only; alpha and beta move z only. Entries in (r, alpha, s, beta).
+    both_z = h_bz + h_cz
+    in_b = h_bb + 2 * h_bc + h_cc
+    hess = np.empty((4, 4) + np.shape(z))
+    p, q = (0, 2) if alpha >= beta else (2, 0)
+    hess[p, p] = in_b
+    hess[q, q] = h_cc
+    hess[p, q] = hess[q, p] = h_bc + h_cc
+    hess[p, 1] = hess[1, p] = both_z * z_alpha
+    hess[p, 3] = hess[3, p] = both_z * z_beta
+    hess[q, 1] = hess[1, q] = h_cz * z_alpha
+    hess[q, 3] = hess[3, q] = h_cz * z_beta
+    hess[1, 1] = h_zz * z_alpha**2 + d_z * z_aa + power_a / a_u**2
+    hess[1, 3] = hess[3, 1] = h_zz * z_alpha * z_beta + d_z * z_ab
+    hess[3, 3] = h_zz * z_beta**2 + d_z * z_bb + power_b / b_u**2
     hess[0, 1] -= 1.0 / a_u
     hess[1, 0] -= 1.0 / a_u
     hess[2, 3] -= 1.0 / b_u
@@ -171,10 +194,12 @@ def prepare(columns, weights):
     pairs = np.concatenate([x + 1j * t_x, x + 1j * T])
     distinct, pair_index = np.unique(pairs, return_inverse=True)
     pair_index = pair_index.reshape(-1)
+    pair_x = distinct.real.copy()
+    starts = np.flatnonzero(np.diff(pair_x, prepend=-1.0))  # sorted by x, then u
     return {
         "x": x, "T": T, "w": weights, "w_sum": float(weights.sum()),
         "x_unique": x_unique, "w_per_x": np.bincount(x_index, weights=weights, minlength=len(x_unique)),
-        "pair_x": distinct.real.copy(), "pair_u": distinct.imag.copy(),
+        "pair_x": pair_x, "pair_u": distinct.imag.copy(), "pair_starts": starts,
         "tx_index": pair_index[: len(x)], "T_index": pair_index[len(x):],
     }
 
@@ -191,9 +216,13 @@ def derivatives(params, data, order):
     hess ln V = sum_k omega_k (hess l_k + grad l_k grad l_k^T) - grad ln V grad ln V^T.
     """
     r, alpha, s, beta = params
+    if abs(alpha - beta) / max(alpha, beta) > _FIT_Z_LIMIT:
+        return -np.inf, None, None
     x, T, w = data["x"], data["T"], data["w"]
     xu, wu, w_sum = data["x_unique"], data["w_per_x"], data["w_sum"]
-    log_i, grad_i, hess_i = _log_tail_integral(r, alpha, s, beta, data["pair_x"], data["pair_u"], order)
+    log_i, grad_i, hess_i = _log_tail_integral(
+        r, alpha, s, beta, data["pair_x"], data["pair_u"], order, starts=data["pair_starts"]
+    )
     ix, iT = data["tx_index"], data["T_index"]
     log_s = np.log(s)
     a_T, b_T = alpha + T, beta + T
@@ -223,10 +252,11 @@ def derivatives(params, data, order):
         return ll, grad, None
 
     wo = omega * w
-    hess = np.einsum("ki,li->kl", g0 * wo[0], g0) + np.einsum("ki,li->kl", g1 * wo[1], g1)
-    hess += np.einsum("ki,li->kl", g2 * wo[2], g2) - np.einsum("ki,li->kl", grad_v * w, grad_v)
-    # Second derivatives of each piece.
-    hess += np.einsum("kli,i->kl", hess_i[:, :, ix], wo[1]) + np.einsum("kli,i->kl", hess_i[:, :, iT], wo[2])
+    hess = (g0 * wo[0]) @ g0.T + (g1 * wo[1]) @ g1.T + (g2 * wo[2]) @ g2.T - (grad_v * w) @ grad_v.T
+    # Second derivatives of each piece; those of ln I summed per distinct (x, u) pair.
+    n_pairs = len(log_i)
+    pair_weight = np.bincount(ix, weights=wo[1], minlength=n_pairs) + np.bincount(iT, weights=wo[2], minlength=n_pairs)
+    hess += (hess_i.reshape(16, n_pairs) @ pair_weight).reshape(4, 4)
     ws = wo[1].sum() + wo[2].sum()
     hess[2, 2] -= ws / s**2
     h0 = np.zeros((4, 4))
