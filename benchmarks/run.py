@@ -272,7 +272,10 @@ def compare(case, ours, theirs, input_dir):
         ses = _rel_diff(list(ours["standard_errors"].values()),
                         [theirs["standard_errors"][k] for k in ours["standard_errors"]])
         ll_gain = _log_likelihood_gain(case, ours["params"], theirs["params"], input_dir)
-        ok = params <= 1e-4
+        # A flat likelihood (Pareto/NBD's s and beta) leaves lifetimes' Nelder-Mead short of
+        # the optimum by ~1e-4: a fit also agrees when it is within 1e-3 and its
+        # log-likelihood is at least lifetimes'.
+        ok = params <= 1e-4 or (params <= 1e-3 and ll_gain >= 0)
         se_text = f"SEs {ses:.1g}"
         for name, fit in (("clvmodels", ours), ("lifetimes", theirs)):
             missing = [k for k, v in fit["standard_errors"].items() if not np.isfinite(v)]
