@@ -38,6 +38,7 @@ from scipy import special
 
 from ._arrays import dot, unique_inverse
 from ._families import Mixing, TransactionModel
+from ._intervals import spread_over_periods
 from ._special import log_hyp2f1_one_b_c, log_hyp2f1_one_b_c_grouped, log_hyp2f1_positive
 from ._validation import check_times
 
@@ -469,6 +470,31 @@ def sample(params, T, random_state=None):
     x = rng.poisson(rate * active)
     t_x = np.where(x > 0, active * rng.beta(np.maximum(x, 1), 1.0), 0.0)
     return pd.DataFrame({"frequency": x.astype(float), "recency": t_x, "T": T})
+
+
+def sample_future_purchases(params, period_ends, x, t_x, T, random_state=None):
+    """Draw each customer's purchases in consecutive future periods given the history.
+
+    Alive at T with P(alive | history); if alive, lambda ~ Gamma(r + x, alpha + T) and
+    mu ~ Gamma(s, beta + T) (the posterior given alive), the remaining lifetime is
+    Exponential(mu) (memoryless), and purchases are a Poisson(lambda) process until it
+    ends or the horizon does.
+
+    Returns
+    -------
+    ndarray of int64, shape (customers, periods)
+    """
+    r, alpha, s, beta = _unpack(params)
+    rng = np.random.default_rng(random_state)
+    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    ends = np.asarray(period_ends, dtype=float)
+    alive = rng.random(x.shape) < probability_alive(params, x, t_x, T)
+    rate = rng.gamma(r + x, 1.0 / (alpha + T))
+    death_rate = rng.gamma(s, 1.0 / (beta + T))
+    with np.errstate(divide="ignore"):
+        remaining = rng.exponential(1.0, size=x.shape) / death_rate
+    buying = np.minimum(remaining, ends[-1]) * alive
+    return spread_over_periods(rng.poisson(rate * buying), buying, ends, rng)
 
 
 def mixing_distributions(params):
