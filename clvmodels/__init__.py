@@ -19,6 +19,7 @@ from .sbg import ShiftedBetaGeoModel
 from .bdw import BetaDiscreteWeibullModel
 from .clv import contractual_lifetime_value, customer_lifetime_value
 from .gamma_gamma import GammaGammaModel
+from .pareto_nbd import ParetoNBDModel
 from . import evaluation
 from . import plotting
 from . import report
@@ -44,6 +45,7 @@ __all__ = [
     "BetaDiscreteWeibullModel",
     "ContractualModel",
     "GammaGammaModel",
+    "ParetoNBDModel",
     "TransactionModel",
     "SpendModel",
     "Mixing",

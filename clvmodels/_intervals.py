@@ -135,3 +135,34 @@ def parameter_interval(model, predict, data, level, n_draws, random_state, chunk
             yield np.stack([np.asarray(predict(twin, part), dtype=float) for twin in twins])
 
     return interval_table(estimate, draws_by_chunk(), level, data.index, "estimate")
+
+
+def spread_over_periods(totals, spans, period_ends, rng):
+    """Place each customer's ``totals`` Poisson arrivals uniformly over (0, ``spans``]
+    (as Poisson arrivals are, given their number) and count them per period.
+
+    Parameters
+    ----------
+    totals : ndarray of int
+        Arrivals per customer.
+    spans : ndarray or float
+        Length of time over which each customer's arrivals fall (at most the horizon).
+    period_ends : ndarray
+        Increasing ends of the periods.
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    ndarray of int64, shape (customers, periods)
+    """
+    n_periods = len(period_ends)
+    counts = np.zeros((len(totals), n_periods), dtype=np.int64)
+    buyers = np.flatnonzero(totals)
+    if buyers.size:
+        owners = np.repeat(np.arange(buyers.size), totals[buyers])
+        times = rng.random(owners.size) * np.broadcast_to(spans, totals.shape)[buyers][owners]
+        periods = np.minimum(np.searchsorted(period_ends, times), n_periods - 1)
+        counts[buyers] = np.bincount(owners * n_periods + periods, minlength=buyers.size * n_periods).reshape(
+            buyers.size, n_periods
+        )
+    return counts

@@ -19,6 +19,7 @@ from scipy import special
 
 from ._arrays import distinct_rows, dot, unique_inverse
 from ._families import Mixing, TransactionModel, _checked_n
+from ._intervals import spread_over_periods
 from ._special import hyp2f1
 from ._validation import check_times
 
@@ -429,16 +430,11 @@ def _sample_future_given_alive(r, alpha, a, b, period_ends, x, T, alive, random_
     alive = rng.random(x.shape) < alive
     rate = rng.gamma(r + x, 1.0 / (alpha + T))
     total = rng.poisson(rate * horizon) * alive
+    counts = spread_over_periods(total, horizon, ends, rng)
     buyers = np.flatnonzero(total)
-    counts = np.zeros((len(x), len(ends)), dtype=np.int64)
     if buyers.size:
-        # Given their number, Poisson arrivals are uniform over the horizon.
-        owners = np.repeat(np.arange(buyers.size), total[buyers])
-        periods = np.searchsorted(ends, rng.random(owners.size) * horizon)
-        spread = np.bincount(owners * len(ends) + periods, minlength=buyers.size * len(ends))
-        spread = spread.reshape(buyers.size, len(ends))
         last = rng.geometric(np.clip(rng.beta(a, b + x[buyers]), 1e-300, 1.0))
-        cumulative = np.minimum(np.cumsum(spread, axis=1), last[:, None])
+        cumulative = np.minimum(np.cumsum(counts[buyers], axis=1), last[:, None])
         counts[buyers] = np.diff(cumulative, axis=1, prepend=0)
     return counts
 

@@ -19,8 +19,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import generate  # noqa: E402
 
-STEPS = {"summary", "calibration", "fit_continuous", "fit_day", "fit_mbg", "gamma_gamma", "clv", "clv_continuous",
-         "predictions"}
+STEPS = {"summary", "calibration", "fit_continuous", "fit_day", "fit_mbg", "gamma_gamma", "pnbd_fit", "clv",
+         "clv_continuous", "predictions"}
 
 
 def test_suite_runs_every_step_and_the_libraries_agree(tmp_path):
