@@ -1253,14 +1253,17 @@ def contractual_what_if(model, customers, *, margin, discount_rate, retention_in
     R + k / 100, so f = (R + k / 100) / R. Each cohort's next retention rate rises
     by the same factor.
 
-    **Elasticity**: the % increase in value for a 1% increase in retention (f = 1.01),
-    per cohort and in total, whatever the scenario asked for; ``point_elasticity`` is
-    its limit for a vanishing rise (d ln value / d ln f at f = 1, by a central
-    difference). For one homogeneous retention rate r the point elasticity is
-    (1 + d) / (1 + d - r), the textbook figure (``attrs["aggregate_point_elasticity"]``
-    with r = R; ``attrs["aggregate_elasticity"]`` is its 1% version). With
-    heterogeneity both are larger, because the customers who stay longest gain most
-    from a lift compounded over their long future (Fader & Hardie 2010's point).
+    **Elasticity** (Fader & Hardie 2010; Pfeifer & Farris 2004): the % increase in
+    value for a 1% increase in retention, d ln value / d ln f at f = 1 (a central
+    difference), per cohort and in total, whatever the scenario asked for.
+    ``elasticity_1pct`` is the same for a finite 1% lift (f = 1.01); it is larger (the
+    value is convex in f) and infinite when the discount rate is at most about 1% per
+    period (a 1% lift then makes the most loyal customers worth an unbounded amount).
+    For one homogeneous retention rate r the elasticity is (1 + d) / (1 + d - r), the
+    textbook figure (``attrs["aggregate_elasticity"]`` with r = R, and
+    ``aggregate_elasticity_1pct``). With heterogeneity it is larger, because the
+    customers who stay longest gain most from a lift compounded over their long future
+    (Fader & Hardie 2010's point: the aggregate shortcut understates it).
 
     Parameters
     ----------
@@ -1294,10 +1297,10 @@ def contractual_what_if(model, customers, *, margin, discount_rate, retention_in
         Indexed by ``tenure`` of the active cohorts (float), then "new" and "all":
         ``customers``, ``retention`` (next-period retention r(t + 1), before),
         ``value``, ``value_after``, ``change``, ``change_percent``, ``elasticity``,
-        ``point_elasticity``; values in the currency of ``margin``, at the valuation
+        ``elasticity_1pct``; values in the currency of ``margin``, at the valuation
         date. ``attrs``: ``factor`` f, ``retention_before`` R, ``retention_after`` f R,
         ``equivalent_discount_rate`` d', ``aggregate_elasticity``,
-        ``aggregate_point_elasticity``, ``discount_rate``,
+        ``aggregate_elasticity_1pct``, ``discount_rate``,
         ``margin``, ``retention_increase``, ``retention_points``.
 
     Examples
@@ -1308,7 +1311,7 @@ def contractual_what_if(model, customers, *, margin, discount_rate, retention_in
     >>> what_if = clv.business.contractual_what_if(sbg, table, margin=1.0, discount_rate=0.1,
     ...                                            sample_weight="weight")
     >>> round(float(what_if.loc["all", "elasticity"]), 2)
-    8.93
+    8.23
     """
     if retention_increase is not None and retention_points is not None:
         raise ValueError("give at most one of retention_increase (percent) and retention_points")
@@ -1321,12 +1324,15 @@ def contractual_what_if(model, customers, *, margin, discount_rate, retention_in
     retention = np.atleast_1d(np.asarray(model.retention(tenure + 1.0), dtype=float)) if len(tenure) else np.zeros(0)
     base_retention = float(np.dot(counts, retention) / counts.sum()) if counts.sum() > 0 else np.nan
     factor = _retention_factor(retention_increase, retention_points, base_retention)
+    step = _elasticity_step(discount_rate)
 
     value = _cohort_values(model, tenure, counts, new_customers, discount_rate, 1.0)
     value_after = _cohort_values(model, tenure, counts, new_customers, discount_rate, factor)
-    value_one_percent = _cohort_values(model, tenure, counts, new_customers, discount_rate, 1.01)
-    value_up = _cohort_values(model, tenure, counts, new_customers, discount_rate, 1.0 + _POINT_STEP)
-    value_down = _cohort_values(model, tenure, counts, new_customers, discount_rate, 1.0 - _POINT_STEP)
+    value_up = _cohort_values(model, tenure, counts, new_customers, discount_rate, 1.0 + step)
+    value_down = _cohort_values(model, tenure, counts, new_customers, discount_rate, 1.0 - step)
+    one_percent_possible = _lift_possible(discount_rate, 1.01)
+    value_one_percent = (_cohort_values(model, tenure, counts, new_customers, discount_rate, 1.01)
+                         if one_percent_possible else np.full(len(value), np.inf))
     labels = list(tenure) + ([NEW] if new_customers > 0 else [])
     sizes = list(counts) + ([new_customers] if new_customers > 0 else [])
     rows = pd.DataFrame({"customers": sizes, "retention": list(retention) + [np.nan] * (len(labels) - len(tenure)),
@@ -1336,25 +1342,41 @@ def contractual_what_if(model, customers, *, margin, discount_rate, retention_in
     rows.loc[ALL] = [rows["customers"].sum(), base_retention] + list(rows.iloc[:, 2:].sum())
     rows["change"] = rows["value_after"] - rows["value"]
     positive = rows["value"] > 0
-    rows["change_percent"] = np.where(positive, 100.0 * rows["change"] / rows["value"].where(positive, 1.0), 0.0)
-    rows["elasticity"] = np.where(positive, (rows["value_one_percent"] / rows["value"].where(positive, 1.0) - 1.0)
-                                  / 0.01, 0.0)
-    rows["point_elasticity"] = np.where(positive, (rows["value_up"] - rows["value_down"])
-                                        / (2 * _POINT_STEP * rows["value"].where(positive, 1.0)), 0.0)
+    denominator = rows["value"].where(positive, 1.0)
+    rows["change_percent"] = np.where(positive, 100.0 * rows["change"] / denominator, 0.0)
+    rows["elasticity"] = np.where(positive, (rows["value_up"] - rows["value_down"]) / (2 * step * denominator), 0.0)
+    with np.errstate(invalid="ignore"):
+        rows["elasticity_1pct"] = np.where(positive, (rows["value_one_percent"] / denominator - 1.0) / 0.01, 0.0)
     table = rows.drop(columns=["value_one_percent", "value_up", "value_down"])
     table.index.name = "tenure"
     table.attrs.update(
         factor=factor, retention_before=base_retention, retention_after=factor * base_retention,
         equivalent_discount_rate=(1.0 + discount_rate) / factor - 1.0,
-        aggregate_elasticity=_homogeneous_elasticity(base_retention, discount_rate, 1.01),
-        aggregate_point_elasticity=(1.0 + discount_rate) / (1.0 + discount_rate - base_retention),
+        aggregate_elasticity=(1.0 + discount_rate) / (1.0 + discount_rate - base_retention),
+        aggregate_elasticity_1pct=_homogeneous_elasticity(base_retention, discount_rate, 1.01),
         discount_rate=discount_rate, margin=margin, retention_increase=retention_increase,
         retention_points=retention_points,
     )
     return table
 
 
-_POINT_STEP = 1e-4
+_MIN_RATE = 1e-4  # the smallest discount rate DERL accepts (ContractualModel)
+
+
+def _lift_possible(discount_rate, factor):
+    return (1.0 + discount_rate) / factor - 1.0 >= _MIN_RATE
+
+
+def _elasticity_step(discount_rate):
+    """Relative lift for the central difference of the elasticity: 1e-4, smaller when
+    the discount rate leaves less room (the value is singular where the lift reaches
+    the discount rate, and its error grows as (step / room)^2)."""
+    room = (1.0 + discount_rate) / (1.0 + _MIN_RATE) - 1.0
+    step = min(1e-4, room * 1e-3)
+    if step < 1e-9:
+        raise ValueError(f"discount_rate must be above {_MIN_RATE * 1.01:g} per period for the retention elasticity, "
+                         f"got {discount_rate:g}")
+    return step
 
 
 def _homogeneous_elasticity(retention, discount_rate, factor):
@@ -1363,8 +1385,10 @@ def _homogeneous_elasticity(retention, discount_rate, factor):
     elasticity is (f (1 + d - r) / (1 + d - f r) - 1) / (f - 1) in %, and
     (1 + d) / (1 + d - r) as f -> 1 (the textbook figure)."""
     d = discount_rate
-    if not (np.isfinite(retention) and factor * retention < 1.0 + d):
+    if not np.isfinite(retention):
         return np.nan
+    if factor * retention >= 1.0 + d:
+        return np.inf
     return (factor * (1.0 + d - retention) / (1.0 + d - factor * retention) - 1.0) / (factor - 1.0)
 
 
@@ -1417,8 +1441,8 @@ def _cohort_values(model, tenure, counts, new_customers, discount_rate, factor):
     """Discounted expected periods paid, summed per cohort (then the new customers),
     when every renewal probability is multiplied by ``factor``: f DERL(d') and DEL(d'),
     1 + d' = (1 + d) / f (see :func:`contractual_what_if`)."""
-    rate = (1.0 + discount_rate) / factor - 1.0
-    if rate < 1e-4:
+    rate = discount_rate if factor == 1.0 else (1.0 + discount_rate) / factor - 1.0
+    if factor != 1.0 and not _lift_possible(discount_rate, factor):
         raise ValueError(
             f"a retention lift of {100 * (factor - 1):.3g}% is too large at a discount rate of {discount_rate:g}: "
             "the lift must stay below the discount rate (beyond it the most loyal customers are worth infinitely "

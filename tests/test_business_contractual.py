@@ -58,8 +58,8 @@ def test_cohort_values_equal_sums_over_the_survival_curve(model_class, params, i
         assert row["value_after"] == pytest.approx(
             margin * count * lifted_derl_from_survival(model, tenure, d, factor), rel=1e-9)
         one_percent = lifted_derl_from_survival(model, tenure, d, 1.01) / lifted_derl_from_survival(model, tenure, d, 1)
-        assert row["elasticity"] == pytest.approx((one_percent - 1) / 0.01, rel=1e-8)
-        assert row["point_elasticity"] == pytest.approx(point_elasticity_from_survival(model, tenure, d), rel=1e-6)
+        assert row["elasticity_1pct"] == pytest.approx((one_percent - 1) / 0.01, rel=1e-8)
+        assert row["elasticity"] == pytest.approx(point_elasticity_from_survival(model, tenure, d), rel=1e-6)
         assert row["retention"] == pytest.approx(model.retention(tenure + 1), rel=1e-12)
     total = table.loc["all"]
     assert total["value"] == pytest.approx(table["value"].iloc[:-1].sum(), rel=1e-12)
@@ -77,7 +77,7 @@ def test_sbg_point_elasticity_equals_its_hypergeometric_closed_form():
     for tenure in range(1, 8):
         b, c = SBG["beta"] + tenure, SBG["alpha"] + SBG["beta"] + tenure
         closed = 1 + z * (b + 1) / (c + 1) * special.hyp2f1(2, b + 2, c + 2, z) / special.hyp2f1(1, b + 1, c + 1, z)
-        assert table.loc[float(tenure), "point_elasticity"] == pytest.approx(closed, rel=1e-6)
+        assert table.loc[float(tenure), "elasticity"] == pytest.approx(closed, rel=1e-6)
 
 
 def test_lift_of_each_customers_own_retention_matches_a_monte_carlo_over_theta():
@@ -114,17 +114,17 @@ def test_homogeneous_limit_is_the_textbook_formula():
         row = table.loc[tenure]
         assert row["value"] == pytest.approx(r * (1 + d) / (1 + d - r), rel=1e-4)
         assert row["value_after"] == pytest.approx(f * r * (1 + d) / (1 + d - f * r), rel=1e-4)
-        assert row["point_elasticity"] == pytest.approx((1 + d) / (1 + d - r), rel=1e-4)
-        assert row["elasticity"] == pytest.approx(table.attrs["aggregate_elasticity"], rel=1e-4)
-    assert table.attrs["aggregate_point_elasticity"] == pytest.approx((1 + d) / (1 + d - r), rel=1e-4)
+        assert row["elasticity"] == pytest.approx((1 + d) / (1 + d - r), rel=1e-4)
+        assert row["elasticity_1pct"] == pytest.approx(table.attrs["aggregate_elasticity_1pct"], rel=1e-4)
+    assert table.attrs["aggregate_elasticity"] == pytest.approx((1 + d) / (1 + d - r), rel=1e-4)
 
 
 @pytest.mark.parametrize("counts", [REGULAR, HIGH_END])
 def test_heterogeneity_raises_the_elasticity_above_the_aggregate_shortcut(counts):
     model = clv.ShiftedBetaGeoModel().fit(clv.tenure_from_survivors(counts), sample_weight="weight")
     table = contractual_what_if(model, base_of(counts), margin=1.0, discount_rate=0.1, sample_weight="weight")
-    assert table.loc["all", "point_elasticity"] > table.attrs["aggregate_point_elasticity"]
     assert table.loc["all", "elasticity"] > table.attrs["aggregate_elasticity"]
+    assert table.loc["all", "elasticity_1pct"] > table.attrs["aggregate_elasticity_1pct"]
     # Longer-tenured cohorts keep their (lower) churn: they gain more from the same lift.
     assert np.all(np.diff(table["elasticity"].iloc[:-1].to_numpy()) > 0)
 
@@ -177,7 +177,7 @@ def test_value_rises_with_retention_and_never_is_nan(alpha, beta, tenure, d, inc
     # A lift compounds over the whole future: the elasticity is at least the homogeneous
     # figure at the cohort's own next retention rate, and at least 1.
     homogeneous = (1 + d) / (1 + d - row["retention"])
-    assert row["point_elasticity"] >= homogeneous * (1 - 1e-6) and row["point_elasticity"] >= 1
+    assert row["elasticity"] >= homogeneous * (1 - 1e-6) and row["elasticity"] >= 1
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -222,3 +222,18 @@ def test_missing_columns_empty_tables_and_no_active_customers_are_refused():
         contractual_what_if(model, base_of(REGULAR).iloc[:0], margin=1.0, discount_rate=0.1)
     with pytest.raises(ValueError, match="no active customers"):
         contractual_what_if(model, base_of(REGULAR).assign(churned=True), margin=1.0, discount_rate=0.1)
+
+
+def test_monthly_discount_rates_give_a_finite_elasticity_and_an_infinite_one_percent_lift():
+    # At d = 1% per period a 1% lift leaves nothing to discount the most loyal customers' future.
+    model, d = loaded(clv.BetaDiscreteWeibullModel, BDW), 0.01
+    table = contractual_what_if(model, base_of(REGULAR), margin=1.0, discount_rate=d, retention_increase=0.5,
+                                sample_weight="weight")
+    for tenure in (1, 4, 7):
+        assert table.loc[float(tenure), "elasticity"] == pytest.approx(
+            point_elasticity_from_survival(model, tenure, d), rel=1e-5)
+    assert np.isinf(table["elasticity_1pct"]).all()
+    assert np.isfinite(table[["value", "value_after", "change", "elasticity"]].to_numpy(dtype=float)).all()
+    with pytest.raises(ValueError, match="discount_rate must be above 0.000101"):
+        contractual_what_if(model, base_of(REGULAR), margin=1.0, discount_rate=1e-4, retention_increase=0,
+                            sample_weight="weight")
