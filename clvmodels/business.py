@@ -1248,10 +1248,10 @@ def contractual_what_if(model, customers, *, margin, discount_rate, retention_in
     is above 1 / f are formally lifted past 1.
 
     **k points.** ``retention_points`` k is turned into that lift: the base's retention
-    R (the share of today's active customers expected to renew at their next
-    renewal, sum over cohorts of customers x r(t + 1), over the customers) becomes
-    R + k / 100, so f = (R + k / 100) / R. Each cohort's next retention rate rises
-    by the same factor.
+    R (the share of today's customers expected to renew at their next renewal: the
+    sum over cohorts of customers x r(t + 1), new customers at r(1), over all of
+    them) becomes R + k / 100, so f = (R + k / 100) / R. Each cohort's next
+    retention rate rises by the same factor.
 
     **Elasticity** (Fader & Hardie 2010; Pfeifer & Farris 2004): the % increase in
     value for a 1% increase in retention, d ln value / d ln f at f = 1 (a central
@@ -1295,7 +1295,8 @@ def contractual_what_if(model, customers, *, margin, discount_rate, retention_in
     -------
     pandas.DataFrame
         Indexed by ``tenure`` of the active cohorts (float), then "new" and "all":
-        ``customers``, ``retention`` (next-period retention r(t + 1), before),
+        ``customers``, ``retention`` (next-period retention before the change: r(t + 1),
+        r(1) for the new customers, R for "all"),
         ``value``, ``value_after``, ``change``, ``change_percent``, ``elasticity``,
         ``elasticity_1pct``; values in the currency of ``margin``, at the valuation
         date. ``attrs``: ``factor`` f, ``retention_before`` R, ``retention_after`` f R,
@@ -1321,8 +1322,12 @@ def contractual_what_if(model, customers, *, margin, discount_rate, retention_in
     tenure, counts = _active_cohorts(customers, sample_weight)
     if counts.sum() <= 0 and new_customers == 0:
         raise ValueError("contractual_what_if: no active customers (churned is 0 for none) and no new_customers")
-    retention = np.atleast_1d(np.asarray(model.retention(tenure + 1.0), dtype=float)) if len(tenure) else np.zeros(0)
-    base_retention = float(np.dot(counts, retention) / counts.sum()) if counts.sum() > 0 else np.nan
+    labels = list(tenure) + ([NEW] if new_customers > 0 else [])
+    sizes = np.append(counts, [new_customers] if new_customers > 0 else [])
+    # Next-period retention of each row: r(t + 1) for tenure t, r(1) for new customers.
+    next_tenure = np.append(tenure, [0.0] if new_customers > 0 else []) + 1.0
+    retention = np.atleast_1d(np.asarray(model.retention(next_tenure), dtype=float))
+    base_retention = float(np.dot(sizes, retention) / sizes.sum())
     factor = _retention_factor(retention_increase, retention_points, base_retention)
     step = _elasticity_step(discount_rate)
 
@@ -1333,9 +1338,7 @@ def contractual_what_if(model, customers, *, margin, discount_rate, retention_in
     one_percent_possible = _lift_possible(discount_rate, 1.01)
     value_one_percent = (_cohort_values(model, tenure, counts, new_customers, discount_rate, 1.01)
                          if one_percent_possible else np.full(len(value), np.inf))
-    labels = list(tenure) + ([NEW] if new_customers > 0 else [])
-    sizes = list(counts) + ([new_customers] if new_customers > 0 else [])
-    rows = pd.DataFrame({"customers": sizes, "retention": list(retention) + [np.nan] * (len(labels) - len(tenure)),
+    rows = pd.DataFrame({"customers": sizes, "retention": retention,
                          "value": margin * value, "value_after": margin * value_after,
                          "value_one_percent": margin * value_one_percent, "value_up": margin * value_up,
                          "value_down": margin * value_down}, index=pd.Index(labels, dtype=object))
@@ -1354,7 +1357,7 @@ def contractual_what_if(model, customers, *, margin, discount_rate, retention_in
         equivalent_discount_rate=(1.0 + discount_rate) / factor - 1.0,
         aggregate_elasticity=(1.0 + discount_rate) / (1.0 + discount_rate - base_retention),
         aggregate_elasticity_1pct=_homogeneous_elasticity(base_retention, discount_rate, 1.01),
-        discount_rate=discount_rate, margin=margin, retention_increase=retention_increase,
+        discount_rate=discount_rate, margin=margin, retention_increase=100.0 * (factor - 1.0),
         retention_points=retention_points,
     )
     return table

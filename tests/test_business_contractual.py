@@ -152,6 +152,19 @@ def test_new_customers_are_worth_the_lifted_del():
     assert table.loc["new", "value"] == pytest.approx(2.0 * 1000 * model.discounted_expected_lifetime(d), rel=1e-9)
     assert table.loc["new", "value_after"] == pytest.approx(2.0 * 1000 * lifted_del, rel=1e-9)
     assert table.loc["all", "customers"] == sum(REGULAR[1:]) + 1000
+    assert table.loc["new", "retention"] == pytest.approx(model.retention(1), rel=1e-12)
+    assert np.isfinite(table.to_numpy(dtype=float)).all()
+
+
+def test_a_base_of_new_customers_only_moves_their_first_renewal_by_k_points():
+    model = loaded(clv.BetaDiscreteWeibullModel, BDW)
+    customers = pd.DataFrame({"tenure": [3.0], "churned": [1]})
+    table = contractual_what_if(model, customers, margin=1.0, discount_rate=0.1, retention_points=2,
+                                new_customers=100)
+    assert list(table.index) == ["new", "all"]
+    assert table.attrs["retention_before"] == pytest.approx(model.retention(1), rel=1e-12)
+    assert table.attrs["retention_after"] == pytest.approx(model.retention(1) + 0.02, rel=1e-12)
+    assert table.loc["all", "value"] == pytest.approx(100 * model.discounted_expected_lifetime(0.1), rel=1e-12)
 
 
 def test_churned_customers_and_weights_are_counted_as_in_the_table():
