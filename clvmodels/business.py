@@ -3,7 +3,9 @@
 The terms of marketing and finance, computed from a transaction log and fitted
 models through their public prediction API only (``expected_purchases``,
 ``probability_alive``, ``expected_purchases_new_customer``, ``expected_spend``,
-``with_dropout_scaled``), so every purchase and spend model works. Pandas in,
+``with_dropout_scaled``; for the contractual models ``retention``,
+``expected_residual_lifetime`` and ``discounted_expected_lifetime``), so every
+purchase, spend and contractual model works. Pandas in,
 pandas out; nothing here draws or writes files.
 
 Definitions used throughout (money in ``currency``, times in whole days of the log):
