@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from . import _engines
 from ._arrays import compress_rows
 from ._units import DAYS_PER_UNIT, check_time_unit, ticks_per_unit
 from ._validation import (
@@ -62,14 +63,17 @@ def rfm_summary(
     time_unit="D",
     observation_end=None,
     datetime_format=None,
+    engine=None,
 ):
     """Summarise a transaction log into one RFM row per customer.
 
     Parameters
     ----------
-    transactions : pandas.DataFrame
+    transactions : pandas.DataFrame, dask.dataframe.DataFrame or path
         One row per purchase record. Several records of a customer on the same
-        day count as one purchase, their amounts summed.
+        day count as one purchase, their amounts summed. A Dask DataFrame (or,
+        with ``engine="dask"``, a Parquet path) gives a Dask DataFrame; a Parquet
+        file, directory or glob with ``engine="duckdb"`` is summarised out of core.
     customer_col : str, default "customer_id"
         Column of customer ids (any hashable, sortable type; no missing values).
     date_col : str, default "date"
@@ -89,6 +93,12 @@ def rfm_summary(
         whose first purchase is after it are not in the result.
     datetime_format : str, optional
         ``strftime`` format of the dates, e.g. "%Y%m%d".
+    engine : {None, "pandas", "duckdb", "dask"}, optional
+        Who does the work: pandas in memory (the default for a DataFrame), DuckDB
+        out of core on one machine (``pip install 'clvmodels[duckdb]'``), or Dask
+        on a cluster (the default for a Dask DataFrame; ``clvmodels[dask]``). All
+        give the same table (``monetary_value`` to the last bits: sums in another
+        order); see docs/scaling.md.
 
     Returns
     -------
@@ -131,6 +141,12 @@ def rfm_summary(
     >>> rfm.attrs["time_unit"], len(rfm), int((rfm["frequency"] == 0).sum())
     ('W', 2357, 1411)
     """
+    engine = _engines.engine_for(transactions, engine)
+    if engine != "pandas":
+        return _engines.rfm_summary(
+            rfm_summary, transactions, engine, customer_col, date_col, amount_col,
+            time_unit=time_unit, observation_end=observation_end, datetime_format=datetime_format,
+        )
     problems = Problems("transactions")
     clock = _Clock.for_unit(time_unit, problems)
     log = _read_transactions(
@@ -159,6 +175,7 @@ def calibration_holdout_split(
     observation_end=None,
     time_unit="D",
     datetime_format=None,
+    engine=None,
 ):
     """Summarise a transaction log over a calibration and a holdout period.
 
@@ -168,8 +185,8 @@ def calibration_holdout_split(
 
     Parameters
     ----------
-    transactions, customer_col, date_col, amount_col, time_unit, datetime_format
-        As in :func:`rfm_summary`.
+    transactions, customer_col, date_col, amount_col, time_unit, datetime_format, engine
+        As in :func:`rfm_summary` (a Dask DataFrame in, a Dask DataFrame out).
     calibration_end : str or datetime-like
         Last day of the calibration period.
     observation_end : str or datetime-like, optional
@@ -230,6 +247,13 @@ def calibration_holdout_split(
     >>> len(split), int(split["frequency_holdout"].sum())
     (2357, 1882)
     """
+    engine = _engines.engine_for(transactions, engine)
+    if engine != "pandas":
+        return _engines.calibration_holdout_split(
+            calibration_holdout_split, transactions, engine, customer_col, date_col, amount_col,
+            calibration_end=calibration_end, observation_end=observation_end, time_unit=time_unit,
+            datetime_format=datetime_format,
+        )
     problems = Problems("transactions")
     clock = _Clock.for_unit(time_unit, problems)
     log = _read_transactions(
