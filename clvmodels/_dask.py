@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ._units import check_time_unit
-from ._validation import Problems, datetime_column, numeric_column
+from ._validation import Problems, datetime_column, numeric_column, require_columns
 
 INSTALL_HINT = "pip install 'clvmodels[dask]'"
 
@@ -163,12 +163,9 @@ def check_log(data, customer_col, date_col, amount_col, time_unit, datetime_form
     import dask
 
     needed = [customer_col, date_col] + ([amount_col] if amount_col is not None else [])
-    missing = [c for c in dict.fromkeys(needed) if c not in data.columns]
-    if missing:
-        problems = Problems("transactions")
-        for column in missing:
-            problems.add(column, f"is missing; the columns are {list(data.columns)}")
-        problems.raise_if_any()
+    problems = Problems("transactions")
+    require_columns(data._meta, list(dict.fromkeys(needed)), problems)
+    problems.raise_if_any()
     resolution = _resolution(time_unit)
     check = dask.delayed(_check_partition, pure=True)
     tasks = [
