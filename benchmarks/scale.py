@@ -16,8 +16,9 @@ Steps:
 
 - ``pandas``: ``pd.read_parquet`` of the whole dataset, then the pandas path.
 - ``duckdb``: ``rfm_summary(path, engine="duckdb")`` out of core (memory limit
-  ``CLVMODELS_DUCKDB_MEMORY``, default 2GB), then fit and score the per-customer
-  table in memory.
+  ``CLVMODELS_DUCKDB_MEMORY``, default 2GB), fit the per-customer table in memory,
+  score and write it 1M customers at a time (as ``clvmodels forecast --engine duckdb
+  --out DIR/``).
 - ``dask``: a ``LocalCluster`` of 2 worker processes x 1 thread, ``--worker-memory``
   each (default 3GB); read, summarise, fit (distinct rows to the client), score and
   write all in the cluster (``clvmodels.partitioned.forecast``).
@@ -124,9 +125,20 @@ def run_step(step, data, out, meta, worker_memory):
         timings["summarise"] = clock()
         bg, gg, n, totals = _fit_and_score_pandas(rfm, out, timings, clock)
     elif step == "duckdb":
+        from clvmodels import _cli_engines
+        from clvmodels._progress import Progress
+
         rfm = clv.rfm_summary(data, engine="duckdb", **options)
         timings["summarise"] = clock()
-        bg, gg, n, totals = _fit_and_score_pandas(rfm, out, timings, clock)
+        bg, gg = clv.BetaGeoModel().fit(rfm), clv.GammaGammaModel().fit(rfm)
+        timings["fit"] = clock()
+        _cli_engines.write_forecast_in_chunks(rfm, bg, gg, {**SETTINGS, "customer_col": "customer_id"}, out,
+                                              Progress(enabled=False))  # as `clvmodels forecast --out DIR/`
+        timings["score_and_write"] = clock()
+        record["seconds"] = round(time.perf_counter() - started, 3)
+        n = len(rfm)
+        written = pd.read_parquet(out, columns=list(TOTALS))
+        totals = {c: float(written[c].sum()) for c in TOTALS}
     elif step == "dask":
         import dask.dataframe as dd
         from distributed import Client, LocalCluster

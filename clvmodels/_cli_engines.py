@@ -20,10 +20,12 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from . import _dask, _io
+from . import _dask, _io, partitioned
 from .data import rfm_summary
+from .segments import _default_new_customer_T
 
 ENGINE_HELP = (
     "who does the work: pandas reads the whole log into memory (default; logs up to ~10^7 rows), "
@@ -146,13 +148,37 @@ def read_rfm(args, settings, progress):
     return rfm
 
 
-def score_dask(rfm, transaction_model, spend_model, settings):
-    from .partitioned import forecast
+def _forecast_settings(settings):
+    return {key: settings[key] for key in ("horizon", "period", "discount_rate", "margin")}
 
-    return forecast(
-        transaction_model, spend_model, rfm, horizon=int(settings["horizon"]), period=settings["period"],
-        discount_rate=settings["discount_rate"], margin=settings["margin"],
-    )
+
+def score_dask(rfm, transaction_model, spend_model, settings):
+    """The forecast of a Dask RFM table, partition by partition (a Dask DataFrame)."""
+    return partitioned.forecast(transaction_model, spend_model, rfm, **_forecast_settings(settings))
+
+
+# Customers scored at once when a pandas RFM table is written as a dataset: bounds the
+# memory of scoring (about 1 kB per customer at its peak) whatever the table's size.
+SCORE_CHUNK_ROWS = 1_000_000
+
+
+def write_forecast_in_chunks(rfm, transaction_model, spend_model, settings, path, progress):
+    """Score a pandas RFM table ``SCORE_CHUNK_ROWS`` customers at a time, writing one Parquet
+    file per chunk into a dataset at ``path`` (atomically); returns the number of rows."""
+    records = [m.to_dict() if m is not None else None for m in (transaction_model, spend_model)]
+    unit = rfm.attrs.get("time_unit") or transaction_model.time_unit_
+    segment_options = {"new_customer_T": _default_new_customer_T(np.array([rfm["T"].max()]), unit)}
+    width = max(5, len(str(len(rfm) // SCORE_CHUNK_ROWS)))
+    rows = 0
+    with progress.step(f"score and write {path}") as step, atomic_directory(path) as temporary:
+        for i, start in enumerate(range(0, len(rfm), SCORE_CHUNK_ROWS)):
+            chunk = rfm.iloc[start:start + SCORE_CHUNK_ROWS]
+            table = partitioned._forecast_partition(chunk, records, _forecast_settings(settings), segment_options,
+                                                    dict(rfm.attrs))
+            rows += _write_part(table, settings["customer_col"], temporary / f"part.{i:0{width}d}.parquet")
+            step.update(rows / len(rfm))
+        step.detail = f"{rows:,} customers"
+    return rows
 
 
 # ----------------------------------------------------------------------------- writing

@@ -725,15 +725,17 @@ def _read_rfm(source, settings, progress):
 
 
 def _score_and_write(rfm, transaction_model, spend_model, settings, out, progress, dataset=False):
-    if dataset:
+    """Score and write the forecast; returns it, or None when it was written as a Parquet
+    dataset part by part (a Dask table, or a pandas one in chunks)."""
+    if dataset and _cli_engines._dask.is_dask_collection(rfm):
         with progress.step("score") as step:
-            if _cli_engines._dask.is_dask_collection(rfm):
-                forecast = _cli_engines.score_dask(rfm, transaction_model, spend_model, settings)
-            else:
-                forecast = score(rfm, transaction_model, spend_model, settings)
-            step.detail = f"{forecast.npartitions} partitions" if hasattr(forecast, "npartitions") else f"{len(forecast):,} customers"
+            forecast = _cli_engines.score_dask(rfm, transaction_model, spend_model, settings)
+            step.detail = f"{forecast.npartitions} partitions"
         _cli_engines.write_dataset(forecast, settings["customer_col"], out, progress)
-        return forecast
+        return None
+    if dataset:
+        _cli_engines.write_forecast_in_chunks(rfm, transaction_model, spend_model, settings, out, progress)
+        return None
     with progress.step("score") as step:
         forecast = score(rfm, transaction_model, spend_model, settings)
         step.detail = f"{len(forecast):,} customers"
@@ -825,8 +827,8 @@ def _check_report_input(source, transactions, settings, calibration_end, observa
 
 def _print_results(transaction_model, spend_model, forecast, settings):
     models = "\n\n".join(format_model(m) for m in (transaction_model, spend_model) if m is not None)
-    if _cli_engines._dask.is_dask_collection(forecast):
-        _print(models)  # the forecast stays in the cluster: its summary would gather it here
+    if forecast is None:
+        _print(models)  # written part by part: a summary would need the whole forecast here
         return
     summary = format_forecast(forecast, settings, settings["customer_col"], transaction_model.time_unit_)
     _print(f"{models}\n\n{summary}")
