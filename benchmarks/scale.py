@@ -32,8 +32,8 @@ included); for Dask also each worker's peak (``VmHWM``), and the total is the
 client's plus both workers'. The load average before and after each step is
 recorded, since the machine may be shared.
 
-The answers are compared: fitted parameters, customers and the totals of the
-forecast columns must agree across the paths (to 1e-9 relative).
+The answers are compared: customers and the totals of the forecast columns must agree
+across the paths to 1e-9 relative, fitted parameters to 1e-7 (see ``PARAMS_RTOL``).
 """
 
 import argparse
@@ -54,6 +54,10 @@ STEPS = ("pandas", "duckdb", "dask", "duckdb_summary", "polars_summary")
 END_TO_END = ("pandas", "duckdb", "dask")
 SETTINGS = {"horizon": 12, "period": "M", "discount_rate": 0.01, "margin": 1.0}
 TOTALS = ("probability_alive", "expected_purchases", "expected_spend", "clv")
+# DuckDB adds a customer's amounts in another order than pandas, so monetary_value
+# differs in the last bit; the Gamma-Gamma optimiser, which stops once the gradient is
+# below 1e-5, then lands up to ~1e-8 (relative) away: far inside its standard errors.
+PARAMS_RTOL = 1e-7
 
 
 def _count(text):
@@ -278,7 +282,7 @@ def compare(records):
             worst_params = max(worst_params, _relative(value, record["params"][key]))
         for key, value in reference["totals"].items():
             worst_totals = max(worst_totals, _relative(value, record["totals"][key]))
-    ok = same_customers and worst_params < 1e-9 and worst_totals < 1e-9
+    ok = same_customers and worst_params < PARAMS_RTOL and worst_totals < 1e-9
     detail = (f"against {reference['step']}: customers {'equal' if same_customers else 'DIFFER'}, parameters max "
               f"rel. diff {worst_params:.1g}, forecast totals max rel. diff {worst_totals:.1g}")
     return {"ok": ok, "detail": detail, "params_rel_diff": worst_params, "totals_rel_diff": worst_totals}

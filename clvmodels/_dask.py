@@ -107,15 +107,22 @@ def _read_partition(frame, customer_col, date_col, amount_col, resolution, datet
     return ticks, amounts
 
 
+# Customer ids each partition contributes to the sample the shuffle's boundaries come from.
+_ID_SAMPLE = 256
+
+
 def _check_partition(frame, customer_col, date_col, amount_col, resolution, datetime_format):
     problems = _CountedProblems()
     ticks, _ = _read_partition(frame, customer_col, date_col, amount_col, resolution, datetime_format, problems)
     valid = ticks[ticks != np.iinfo(np.int64).max] if ticks is not None else np.zeros(0, np.int64)
+    ids = frame[customer_col].dropna().to_numpy()
+    sample = ids[np.linspace(0, len(ids) - 1, min(len(ids), _ID_SAMPLE)).astype(int)] if len(ids) else ids
     return {
         "rows": len(frame),
         "problems": problems.found,
         "first": int(valid.min()) if len(valid) else None,
         "last": int(valid.max()) if len(valid) else None,
+        "ids": [sample] + ([ids.min(), ids.max()] if len(ids) else []),
     }
 
 
@@ -127,7 +134,18 @@ def _merge_checks(a, b):
         "problems": a["problems"] + b["problems"],
         "first": min(ends) if ends else None,
         "last": max(lasts) if lasts else None,
+        "ids": a["ids"] + b["ids"],
     }
+
+
+def _divisions(pieces, npartitions):
+    """Boundaries of ``npartitions`` customer ranges from the partitions' id samples, the
+    smallest and largest id included, so the shuffle needs no pass of its own to find them."""
+    ids = np.concatenate([np.asarray(piece, dtype=object).ravel() for piece in pieces])
+    if not len(ids):
+        return None
+    ids = np.sort(pd.unique(ids))
+    return tuple(pd.unique(ids[np.linspace(0, len(ids) - 1, npartitions + 1).astype(int)]))
 
 
 def _tree_reduce(tasks, combine):
@@ -153,7 +171,8 @@ def _summed_problems(found):
 
 
 def check_log(data, customer_col, date_col, amount_col, time_unit, datetime_format):
-    """Check a Dask transaction log in one pass; return (rows, first tick, last tick).
+    """Check a Dask transaction log in one pass; return (rows, first tick, last tick, divisions),
+    the divisions being boundaries of customer-id ranges for the shuffle.
 
     Raises
     ------
@@ -176,7 +195,7 @@ def check_log(data, customer_col, date_col, amount_col, time_unit, datetime_form
     if summary["rows"] == 0:
         raise ValueError("invalid transactions: the table is empty (0 rows)")
     _summed_problems(summary["problems"]).raise_if_any()
-    return summary["rows"], summary["first"], summary["last"]
+    return summary["rows"], summary["first"], summary["last"], _divisions(summary["ids"], data.npartitions)
 
 
 # ------------------------------------------------------------------ purchase days
@@ -192,7 +211,7 @@ def _days_partition(frame, customer_col, date_col, amount_col, resolution, datet
     return days.groupby([customer_col, _TICK], sort=False, as_index=False)[_AMOUNT].sum()
 
 
-def _purchase_days(data, customer_col, date_col, amount_col, resolution, datetime_format, end):
+def _purchase_days(data, customer_col, date_col, amount_col, resolution, datetime_format, end, divisions):
     """Purchase days of every customer, one partition per range of customer ids (sorted)."""
     columns = list(dict.fromkeys([customer_col, date_col] + ([amount_col] if amount_col else [])))
     meta = pd.DataFrame({customer_col: data._meta[customer_col], _TICK: pd.Series(dtype=np.int64)})
@@ -201,7 +220,7 @@ def _purchase_days(data, customer_col, date_col, amount_col, resolution, datetim
     days = data[columns].map_partitions(
         _days_partition, customer_col, date_col, amount_col, resolution, datetime_format, end, meta=meta,
     )
-    return days.set_index(customer_col)
+    return days.set_index(customer_col, divisions=divisions)
 
 
 def _as_transactions(days, customer_col, resolution, keep_first_by=None):
@@ -272,10 +291,10 @@ def rfm_summary(summarise, data, customer_col, date_col, amount_col, *, time_uni
     """
     unit = check_time_unit(time_unit)
     resolution = _resolution(unit)
-    _, first, last = check_log(data, customer_col, date_col, amount_col, unit, datetime_format)
+    _, first, last, divisions = check_log(data, customer_col, date_col, amount_col, unit, datetime_format)
     end = last if observation_end is None else _end_tick(observation_end, "observation_end", resolution, datetime_format)
     _require_purchases_by(end, "observation_end", first, date_col, resolution)
-    days = _purchase_days(data, customer_col, date_col, amount_col, resolution, datetime_format, end)
+    days = _purchase_days(data, customer_col, date_col, amount_col, resolution, datetime_format, end, divisions)
     columns = ["frequency", "recency", "T"] + (["monetary_value"] if amount_col else [])
     meta = _meta_frame(days._meta.index, columns, {"time_unit": unit, "observation_end": _iso(end, resolution)})
     options = {"time_unit": unit, "observation_end": _iso(end, resolution)}
@@ -290,7 +309,7 @@ def calibration_holdout_split(split, data, customer_col, date_col, amount_col, *
     """:func:`clvmodels.calibration_holdout_split` of a Dask DataFrame, as a Dask DataFrame."""
     unit = check_time_unit(time_unit)
     resolution = _resolution(unit)
-    _, first, last = check_log(data, customer_col, date_col, amount_col, unit, datetime_format)
+    _, first, last, divisions = check_log(data, customer_col, date_col, amount_col, unit, datetime_format)
     calibration = _end_tick(calibration_end, "calibration_end", resolution, datetime_format)
     end = last if observation_end is None else _end_tick(observation_end, "observation_end", resolution, datetime_format)
     _require_purchases_by(calibration, "calibration_end", first, date_col, resolution)
@@ -299,7 +318,7 @@ def calibration_holdout_split(split, data, customer_col, date_col, amount_col, *
             f"invalid transactions: column {date_col!r}: calibration_end {_iso(calibration, resolution)} is not "
             f"before observation_end {_iso(end, resolution)}, so there is no holdout period"
         )
-    days = _purchase_days(data, customer_col, date_col, amount_col, resolution, datetime_format, end)
+    days = _purchase_days(data, customer_col, date_col, amount_col, resolution, datetime_format, end, divisions)
     columns = ["frequency", "recency", "T"] + (["monetary_value"] if amount_col else []) + ["frequency_holdout"]
     columns += (["monetary_value_holdout"] if amount_col else []) + ["duration_holdout"]
     attrs = {"time_unit": unit, "calibration_end": _iso(calibration, resolution),
