@@ -107,16 +107,21 @@ def _read_partition(frame, customer_col, date_col, amount_col, resolution, datet
     return ticks, amounts
 
 
-# Customer ids each partition contributes to the sample the shuffle's boundaries come from.
-_ID_SAMPLE = 256
+# Customer ids the partitions contribute, in all, to the sample the shuffle's boundaries
+# come from (at least 16 and at most 256 per partition).
+_ID_SAMPLE = 2_000_000
 
 
-def _check_partition(frame, customer_col, date_col, amount_col, resolution, datetime_format):
+def _id_sample_size(npartitions):
+    return max(16, min(256, _ID_SAMPLE // max(npartitions, 1)))
+
+
+def _check_partition(frame, customer_col, date_col, amount_col, resolution, datetime_format, id_sample=256):
     problems = _CountedProblems()
     ticks, _ = _read_partition(frame, customer_col, date_col, amount_col, resolution, datetime_format, problems)
     valid = ticks[ticks != np.iinfo(np.int64).max] if ticks is not None else np.zeros(0, np.int64)
     ids = frame[customer_col].dropna().to_numpy()
-    sample = ids[np.linspace(0, len(ids) - 1, min(len(ids), _ID_SAMPLE)).astype(int)] if len(ids) else ids
+    sample = ids[np.linspace(0, len(ids) - 1, min(len(ids), id_sample)).astype(int)] if len(ids) else ids
     return {
         "rows": len(frame),
         "problems": problems.found,
@@ -188,7 +193,7 @@ def check_log(data, customer_col, date_col, amount_col, time_unit, datetime_form
     resolution = _resolution(time_unit)
     check = dask.delayed(_check_partition, pure=True)
     tasks = [
-        check(part, customer_col, date_col, amount_col, resolution, datetime_format)
+        check(part, customer_col, date_col, amount_col, resolution, datetime_format, _id_sample_size(data.npartitions))
         for part in data[list(dict.fromkeys(needed))].to_delayed()
     ]
     (summary,) = dask.compute(_tree_reduce(tasks, _merge_checks))
