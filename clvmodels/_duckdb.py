@@ -8,10 +8,10 @@ columns are then computed from its integers with the pandas path's arithmetic, s
 ``frequency``, ``recency`` and ``T`` are identical and ``monetary_value`` agrees to
 the last bits (its sums are added in another order).
 
-Chosen over Polars' streaming engine by measurement (benchmarks/README.md, "Past one
-machine's memory"): on the 10M-row log both took a few seconds, but DuckDB held its
-memory limit on the 100M-row log while Polars' streaming group-by grew with the
-number of customers.
+Chosen over Polars' streaming engine after measuring both on the same two group-bys
+(``benchmarks/scale.py --steps duckdb_summary polars_summary``; figures in
+docs/scaling.md): of the same speed and memory on 10M rows, but DuckDB has an explicit
+memory limit with spilling to disk for its aggregations, which bounded memory needs.
 
 Dates: Parquet timestamp and date columns are used directly (time-zone aware ones in
 UTC); text dates are parsed with ``datetime_format`` (``strptime`` codes) or, without
