@@ -29,6 +29,12 @@ periods), ``expected_spend`` (per future purchase, Gamma-Gamma), ``clv``
 ``segment``. Outputs are written atomically (see :mod:`clvmodels._io`) and the same
 input always gives byte-identical output.
 
+TRANSACTIONS may also be a Parquet dataset (a directory or a quoted glob), and
+``--engine`` chooses who summarises it: pandas in memory (default), DuckDB out of
+core, or Dask (``--scheduler ADDRESS`` for a running cluster, else a local one); an
+``--out`` directory (always, with Dask) is written as a Parquet dataset, atomically
+(:mod:`clvmodels._cli_engines`, docs/scaling.md).
+
 Progress goes to stderr: one line per step with elapsed times (a live bar only on a
 terminal), then a one-line summary; ``--quiet`` silences them (warnings and errors
 still show). Results (parameter tables, forecast summary) go to stdout.
