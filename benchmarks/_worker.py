@@ -142,24 +142,20 @@ def _fit_record(params, standard_errors, optimizer=None):
             "optimizer": optimizer}
 
 
-def _bg_fit_ours(rfm, meta, _):
-    model = clv.BetaGeoModel().fit(rfm)
-    return _fit_record(model.params_, model.standard_errors_, model.optimizer_)
+def _fit_ours(model_class):
+    """The step fitting clvmodels' ``model_class`` (standard errors included)."""
+    def fit(rfm, meta, _):
+        model = model_class().fit(rfm)
+        return _fit_record(model.params_, model.standard_errors_, model.optimizer_)
+    return fit
 
 
-def _bg_fit_lifetimes(rfm, meta, _):
-    fitter = lifetimes.BetaGeoFitter().fit(rfm["frequency"], rfm["recency"], rfm["T"])
-    return _fit_record(fitter.params_, fitter.standard_errors_)
-
-
-def _gg_fit_ours(rfm, meta, _):
-    model = clv.GammaGammaModel().fit(rfm)
-    return _fit_record(model.params_, model.standard_errors_, model.optimizer_)
-
-
-def _gg_fit_lifetimes(rfm, meta, _):
-    fitter = lifetimes.GammaGammaFitter().fit(rfm["frequency"], rfm["monetary_value"])
-    return _fit_record(fitter.params_, fitter.standard_errors_)
+def _fit_lifetimes(fitter_class, columns=("frequency", "recency", "T")):
+    """The step fitting lifetimes' ``fitter_class`` to ``columns`` (it computes the SEs in fit)."""
+    def fit(rfm, meta, _):
+        fitter = fitter_class().fit(*(rfm[c] for c in columns))
+        return _fit_record(fitter.params_, fitter.standard_errors_)
+    return fit
 
 
 def _clv_ours(rfm, meta, models):
@@ -198,9 +194,12 @@ def _predictions_lifetimes(rfm, meta, models):
 STEPS = {
     "summary": {"clvmodels": _summary_ours, "lifetimes": _summary_lifetimes},
     "calibration": {"clvmodels": _split_ours, "lifetimes": _split_lifetimes},
-    "fit_continuous": {"clvmodels": _bg_fit_ours, "lifetimes": _bg_fit_lifetimes},
-    "fit_day": {"clvmodels": _bg_fit_ours, "lifetimes": _bg_fit_lifetimes},
-    "gamma_gamma": {"clvmodels": _gg_fit_ours, "lifetimes": _gg_fit_lifetimes},
+    "fit_continuous": {"clvmodels": _fit_ours(clv.BetaGeoModel), "lifetimes": _fit_lifetimes(lifetimes.BetaGeoFitter)},
+    "fit_day": {"clvmodels": _fit_ours(clv.BetaGeoModel), "lifetimes": _fit_lifetimes(lifetimes.BetaGeoFitter)},
+    "fit_mbg": {"clvmodels": _fit_ours(clv.ModifiedBetaGeoModel),
+                "lifetimes": _fit_lifetimes(lifetimes.ModifiedBetaGeoFitter)},
+    "gamma_gamma": {"clvmodels": _fit_ours(clv.GammaGammaModel),
+                    "lifetimes": _fit_lifetimes(lifetimes.GammaGammaFitter, ("frequency", "monetary_value"))},
     "clv": {"clvmodels": _clv_ours, "lifetimes": _clv_lifetimes},
     "clv_continuous": {"clvmodels": _clv_ours, "lifetimes": _clv_lifetimes},
     "predictions": {"clvmodels": _predictions_ours, "lifetimes": _predictions_lifetimes},

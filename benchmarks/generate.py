@@ -19,17 +19,21 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from clvmodels import bgnbd, gamma_gamma
+from clvmodels import bgnbd, gamma_gamma, mbgnbd
 
 BG_PARAMS = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}  # alpha in weeks
+# MBG/NBD on the same CDNOW sample (Batislam, Denizel & Filiztekin 2007 model; REFERENCE.md).
+MBG_PARAMS = {"r": 0.525, "alpha": 6.183, "a": 0.891, "b": 1.614}
+SAMPLERS = {"bgnbd": bgnbd.sample, "mbgnbd": mbgnbd.sample}
 GG_PARAMS = {"p": 6.25, "q": 3.74, "v": 15.44}
 ORIGIN = np.datetime64("2020-01-01", "D")
 DAYS_PER_WEEK = 7.0
 
 
 def rfm_table(n_customers, *, resolution="continuous", window_weeks=52.0, seed=0,
-              bg_params=BG_PARAMS, gg_params=GG_PARAMS):
-    """An RFM table of ``n_customers`` drawn from BG/NBD + Gamma-Gamma, in weeks.
+              bg_params=BG_PARAMS, gg_params=GG_PARAMS, model="bgnbd"):
+    """An RFM table of ``n_customers`` drawn from BG/NBD (or ``model="mbgnbd"``: MBG/NBD,
+    with ``bg_params`` its parameters) + Gamma-Gamma, in weeks.
 
     Each customer's age ``T`` is uniform over (1 day, ``window_weeks``] (first
     purchases spread evenly over the window). With ``resolution="day"`` the
@@ -46,14 +50,15 @@ def rfm_table(n_customers, *, resolution="continuous", window_weeks=52.0, seed=0
     if resolution not in ("continuous", "day"):
         raise ValueError(f"resolution must be 'continuous' or 'day', got {resolution!r}")
     rng = np.random.default_rng(seed)
+    sample = SAMPLERS[model]
     window_days = int(round(window_weeks * DAYS_PER_WEEK))
     if resolution == "continuous":
         T = rng.uniform(1 / DAYS_PER_WEEK, window_weeks, n_customers)
-        table = bgnbd.sample(bg_params, T, rng)
+        table = sample(bg_params, T, rng)
     else:
         params_in_days = {**bg_params, "alpha": bg_params["alpha"] * DAYS_PER_WEEK}
         T_days = rng.integers(1, window_days + 1, n_customers).astype(float)
-        table = bgnbd.sample(params_in_days, T_days, rng)
+        table = sample(params_in_days, T_days, rng)
         table["recency"] = np.floor(table["recency"]) / DAYS_PER_WEEK
         table["T"] = T_days / DAYS_PER_WEEK
     table["monetary_value"] = gamma_gamma.sample(gg_params, table["frequency"].to_numpy(), rng)

@@ -151,7 +151,7 @@ def run_step(step, data, out, meta, worker_memory):
         from clvmodels._progress import Progress
 
         cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, memory_limit=worker_memory,
-                               dashboard_address=None, silence_logs=50)
+                               dashboard_address=":0", silence_logs=50)
         client = Client(cluster)
         record["cluster_start_s"] = round(time.perf_counter() - started, 3)
         clock()

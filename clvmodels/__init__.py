@@ -9,13 +9,17 @@ __version__ = "0.1.0"
 
 from . import datasets
 from ._base import load_model, model_from_dict
+from ._families import Mixing, SpendModel, TransactionModel, registered_models
 from .data import calibration_holdout_split, compress, rfm_summary
 from .bgnbd import BetaGeoModel
+from .mbgnbd import ModifiedBetaGeoModel
 from .clv import customer_lifetime_value
 from .gamma_gamma import GammaGammaModel
 from . import evaluation
 from . import plotting
 from . import report
+from . import business
+from . import value_report
 from .segments import customer_segments
 from .exceptions import CLVWarning, ConvergenceError, DataWarning, ModelWarning, NotFittedError
 
@@ -26,11 +30,18 @@ __all__ = [
     "calibration_holdout_split",
     "compress",
     "BetaGeoModel",
+    "ModifiedBetaGeoModel",
     "GammaGammaModel",
+    "TransactionModel",
+    "SpendModel",
+    "Mixing",
+    "registered_models",
     "customer_lifetime_value",
     "evaluation",
     "plotting",
     "report",
+    "business",
+    "value_report",
     "customer_segments",
     "load_model",
     "model_from_dict",

@@ -1,11 +1,13 @@
 """The fitting engine shared by every model.
 
-A model class declares its parameter names, the RFM columns its likelihood needs,
-which parameters are measured in units of time, start values, and a vectorised
-log-likelihood with its derivatives. This module does the rest: input checks,
-compression of identical rows into weights, time rescaling, maximum likelihood
-(``_optimize``), standard errors from the Hessian, the summary table and JSON
-persistence.
+A model class declares its parameter names, the columns its likelihood needs, which
+parameters are measured in units of time, and a ``formulas`` namespace (usually its
+own module) of pure functions of a parameter mapping and column arrays: at least
+``log_likelihood(params, *columns)``, optionally ``prepare``/``derivatives`` (analytic
+derivatives), ``start_params`` and ``fit_rows``. This module does the rest: input
+checks, compression of identical rows into weights, time rescaling, maximum
+likelihood (``_optimize``; derivatives by finite differences where the model gives
+none), standard errors from the Hessian, the summary table and JSON persistence.
 """
 
 import json
@@ -17,9 +19,10 @@ import pandas as pd
 
 from ._arrays import compress_rows, on_grid
 from ._dask import distinct_rows_with_weights
-from ._optimize import Objective, maximise
+from ._optimize import Objective, finite_difference_derivatives, maximise
 from ._units import check_time_unit, ticks_per_unit
-from ._validation import check_rfm, check_sample_weight
+from ._io import read_json_file
+from ._validation import check_format_version, check_model_record, check_rfm, check_sample_weight
 from .exceptions import ConvergenceError, ModelWarning, NotFittedError
 
 FORMAT_NAME = "clvmodels-model"
@@ -57,8 +60,22 @@ def _compression_ticks(columns, time_columns, time_unit):
 class BaseModel:
     """Base class of the clvmodels models: maximum likelihood over log-parameters.
 
-    Subclasses set ``param_names``, ``rfm_columns`` and ``time_params`` and implement
-    ``_start_params``, ``_prepare``, ``_derivatives`` and their predictions.
+    Subclasses set ``param_names``, ``rfm_columns`` (the data columns, in the order
+    the formulas take them), ``time_params`` (parameters measured in units of time,
+    which scale like the time columns: x 7 from weeks to days, e.g. the rate
+    parameter alpha of a Gamma-distributed purchase rate), ``time_columns`` (columns
+    measured in time) and ``formulas``, a namespace of pure functions:
+
+    ``log_likelihood(params, *columns)``
+        Per-row log-likelihood (required).
+    ``prepare(columns, weights)`` and ``derivatives(params, prepared, order)``
+        Optional analytic derivatives: the weighted total log-likelihood and, for
+        ``order`` 1 and 2, its gradient and Hessian w.r.t. the parameters in
+        ``param_names`` order (Hessian None: differentiated numerically). Without
+        them the engine differentiates ``log_likelihood`` by finite differences.
+    ``start_params(columns, weights)``, ``fit_rows(columns)``
+        Optional start values (default all ones) and the mask of rows the
+        likelihood uses (default all).
 
     Parameters
     ----------
@@ -74,6 +91,7 @@ class BaseModel:
     rfm_columns = ()
     time_params = ()
     time_columns = ()
+    formulas = None
 
     def __init__(self, *, penalizer=0.0, max_iter=2000):
         self.penalizer = penalizer
@@ -81,25 +99,46 @@ class BaseModel:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        _MODEL_CLASSES[cls.__name__] = cls
+        if cls.param_names:
+            _MODEL_CLASSES[cls.__name__] = cls
 
-    # ----- hooks a model implements -------------------------------------------------
+    # ----- hooks, answered from ``formulas`` ----------------------------------------------
+    def _param_mapping(self, params):
+        return dict(zip(self.param_names, (float(v) for v in params)))
+
     def _fit_rows(self, arrays):
         """Boolean mask of the rows the likelihood uses (all by default)."""
+        fit_rows = getattr(self.formulas, "fit_rows", None)
+        if fit_rows is not None:
+            return fit_rows(arrays)
         return np.ones(len(next(iter(arrays.values()))), dtype=bool)
 
     def _start_params(self, columns, weights):
-        raise NotImplementedError
+        start = getattr(self.formulas, "start_params", None)
+        if start is not None:
+            return np.asarray(start(columns, weights), dtype=float)
+        return np.ones(len(self.param_names))
 
     def _prepare(self, columns, weights):
-        """Precompute what ``_derivatives`` needs from the (distinct, rescaled) rows."""
-        raise NotImplementedError
+        """What ``_derivatives`` needs from the (distinct) rows."""
+        prepare = getattr(self.formulas, "prepare", None)
+        if prepare is not None and hasattr(self.formulas, "derivatives"):
+            return prepare(columns, weights)
+        return {"columns": [columns[c] for c in self.rfm_columns], "w": weights}
 
-    @staticmethod
-    def _derivatives(params, prepared, order):
+    def _derivatives(self, params, prepared, order):
         """Weighted total log-likelihood and, for ``order`` 1 and 2, its gradient and
         Hessian w.r.t. the natural parameters (Hessian None: taken numerically)."""
-        raise NotImplementedError
+        analytic = getattr(self.formulas, "derivatives", None)
+        if analytic is not None and getattr(self.formulas, "prepare", None) is not None:
+            return analytic(params, prepared, order)
+        columns, weights = prepared["columns"], prepared["w"]
+
+        def total(values):
+            per_row = self.formulas.log_likelihood(self._param_mapping(values), *columns)
+            return float(np.einsum("i,i->", weights, per_row))
+
+        return finite_difference_derivatives(total, params, order)
 
     def _check_params(self):
         """Warn about fitted parameters that make some predictions meaningless."""
@@ -241,6 +280,40 @@ class BaseModel:
         self._check_fitted()
         return pd.Series(np.sqrt(np.diag(self.covariance_.to_numpy())), index=self.params_.index)
 
+    def parameter_draws(self, n_draws, random_state=None):
+        """Draws of the parameters from their asymptotic sampling distribution.
+
+        The log-parameters are multivariate normal around the estimate with the inverse
+        of the observed information as covariance (the same approximation as the
+        standard errors of :meth:`summary`); exponentiating keeps every draw positive.
+
+        Parameters
+        ----------
+        n_draws : int
+        random_state : int or numpy.random.Generator, optional
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per draw, one column per parameter.
+
+        Raises
+        ------
+        ValueError
+            If the fit gave no standard errors (singular Hessian, or a model file
+            saved without them).
+        """
+        self._check_fitted()
+        cov = self._cov_log
+        if not np.all(np.isfinite(cov)):
+            raise ValueError(
+                f"{type(self).__name__} has no standard errors (singular Hessian, or a model file "
+                "without them), so parameter uncertainty cannot be drawn"
+            )
+        rng = np.random.default_rng(random_state)
+        log_draws = rng.multivariate_normal(np.log(self.params_.to_numpy()), cov, size=int(n_draws), method="eigh")
+        return pd.DataFrame(np.exp(log_draws), columns=list(self.param_names))
+
     def summary(self):
         """Parameter table: estimate, standard error and 95% interval.
 
@@ -298,17 +371,6 @@ class BaseModel:
     def _ticks_per_unit(self, data):
         """Time resolution of ``data`` (days per unit; 1 for hours), if its unit is known."""
         return ticks_per_unit(data.attrs.get("time_unit") or self.time_unit_)
-
-    def discounted_expected_purchases(self, data, times, discounts):
-        """sum_k discounts[k] (E[X(times[k])] - E[X(times[k-1])]) per customer, from
-        ``expected_purchases``; models override it with something faster."""
-        total = np.zeros(len(data))
-        previous = np.zeros(len(data))
-        for time, discount in zip(np.asarray(times, dtype=float), np.asarray(discounts, dtype=float)):
-            cumulative = self.expected_purchases(data, t=time).to_numpy()
-            total += discount * (cumulative - previous)
-            previous = cumulative
-        return self._series(total, data, "discounted_expected_purchases")
 
     def _series(self, values, data, name):
         return pd.Series(values, index=data.index, name=name)
@@ -402,11 +464,7 @@ def load_model(path):
         If the file is not JSON written by clvmodels, names an unknown model or holds
         invalid parameters.
     """
-    text = Path(path).read_text(encoding="utf-8")
-    try:
-        record = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: not a clvmodels model file (not valid JSON: {error.msg})") from None
+    record = read_json_file(path, "clvmodels model file")
     try:
         return model_from_dict(record)
     except ValueError as error:
@@ -424,15 +482,15 @@ def model_from_dict(record):
     """
     if not isinstance(record, dict) or record.get("format") != FORMAT_NAME:
         raise ValueError(f"not a clvmodels model file (no '\"format\": \"{FORMAT_NAME}\"' entry)")
-    version = record.get("format_version", 0)
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ValueError(f"written by a newer clvmodels (format version {version!r}); upgrade clvmodels")
-    cls = _MODEL_CLASSES.get(record.get("model"))
+    check_format_version(record.get("format_version"), FORMAT_VERSION)
+    name = record.get("model")
+    cls = _MODEL_CLASSES.get(name) if isinstance(name, str) else None
     if cls is None:
-        raise ValueError(f"unknown model {record.get('model')!r}; known: {', '.join(sorted(_MODEL_CLASSES))}")
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(_MODEL_CLASSES))}")
+    check_model_record(record, cls.param_names, cls)
     try:
         model = cls.from_dict(record)
-    except (KeyError, TypeError) as error:
+    except (KeyError, TypeError, AttributeError) as error:
         raise ValueError(f"{cls.__name__} record is incomplete or malformed ({error})") from None
     bad = [name for name, value in model.params_.items() if not (np.isfinite(value) and value > 0)]
     if bad:

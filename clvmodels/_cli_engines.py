@@ -121,7 +121,7 @@ def dask_client(args, progress):
             yield client
         return
     with progress.step("start a local Dask cluster") as step:
-        cluster = LocalCluster(processes=True, dashboard_address=None, silence_logs=logging.CRITICAL)
+        cluster = LocalCluster(processes=True, dashboard_address=":0", silence_logs=logging.CRITICAL)
         client = Client(cluster)
         step.detail = f"{len(cluster.workers)} workers"
     try:

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ._units import check_time_unit
-from ._validation import Problems, datetime_column, numeric_column, require_columns
+from ._validation import Problems, datetime_column, numeric_column, parse_date, require_columns
 
 INSTALL_HINT = "pip install 'clvmodels[dask]'"
 
@@ -92,10 +92,10 @@ def _iso(tick, resolution):
     return stamp.date().isoformat() if resolution == "D" else stamp.isoformat()
 
 
-def _read_partition(frame, customer_col, date_col, amount_col, resolution, datetime_format, problems):
+def _read_partition(frame, customer_col, date_col, amount_col, resolution, reading, problems):
     """Ticks (int64) and amounts (float or None) of a partition, recording its problems."""
     problems.add_if(customer_col, frame[customer_col].isna().to_numpy(), "are missing customer ids")
-    dates = datetime_column(frame, date_col, problems, datetime_format) if len(frame) else None
+    dates = datetime_column(frame, date_col, problems, **reading) if len(frame) else None
     amounts = None
     if amount_col is not None:
         amounts = numeric_column(frame, amount_col, problems)
@@ -116,9 +116,9 @@ def _id_sample_size(npartitions):
     return max(16, min(256, _ID_SAMPLE // max(npartitions, 1)))
 
 
-def _check_partition(frame, customer_col, date_col, amount_col, resolution, datetime_format, id_sample=256):
+def _check_partition(frame, customer_col, date_col, amount_col, resolution, reading, id_sample=256):
     problems = _CountedProblems()
-    ticks, _ = _read_partition(frame, customer_col, date_col, amount_col, resolution, datetime_format, problems)
+    ticks, _ = _read_partition(frame, customer_col, date_col, amount_col, resolution, reading, problems)
     valid = ticks[ticks != np.iinfo(np.int64).max] if ticks is not None else np.zeros(0, np.int64)
     ids = frame[customer_col].dropna().to_numpy()
     sample = ids[np.linspace(0, len(ids) - 1, min(len(ids), id_sample)).astype(int)] if len(ids) else ids
@@ -175,7 +175,7 @@ def _summed_problems(found):
     return problems
 
 
-def check_log(data, customer_col, date_col, amount_col, time_unit, datetime_format):
+def check_log(data, customer_col, date_col, amount_col, time_unit, reading):
     """Check a Dask transaction log in one pass; return (rows, first tick, last tick, divisions),
     the divisions being boundaries of customer-id ranges for the shuffle.
 
@@ -193,7 +193,7 @@ def check_log(data, customer_col, date_col, amount_col, time_unit, datetime_form
     resolution = _resolution(time_unit)
     check = dask.delayed(_check_partition, pure=True)
     tasks = [
-        check(part, customer_col, date_col, amount_col, resolution, datetime_format, _id_sample_size(data.npartitions))
+        check(part, customer_col, date_col, amount_col, resolution, reading, _id_sample_size(data.npartitions))
         for part in data[list(dict.fromkeys(needed))].to_delayed()
     ]
     (summary,) = dask.compute(_tree_reduce(tasks, _merge_checks))
@@ -204,10 +204,10 @@ def check_log(data, customer_col, date_col, amount_col, time_unit, datetime_form
 
 
 # ------------------------------------------------------------------ purchase days
-def _days_partition(frame, customer_col, date_col, amount_col, resolution, datetime_format, end):
+def _days_partition(frame, customer_col, date_col, amount_col, resolution, reading, end):
     """The partition's distinct (customer, tick) pairs up to ``end``, amounts summed."""
     problems = _CountedProblems()
-    ticks, amounts = _read_partition(frame, customer_col, date_col, amount_col, resolution, datetime_format, problems)
+    ticks, amounts = _read_partition(frame, customer_col, date_col, amount_col, resolution, reading, problems)
     keep = ticks <= end
     days = pd.DataFrame({customer_col: frame[customer_col].to_numpy()[keep], _TICK: ticks[keep]})
     if amounts is None:
@@ -216,14 +216,14 @@ def _days_partition(frame, customer_col, date_col, amount_col, resolution, datet
     return days.groupby([customer_col, _TICK], sort=False, as_index=False)[_AMOUNT].sum()
 
 
-def _purchase_days(data, customer_col, date_col, amount_col, resolution, datetime_format, end, divisions):
+def _purchase_days(data, customer_col, date_col, amount_col, resolution, reading, end, divisions):
     """Purchase days of every customer, one partition per range of customer ids (sorted)."""
     columns = list(dict.fromkeys([customer_col, date_col] + ([amount_col] if amount_col else [])))
     meta = pd.DataFrame({customer_col: data._meta[customer_col], _TICK: pd.Series(dtype=np.int64)})
     if amount_col is not None:
         meta[_AMOUNT] = pd.Series(dtype=float)
     days = data[columns].map_partitions(
-        _days_partition, customer_col, date_col, amount_col, resolution, datetime_format, end, meta=meta,
+        _days_partition, customer_col, date_col, amount_col, resolution, reading, end, meta=meta,
     )
     return days.set_index(customer_col, divisions=divisions)
 
@@ -269,37 +269,27 @@ def _meta_frame(index_meta, columns, attrs):
     return meta
 
 
-def _end_tick(value, name, resolution, datetime_format):
-    """The tick of a date given by the user (``data._timestamp``'s rules: a format for text and
-    integers, else pandas' parser; time zones dropped, keeping the wall-clock time)."""
-    if datetime_format is not None and isinstance(value, (int, np.integer)):
-        value = str(value)
-    try:
-        stamp = pd.NaT
-        if datetime_format is not None and isinstance(value, str):
-            stamp = pd.to_datetime(value, format=datetime_format, errors="coerce")
-        if stamp is pd.NaT:
-            stamp = pd.Timestamp(value)
-    except (TypeError, ValueError, OverflowError):
-        stamp = pd.NaT
-    if stamp is pd.NaT:
-        raise ValueError(f"invalid transactions: {name} {value!r} is not a date")
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_localize(None)
+def _end_tick(value, name, resolution, datetime_format, timezone=None):
+    """The tick of a date given by the user, read by the pandas path's parser."""
+    problems = Problems("transactions")
+    stamp = parse_date(value, name, problems, datetime_format, timezone)
+    problems.raise_if_any()
     return int(_ticks(np.array([stamp.to_datetime64()]), resolution)[0])
 
 
-def rfm_summary(summarise, data, customer_col, date_col, amount_col, *, time_unit, observation_end, datetime_format):
+def rfm_summary(summarise, data, customer_col, date_col, amount_col, *, time_unit, observation_end, datetime_format,
+                date_unit=None, timezone=None):
     """:func:`clvmodels.rfm_summary` of a Dask DataFrame, as a Dask DataFrame.
 
     ``summarise`` is the pandas ``rfm_summary``, run on each partition of purchase days.
     """
     unit = check_time_unit(time_unit)
     resolution = _resolution(unit)
-    _, first, last, divisions = check_log(data, customer_col, date_col, amount_col, unit, datetime_format)
-    end = last if observation_end is None else _end_tick(observation_end, "observation_end", resolution, datetime_format)
+    reading = {"datetime_format": datetime_format, "date_unit": date_unit, "timezone": timezone}
+    _, first, last, divisions = check_log(data, customer_col, date_col, amount_col, unit, reading)
+    end = last if observation_end is None else _end_tick(observation_end, "observation_end", resolution, datetime_format, timezone)
     _require_purchases_by(end, "observation_end", first, date_col, resolution)
-    days = _purchase_days(data, customer_col, date_col, amount_col, resolution, datetime_format, end, divisions)
+    days = _purchase_days(data, customer_col, date_col, amount_col, resolution, reading, end, divisions)
     columns = ["frequency", "recency", "T"] + (["monetary_value"] if amount_col else [])
     meta = _meta_frame(days._meta.index, columns, {"time_unit": unit, "observation_end": _iso(end, resolution)})
     options = {"time_unit": unit, "observation_end": _iso(end, resolution)}
@@ -310,20 +300,21 @@ def rfm_summary(summarise, data, customer_col, date_col, amount_col, *, time_uni
 
 
 def calibration_holdout_split(split, data, customer_col, date_col, amount_col, *, calibration_end,
-                              observation_end, time_unit, datetime_format):
+                              observation_end, time_unit, datetime_format, date_unit=None, timezone=None):
     """:func:`clvmodels.calibration_holdout_split` of a Dask DataFrame, as a Dask DataFrame."""
     unit = check_time_unit(time_unit)
     resolution = _resolution(unit)
-    _, first, last, divisions = check_log(data, customer_col, date_col, amount_col, unit, datetime_format)
-    calibration = _end_tick(calibration_end, "calibration_end", resolution, datetime_format)
-    end = last if observation_end is None else _end_tick(observation_end, "observation_end", resolution, datetime_format)
+    reading = {"datetime_format": datetime_format, "date_unit": date_unit, "timezone": timezone}
+    _, first, last, divisions = check_log(data, customer_col, date_col, amount_col, unit, reading)
+    calibration = _end_tick(calibration_end, "calibration_end", resolution, datetime_format, timezone)
+    end = last if observation_end is None else _end_tick(observation_end, "observation_end", resolution, datetime_format, timezone)
     _require_purchases_by(calibration, "calibration_end", first, date_col, resolution)
     if calibration >= end:
         raise ValueError(
             f"invalid transactions: column {date_col!r}: calibration_end {_iso(calibration, resolution)} is not "
             f"before observation_end {_iso(end, resolution)}, so there is no holdout period"
         )
-    days = _purchase_days(data, customer_col, date_col, amount_col, resolution, datetime_format, end, divisions)
+    days = _purchase_days(data, customer_col, date_col, amount_col, resolution, reading, end, divisions)
     columns = ["frequency", "recency", "T"] + (["monetary_value"] if amount_col else []) + ["frequency_holdout"]
     columns += (["monetary_value_holdout"] if amount_col else []) + ["duration_holdout"]
     attrs = {"time_unit": unit, "calibration_end": _iso(calibration, resolution),

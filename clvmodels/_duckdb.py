@@ -202,8 +202,17 @@ def _rfm_columns(table, cut, unit, has_amounts):
     return columns
 
 
-def rfm_summary(source, customer_col, date_col, amount_col, *, time_unit, observation_end, datetime_format):
+def _refuse_date_options(date_unit, timezone):
+    for name, value in (("date_unit", date_unit), ("timezone", timezone)):
+        if value is not None:
+            raise ValueError(f"engine='duckdb' does not take {name}; store the dates as Parquet timestamps, "
+                             "or use engine='dask'")
+
+
+def rfm_summary(source, customer_col, date_col, amount_col, *, time_unit, observation_end, datetime_format,
+                date_unit=None, timezone=None):
     """:func:`clvmodels.rfm_summary` of a Parquet dataset, out of core; a pandas DataFrame."""
+    _refuse_date_options(date_unit, timezone)
     unit = check_time_unit(time_unit)
     log = _Log(source, customer_col, date_col, amount_col, unit, datetime_format)
     try:
@@ -219,8 +228,9 @@ def rfm_summary(source, customer_col, date_col, amount_col, *, time_unit, observ
 
 
 def calibration_holdout_split(source, customer_col, date_col, amount_col, *, calibration_end, observation_end,
-                              time_unit, datetime_format):
+                              time_unit, datetime_format, date_unit=None, timezone=None):
     """:func:`clvmodels.calibration_holdout_split` of a Parquet dataset, out of core."""
+    _refuse_date_options(date_unit, timezone)
     unit = check_time_unit(time_unit)
     log = _Log(source, customer_col, date_col, amount_col, unit, datetime_format)
     try:

@@ -209,3 +209,39 @@ def maximise(objective, start, names, model_name, max_iter):
         "repeat purchase, or all histories are identical): check them, or pass "
         "penalizer=0.001 to regularise the fit."
     )
+
+
+def finite_difference_derivatives(log_likelihood, params, order, step=1e-4):
+    """Total log-likelihood and, for ``order`` >= 1 and 2, its gradient and Hessian with
+    respect to the natural parameters, by central differences in log-parameters.
+
+    For models that give no analytic derivatives. Steps are relative (a step of
+    ``step`` in ln(param)), so parameters of any scale are differentiated alike; the
+    Hessian uses the four-point formula for mixed terms. The truncation error is of
+    order ``step**2`` relative, below the convergence test's resolution.
+    """
+    params = np.asarray(params, dtype=float)
+    log_params = np.log(params)
+
+    def at(shift):
+        return float(log_likelihood(np.exp(log_params + shift)))
+
+    value = at(np.zeros_like(log_params))
+    if order == 0 or not np.isfinite(value):
+        return value, None, None
+    k = len(params)
+    eye = np.eye(k) * step
+    plus = np.array([at(eye[i]) for i in range(k)])
+    minus = np.array([at(-eye[i]) for i in range(k)])
+    grad_log = (plus - minus) / (2 * step)
+    grad = grad_log / params
+    if order == 1:
+        return value, grad, None
+    hess_log = np.diag((plus - 2 * value + minus) / step**2)
+    for i in range(k):
+        for j in range(i + 1, k):
+            mixed = (at(eye[i] + eye[j]) - at(eye[i] - eye[j]) - at(eye[j] - eye[i]) + at(-eye[i] - eye[j])) / (4 * step**2)
+            hess_log[i, j] = hess_log[j, i] = mixed
+    # d2l/dp_i dp_j = (d2l/du_i du_j - delta_ij dl/du_i) / (p_i p_j), with u = ln p.
+    hess = (hess_log - np.diag(grad_log)) / np.outer(params, params)
+    return value, grad, hess

@@ -12,13 +12,15 @@ The functions here are pure: they take a parameter mapping (``r``, ``alpha``, ``
 alone. :class:`BetaGeoModel` fits the parameters and wraps the functions.
 """
 
+import sys
+
 import numpy as np
 from scipy import special
 
 from ._arrays import distinct_rows, dot, unique_inverse
-from ._base import BaseModel
+from ._families import Mixing, TransactionModel, _checked_n
 from ._special import hyp2f1
-from ._validation import check_positive_number, check_times
+from ._validation import check_times
 
 
 def _unpack(params):
@@ -64,7 +66,11 @@ def log_likelihood(params, x, t_x, T):
     """
     r, alpha, a, b = _unpack(params)
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
-    log_odds = np.where(x > 0, _log_odds_dead(r, alpha, a, b, x, t_x, T), -np.inf)
+    return _log_likelihood(r, alpha, a, b, x, T, np.where(x > 0, _log_odds_dead(r, alpha, a, b, x, t_x, T), -np.inf))
+
+
+def _log_likelihood(r, alpha, a, b, x, T, log_odds):
+    """Eq. 6 given the log-odds of having dropped out (-inf where that is impossible)."""
     return (
         special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
         + special.betaln(a, b + x) - special.betaln(a, b)
@@ -72,20 +78,28 @@ def log_likelihood(params, x, t_x, T):
     )
 
 
-def _prepare(x, t_x, T, weights):
-    """Split the rows for :func:`_derivatives`: terms in x alone are summed per distinct
+def prepare(columns, weights):
+    """Split the rows for :func:`derivatives`: terms in x alone are summed per distinct
     x; the dropout terms are needed for repeat buyers only."""
+    return _prepare_rows(columns, weights, columns["frequency"] > 0)
+
+
+def _prepare_rows(columns, weights, dropout_rows):
+    """:func:`prepare` with the dropout term (the softplus of eq. 6) on the rows where
+    the boolean ``dropout_rows`` is true; MBG/NBD has it on every row."""
+    x, t_x, T = columns["frequency"], columns["recency"], columns["T"]
     x_unique, x_index = unique_inverse(x)
-    repeat = x > 0
+    repeat = np.asarray(dropout_rows, dtype=bool)
     t_xr = t_x[repeat]
     return {
         "T": T, "w": weights, "wx": weights * x, "w_sum": weights.sum(),
         "x_unique": x_unique, "w_per_x": np.bincount(x_index, weights=weights, minlength=len(x_unique)),
+        "dropout_per_x": np.bincount(x_index[repeat], minlength=len(x_unique)) > 0,
         "xr": x[repeat], "xr_index": x_index[repeat], "t_xr": t_xr, "gap_r": T[repeat] - t_xr, "wr": weights[repeat],
     }
 
 
-def _derivatives(params, data, order):
+def derivatives(params, data, order):
     """Weighted total of eq. 6 and its gradient and Hessian w.r.t. (r, alpha, a, b).
 
     Writing the dropout term as softplus(L) with L the log-odds of having dropped out
@@ -103,8 +117,8 @@ def _derivatives(params, data, order):
     log_ratio = np.log1p(data["gap_r"] * inv_t_xr)  # ln((alpha + T) / (alpha + t_x))
     r_plus_xr = r + xr
     with np.errstate(divide="ignore"):
-        # 1/(b+x-1) per distinct x; 0 at x = 0, which no repeat row indexes.
-        inv_b_u = np.where(xu > 0, 1.0 / (b + xu - 1), 0.0)
+        # 1/(b+x-1) per distinct x; 0 where no row has the dropout term (x = 0 in BG/NBD).
+        inv_b_u = np.where(data["dropout_per_x"], 1.0 / (b + xu - 1), 0.0)
         L = (np.log(a) + np.log(inv_b_u))[xr_index] + r_plus_xr * log_ratio
     # softplus(L) = ln(1 + e^L), written to neither overflow nor cost a logaddexp.
     softplus = np.maximum(L, 0.0) + np.log1p(np.exp(-np.abs(L)))
@@ -164,14 +178,20 @@ def _derivatives(params, data, order):
 
 def probability_alive(params, x, t_x, T):
     """P(alive at T | x, t_x, T) (FHL 2005 eq. 11); 1 for customers with no repeat purchase."""
-    r, alpha, a, b = _unpack(params)
+    return _probability_alive(*_unpack(params), x, t_x, T)
+
+
+def _probability_alive(r, alpha, a, b, x, t_x, T, alive_without_repeat=True):
+    """Eq. 11; ``alive_without_repeat`` False drops the rule that a customer without
+    repeat purchases is alive (MBG/NBD, whose customers may drop out at time 0)."""
     x, t_x, T = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (x, t_x, T)))
     shape = x.shape
     x, t_x, T = (np.atleast_1d(v) for v in (x, t_x, T))
     alive = _log_odds_dead(r, alpha, a, b, x, t_x, T)
     np.negative(alive, out=alive)
     special.expit(alive, out=alive)
-    alive[x == 0] = 1.0
+    if alive_without_repeat:
+        alive[x == 0] = 1.0
     return alive.reshape(shape) if shape else float(alive[0])
 
 
@@ -251,15 +271,18 @@ def expected_purchases(params, t, x, t_x, T, ticks_per_unit=None):
         Resolution of ``T`` (7 for weeks measured in days): the hypergeometric part is
         then evaluated once per distinct (x, T).
     """
-    r, alpha, a, b = _unpack(params)
-    t = check_times(t)
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
-    alive = probability_alive(params, x, t_x, T)
+    return _expected_if_alive(*_unpack(params), t, x, T, ticks_per_unit) * probability_alive(params, x, t_x, T)
+
+
+def _expected_if_alive(r, alpha, a, b, t, x, T, ticks_per_unit=None):
+    """E[X(T, T + t) | alive at T, x, T]: eq. 10 before weighting by P(alive)."""
+    t = check_times(t)
     if t.ndim == 0:
         xs, Ts, index = _per_distinct_x_T(np.ravel(x), np.ravel(T), ticks_per_unit)
         unconditional = _unconditional_expected(r, alpha, a, b, t, xs, Ts)
-        return (unconditional if index is None else unconditional[index]).reshape(np.shape(x)) * alive
-    return _unconditional_expected(r, alpha, a, b, t, x, T) * alive
+        return (unconditional if index is None else unconditional[index]).reshape(np.shape(x))
+    return _unconditional_expected(r, alpha, a, b, t, x, T)
 
 
 def discounted_expected_purchases(params, times, discounts, x, t_x, T, ticks_per_unit=None):
@@ -269,9 +292,14 @@ def discounted_expected_purchases(params, times, discounts, x, t_x, T, ticks_per
     distinct (x, T) when ``ticks_per_unit`` says times are on a grid, and weighted by
     P(alive) at the end, so the cost barely grows with the number of customers.
     """
-    r, alpha, a, b = _unpack(params)
-    times, discounts = check_times(times), np.asarray(discounts, dtype=float)
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    discounted = _discounted_if_alive(*_unpack(params), times, discounts, x, T, ticks_per_unit)
+    return discounted * probability_alive(params, x, t_x, T)
+
+
+def _discounted_if_alive(r, alpha, a, b, times, discounts, x, T, ticks_per_unit=None):
+    """:func:`discounted_expected_purchases` for a customer alive at T."""
+    times, discounts = check_times(times), np.asarray(discounts, dtype=float)
     xs, Ts, index = _per_distinct_x_T(x, T, ticks_per_unit)
     total = np.zeros_like(Ts)
     previous = np.zeros_like(Ts)
@@ -279,32 +307,13 @@ def discounted_expected_purchases(params, times, discounts, x, t_x, T, ticks_per
         cumulative = _unconditional_expected(r, alpha, a, b, time, xs, Ts)
         total += discount * (cumulative - previous)
         previous = cumulative
-    return (total if index is None else total[index]) * probability_alive(params, x, t_x, T)
+    return total if index is None else total[index]
 
 
 def probability_of_purchases(params, n, t):
-    """P(X(t) = n) for a customer just acquired (FHL 2005 eq. 8).
-
-    The sum over j < n in eq. 8 is a negative-binomial distribution function.
-    """
-    r, alpha, a, b = _unpack(params)
-    n = np.asarray(n, dtype=float)
-    t = check_times(t)
-    if np.any((n < 0) | (n != np.round(n))):
-        raise ValueError("n must be a whole number >= 0")
-    # Negative binomial with p = alpha / (alpha + t) and 1 - p = q = t / (alpha + t):
-    # ln P(N = n), and P(N >= n) = I_q(n, r) (regularised incomplete beta).
-    p_nb, q_nb = alpha / (alpha + t), t / (alpha + t)
-    log_beta_ratio = special.betaln(a, b + n) - special.betaln(a, b)
-    log_nb = (
-        special.gammaln(r + n) - special.gammaln(r) - special.gammaln(n + 1)
-        + r * np.log(p_nb) + special.xlogy(n, q_nb)
-    )
-    still_buying = np.exp(log_beta_ratio + log_nb)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_dropout_weight = special.betaln(a + 1, b + n - 1) - special.betaln(a, b)
-        dropped = np.where(n > 0, np.exp(log_dropout_weight) * special.betainc(np.maximum(n, 1), r, q_nb), 0.0)
-    return still_buying + dropped
+    """P(X(t) = n) for a customer just acquired (FHL 2005 eq. 8): the conditional
+    probability of :func:`conditional_probability_of_purchases` with no history."""
+    return conditional_probability_of_purchases(params, _checked_n(n), check_times(t), 0.0, 0.0, 0.0)
 
 
 def sample(params, T, random_state=None):
@@ -323,17 +332,23 @@ def sample(params, T, random_state=None):
     pandas.DataFrame
         Columns frequency, recency, T (continuous times).
     """
+    return _draw_histories(*_unpack(params), T, random_state)
+
+
+def _draw_histories(r, alpha, a, b, T, random_state, dropout_at_start=False):
+    """:func:`sample`; with ``dropout_at_start`` a customer may also drop out right
+    after the first purchase (MBG/NBD)."""
     import pandas as pd
 
-    r, alpha, a, b = _unpack(params)
     rng = np.random.default_rng(random_state)
     T = np.asarray(T, dtype=float)
     rate = rng.gamma(r, 1 / alpha, size=T.shape)
     dropout = rng.beta(a, b, size=T.shape)
     # Purchases while alive form a Poisson process; the customer drops out right after
-    # the J-th repeat purchase, J ~ Geometric(p).
+    # the J-th repeat purchase, J ~ Geometric(p) (after the (J-1)-th, counting the
+    # first purchase as the 0-th, when she may drop out at the start).
     purchases_if_alive = rng.poisson(rate * T)
-    last_purchase = rng.geometric(np.clip(dropout, 1e-300, 1))
+    last_purchase = rng.geometric(np.clip(dropout, 1e-300, 1)) - int(dropout_at_start)
     x = np.minimum(purchases_if_alive, last_purchase)
     # Given n arrivals in (0, T], the x-th is T times the x-th of n sorted uniforms.
     with np.errstate(invalid="ignore"):
@@ -341,8 +356,126 @@ def sample(params, T, random_state=None):
     return pd.DataFrame({"frequency": x.astype(float), "recency": t_x, "T": T})
 
 
-class BetaGeoModel(BaseModel):
+def conditional_probability_of_purchases(params, n, t, x, t_x, T):
+    """P(X(T, T + t) = n | x, t_x, T): probability of exactly ``n`` purchases in the next
+    ``t`` time units given the history (Fader, Hardie & Lee 2006, "Computing P(alive)
+    and the conditional PMF", BG/NBD note).
+
+    Given alive at T, the posterior of (lambda, p) is Gamma(r + x, alpha + T) x
+    Beta(a, b + x). An alive customer makes n >= 1 purchases either by buying at least
+    n times and dropping out right after the n-th (weight E[(1-p)^(n-1) p]) or by buying
+    exactly n times and surviving them all (weight E[(1-p)^n]); the counts of a
+    Poisson process with a Gamma rate are negative binomial. A customer who has
+    dropped out makes none. ``n`` broadcasts against the customers.
+    """
+    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    return _pmf_given_alive(*_unpack(params), n, t, x, T, probability_alive(params, x, t_x, T))
+
+
+def _pmf_given_alive(r, alpha, a, b, n, t, x, T, alive):
+    """P(X(T, T + t) = n) given P(alive at T) = ``alive``, lambda ~ Gamma(r + x, alpha + T)
+    and p ~ Beta(a, b + x) for a customer alive at T."""
+    n = np.asarray(n, dtype=float)
+    shape = r + x
+    q = t / (alpha + T + t)
+    log_p = np.log(alpha + T) - np.log(alpha + T + t)  # ln(1 - q)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_exactly = (
+            special.gammaln(shape + n) - special.gammaln(shape) - special.gammaln(n + 1)
+            + shape * log_p + special.xlogy(n, q)
+        )
+        survive_all = np.exp(special.betaln(a, b + x + n) - special.betaln(a, b + x) + log_exactly)
+        drop_after_nth = np.where(
+            n > 0,
+            np.exp(special.betaln(a + 1, b + x + n - 1) - special.betaln(a, b + x))
+            * special.betainc(np.maximum(n, 1), shape, q),
+            0.0,
+        )
+    return alive * (survive_all + drop_after_nth) + (1 - alive) * (n == 0)
+
+
+def sample_future_purchases(params, period_ends, x, t_x, T, random_state=None):
+    """Draw each customer's purchases in consecutive future periods given the history.
+
+    Alive at T with P(alive | history); if alive, lambda ~ Gamma(r + x, alpha + T) and
+    p ~ Beta(a, b + x) (the posterior given alive), purchases arrive at rate lambda
+    and the customer drops out right after the J-th, J ~ Geometric(p). The purchases
+    a customer would make over the whole horizon are drawn at once and placed
+    uniformly in time (as Poisson arrivals are, given their number); dropping out
+    truncates their running count at J.
+
+    Parameters
+    ----------
+    params : mapping
+    period_ends : array-like
+        Increasing ends of the periods, in the model's time unit after T.
+    x, t_x, T : ndarray
+
+    Returns
+    -------
+    ndarray of int64, shape (customers, periods)
+    """
+    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    alive = probability_alive(params, x, t_x, T)
+    return _sample_future_given_alive(*_unpack(params), period_ends, x, T, alive, random_state)
+
+
+def _sample_future_given_alive(r, alpha, a, b, period_ends, x, T, alive, random_state):
+    """:func:`sample_future_purchases` given P(alive at T) = ``alive``; alive customers
+    have lambda ~ Gamma(r + x, alpha + T) and p ~ Beta(a, b + x)."""
+    rng = np.random.default_rng(random_state)
+    ends = np.asarray(period_ends, dtype=float)
+    horizon = float(ends[-1])
+    alive = rng.random(x.shape) < alive
+    rate = rng.gamma(r + x, 1.0 / (alpha + T))
+    total = rng.poisson(rate * horizon) * alive
+    buyers = np.flatnonzero(total)
+    counts = np.zeros((len(x), len(ends)), dtype=np.int64)
+    if buyers.size:
+        # Given their number, Poisson arrivals are uniform over the horizon.
+        owners = np.repeat(np.arange(buyers.size), total[buyers])
+        periods = np.searchsorted(ends, rng.random(owners.size) * horizon)
+        spread = np.bincount(owners * len(ends) + periods, minlength=buyers.size * len(ends))
+        spread = spread.reshape(buyers.size, len(ends))
+        last = rng.geometric(np.clip(rng.beta(a, b + x[buyers]), 1e-300, 1.0))
+        cumulative = np.minimum(np.cumsum(spread, axis=1), last[:, None])
+        counts[buyers] = np.diff(cumulative, axis=1, prepend=0)
+    return counts
+
+
+def mixing_distributions(params):
+    """Purchase rate lambda ~ Gamma(r, alpha) (FHL 2005 eq. 2) and dropout probability
+    p ~ Beta(a, b) (eq. 4) across customers."""
+    from scipy import stats
+
+    r, alpha, a, b = _unpack(params)
+    return {
+        "purchase": Mixing(stats.gamma(r, scale=1.0 / alpha), f"Gamma(r = {r:.3g}, α = {alpha:.3g})",
+                           "purchase rate while alive, λ", per_time=True),
+        "dropout": Mixing(stats.beta(a, b), f"Beta(a = {a:.3g}, b = {b:.3g})",
+                          "probability of dropping out after a purchase, p", bounded=True),
+    }
+
+
+def scale_dropout(params, factor):
+    """Parameters whose mean dropout probability a / (a + b) is ``factor`` times as
+    large, with a + b (the concentration of p's Beta distribution) held fixed."""
+    r, alpha, a, b = _unpack(params)
+    concentration = a + b
+    new_a = factor * a
+    if new_a >= concentration:
+        raise ValueError(
+            f"a dropout factor of {factor:g} would make the mean dropout probability "
+            f"{factor * a / concentration:.3g} >= 1"
+        )
+    return {"r": r, "alpha": alpha, "a": new_a, "b": concentration - new_a}
+
+
+class BetaGeoModel(TransactionModel):
     """BG/NBD model of repeat purchasing (Fader, Hardie & Lee 2005).
+
+    While alive, a customer buys at Poisson rate lambda ~ Gamma(r, alpha); after each
+    repeat purchase she drops out with probability p ~ Beta(a, b).
 
     Parameters
     ----------
@@ -370,82 +503,18 @@ class BetaGeoModel(BaseModel):
     {'r': 0.2426, 'alpha': 4.4136, 'a': 0.7929, 'b': 2.4259}
     """
 
+    key = "bgnbd"
+    title = "BG/NBD"
+    reference = "Fader, Hardie & Lee (2005), Marketing Science 24(2)"
     param_names = ("r", "alpha", "a", "b")
     rfm_columns = ("frequency", "recency", "T")
     time_params = ("alpha",)
     time_columns = ("recency", "T")
-
-    def _start_params(self, columns, weights):
-        return np.array([1.0, 1.0, 1.0, 1.0])
-
-    def _prepare(self, columns, weights):
-        return _prepare(columns["frequency"], columns["recency"], columns["T"], weights)
-
-    @staticmethod
-    def _derivatives(params, prepared, order):
-        return _derivatives(params, prepared, order)
-
-    def _history(self, data):
-        arrays = self._rfm(data, self.rfm_columns)
-        return arrays["frequency"], arrays["recency"], arrays["T"]
-
-    def expected_purchases(self, data, t):
-        """Expected purchases in the next ``t`` time units, given each customer's history.
-
-        FHL 2005 eq. 10. ``t`` is in the model's time unit (``time_unit_``).
-
-        Returns
-        -------
-        pandas.Series
-            On ``data.index``.
-        """
-        history = self._history(data)
-        t = check_positive_number(t, "t", allow_zero=True)
-        values = expected_purchases(self.params_, t, *history, ticks_per_unit=self._ticks_per_unit(data))
-        return self._series(values, data, "expected_purchases")
-
-    def discounted_expected_purchases(self, data, times, discounts):
-        """sum_k discounts[k] (E[X(times[k])] - E[X(times[k-1])]) per customer: the
-        churn-adjusted, discounted purchases behind :func:`clvmodels.customer_lifetime_value`.
-
-        Parameters
-        ----------
-        data : pandas.DataFrame
-            frequency, recency, T.
-        times : array-like
-            Increasing horizons in the model's time unit.
-        discounts : array-like
-            Discount factor applied to the purchases between ``times[k-1]`` and ``times[k]``.
-        """
-        history = self._history(data)
-        values = discounted_expected_purchases(
-            self.params_, times, discounts, *history, ticks_per_unit=self._ticks_per_unit(data)
-        )
-        return self._series(values, data, "discounted_expected_purchases")
-
-    def probability_alive(self, data):
-        """Probability that each customer is still active at the end of observation (FHL 2005 eq. 11)."""
-        history = self._history(data)
-        return self._series(probability_alive(self.params_, *history), data, "probability_alive")
-
-    def probability_of_purchases(self, n, t):
-        """P(X(t) = n): probability that a new customer makes ``n`` repeat purchases in ``t`` (FHL 2005 eq. 8)."""
-        self._check_fitted()
-        result = probability_of_purchases(self.params_, n, t)
-        return float(result) if np.ndim(result) == 0 else result
-
-    def expected_purchases_new_customer(self, t):
-        """Expected repeat purchases of a new customer by time ``t`` (FHL 2005 eq. 9)."""
-        self._check_fitted()
-        result = expected_purchases_new_customer(self.params_, t)
-        return float(result) if np.ndim(result) == 0 else result
-
-    def log_likelihood(self, data):
-        """Per-customer log-likelihood of ``data`` at the fitted parameters (FHL 2005 eq. 6)."""
-        history = self._history(data)
-        return self._series(log_likelihood(self.params_, *history), data, "log_likelihood")
-
-    def sample(self, T, random_state=None):
-        """Simulate customer histories of lengths ``T`` from the fitted model."""
-        self._check_fitted()
-        return sample(self.params_, T, random_state)
+    param_descriptions = {
+        "r": "shape of the purchase-rate distribution (Gamma)",
+        "alpha": "scale of the purchase-rate distribution (Gamma rate)",
+        "a": "dropout: first shape of the Beta distribution of p",
+        "b": "dropout: second shape of the Beta distribution of p",
+    }
+    example_params = {"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.5}
+    formulas = sys.modules[__name__]  # this module's functions (see clvmodels._families)

@@ -18,7 +18,8 @@ Every function needs only the public prediction methods of a fitted transaction
 model -- ``expected_purchases(data, t)``, ``probability_alive(data)``,
 ``probability_of_purchases(n, t)`` (array ``t``) and
 ``expected_purchases_new_customer(t)`` (array ``t``) -- and ``params_``, so any model
-with those methods (BG/NBD now, Pareto/NBD later) can be validated the same way.
+with those methods can be validated the same way; :func:`compare_models` puts several
+side by side.
 Times are in the model's time unit (``time_unit_``, e.g. weeks).
 """
 
@@ -34,6 +35,7 @@ from ._validation import (
     check_sample_weight,
     datetime_column,
     numeric_column,
+    parse_date,
     require_columns,
     require_dataframe,
 )
@@ -45,6 +47,8 @@ __all__ = [
     "holdout_by_frequency",
     "tracking",
     "goodness_of_fit",
+    "compare_models",
+    "interval_coverage",
 ]
 
 # Evaluate E[X(t)] on at most this many (period, first-purchase day) pairs at a time.
@@ -332,6 +336,8 @@ def tracking(
     time_unit="W",
     period=1.0,
     datetime_format=None,
+    date_unit=None,
+    timezone=None,
 ):
     """Actual and expected repeat transactions per period, over calibration and holdout.
 
@@ -370,8 +376,8 @@ def tracking(
     period : float, default 1.0
         Length of one period in ``time_unit`` (1 week by default). The last period
         ends at the end of ``observation_end`` and may be shorter.
-    datetime_format : str, optional
-        ``strftime`` format of text or numeric dates.
+    datetime_format, date_unit, timezone : optional
+        How dates are read, as in :func:`clvmodels.rfm_summary`.
 
     Returns
     -------
@@ -426,13 +432,15 @@ def tracking(
     require_columns(transactions, (customer_col, date_col), problems)
     dates = None
     if date_col in transactions.columns:
-        dates = datetime_column(transactions, date_col, problems, datetime_format)
+        dates = datetime_column(
+            transactions, date_col, problems, datetime_format, date_unit=date_unit, timezone=timezone
+        )
     if customer_col in transactions.columns:
         problems.add_if(customer_col, transactions[customer_col].isna().to_numpy(), "are missing customer ids")
-    calibration = _date_tick(calibration_end, "calibration_end", resolution, datetime_format, problems)
+    calibration = _date_tick(calibration_end, "calibration_end", resolution, datetime_format, timezone, problems)
     end = None
     if observation_end is not None:
-        end = _date_tick(observation_end, "observation_end", resolution, datetime_format, problems)
+        end = _date_tick(observation_end, "observation_end", resolution, datetime_format, timezone, problems)
     problems.raise_if_any()
 
     ticks = dates.astype(f"datetime64[{resolution}]").view(np.int64)
@@ -493,22 +501,11 @@ def tracking(
     return table
 
 
-def _date_tick(value, name, resolution, datetime_format, problems):
+def _date_tick(value, name, resolution, datetime_format, timezone, problems):
     """The day (or hour) number ``value`` falls in, or None after recording a problem."""
-    stamp = pd.NaT
-    if datetime_format is not None and isinstance(value, (str, int, np.integer)):
-        # As clvmodels.rfm_summary: the format first, then ISO and other forms pandas reads.
-        stamp = pd.to_datetime(str(value), format=datetime_format, errors="coerce")
-    if stamp is pd.NaT and not isinstance(value, (int, np.integer)):
-        try:
-            stamp = pd.Timestamp(value)
-        except (TypeError, ValueError, OverflowError):
-            stamp = pd.NaT
-    if stamp is pd.NaT:
-        problems.add(None, f"{name} {value!r} is not a date")
+    stamp = parse_date(value, name, problems, datetime_format, timezone)
+    if stamp is None:
         return None
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_localize(None)
     return int(stamp.to_datetime64().astype(f"datetime64[{resolution}]").view(np.int64))
 
 
@@ -636,4 +633,162 @@ def goodness_of_fit(transaction_model, data, max_frequency=7, sample_weight=None
         min_expected=float(expected.min()),
         time_unit=model_unit,
     )
+    return table
+
+
+# ------------------------------------------------------------------ choosing a model
+
+# Columns of compare_models and whether a larger value is better (None: not ranked).
+_COMPARISON_COLUMNS = {
+    "n_params": None,
+    "log_likelihood": True,
+    "aic": False,
+    "bic": False,
+    "chi_square": False,
+    "degrees_of_freedom": None,
+    "p_value": True,
+    "mae": False,
+    "rmse": False,
+    "aggregate_error_pct": False,
+}
+
+
+def _model_label(model, labels):
+    label = getattr(model, "title", None) or type(model).__name__
+    base, k = label, 2
+    while label in labels:
+        label, k = f"{base} ({k})", k + 1
+    return label
+
+
+def compare_models(models, split, max_frequency=7):
+    """One table to choose between fitted transaction models on the same data.
+
+    For each model: its log-likelihood on the calibration columns of ``split``, the
+    number of parameters k, AIC = 2k - 2 LL and BIC = k ln(n) - 2 LL (n customers),
+    the chi-square goodness of fit of calibration repeat purchases
+    (:func:`goodness_of_fit`) and the holdout errors of each customer's purchases
+    (:func:`holdout_comparison`, :func:`holdout_metrics`). All models are scored on
+    the same customers, so the columns are comparable; fit each on the calibration
+    part of ``split`` (``model.fit(split)``).
+
+    Parameters
+    ----------
+    models : sequence of fitted transaction models, or dict of label -> model
+        Labels default to each model's ``title`` (e.g. "BG/NBD").
+    split : pandas.DataFrame
+        Output of :func:`clvmodels.calibration_holdout_split`.
+    max_frequency : int, default 7
+        Last group of the chi-square table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per model (index ``model``); columns ``n_params``,
+        ``log_likelihood``, ``aic``, ``bic``, ``chi_square``, ``degrees_of_freedom``,
+        ``p_value``, ``mae``, ``rmse``, ``aggregate_error_pct``. ``attrs["best"]``
+        maps each ranked column to the label of the best model (largest
+        log-likelihood and p-value, smallest of the rest, aggregate error in
+        absolute value); ``attrs["n_customers"]`` is n.
+
+    Examples
+    --------
+    >>> import clvmodels as clv
+    >>> tx = clv.datasets.load_cdnow(sample=True)
+    >>> split = clv.calibration_holdout_split(tx, time_unit="W", calibration_end="1997-09-30",
+    ...                                       observation_end="1998-06-30")
+    >>> table = clv.evaluation.compare_models([clv.BetaGeoModel().fit(split)], split)
+    >>> round(float(table.loc["BG/NBD", "log_likelihood"]), 2)
+    -9582.43
+    """
+    pairs = list(models.items()) if isinstance(models, dict) else [(None, m) for m in models]
+    if not pairs:
+        raise ValueError("compare_models needs at least one fitted model")
+    rows, labels = {}, []
+    for label, model in pairs:
+        _require_fitted(model, "model")
+        label = label if label is not None else _model_label(model, labels)
+        labels.append(label)
+        rows[label] = _comparison_row(model, split, max_frequency)
+    table = pd.DataFrame.from_dict(rows, orient="index")[list(_COMPARISON_COLUMNS)]
+    table.index.name = "model"
+    best = {}
+    for column, larger in _COMPARISON_COLUMNS.items():
+        values = table[column].abs() if column == "aggregate_error_pct" else table[column]
+        if larger is None or values.isna().all():
+            continue
+        best[column] = values.idxmax() if larger else values.idxmin()
+    table.attrs.update(best=best, n_customers=float(len(split)))
+    return table
+
+
+def _comparison_row(model, split, max_frequency):
+    ll = float(model.log_likelihood(split).sum())
+    k = len(model.params_)
+    n = len(split)
+    fit = goodness_of_fit(model, split, max_frequency=max_frequency)
+    metrics = holdout_metrics(holdout_comparison(model, split))
+    return {
+        "n_params": k,
+        "log_likelihood": ll,
+        "aic": 2 * k - 2 * ll,
+        "bic": k * np.log(n) - 2 * ll,
+        "chi_square": fit.attrs["chi_square"],
+        "degrees_of_freedom": fit.attrs["degrees_of_freedom"],
+        "p_value": fit.attrs["p_value"],
+        "mae": metrics["mae"],
+        "rmse": metrics["rmse"],
+        "aggregate_error_pct": metrics["aggregate_error_pct"],
+    }
+
+
+# ------------------------------------------------------------------ interval calibration
+
+
+def interval_coverage(transaction_model, split, levels=(0.8, 0.9), n_draws=200, random_state=0):
+    """How often the holdout purchases fall inside the model's prediction intervals.
+
+    For each level, each customer's interval of holdout purchases given the
+    calibration history (:meth:`~clvmodels.TransactionModel.purchases_interval`) is
+    compared with what the customer actually bought; a calibrated model has about
+    (1 - level) / 2 of the customers below and above (counts are whole numbers, so
+    the tails may be smaller). ``attrs["total"]`` holds the interval of the total
+    holdout purchases of the base (:meth:`~clvmodels.TransactionModel.total_purchases_interval`
+    at the largest level) and the actual total.
+
+    Parameters
+    ----------
+    transaction_model : fitted transaction model
+    split : pandas.DataFrame
+        Output of :func:`clvmodels.calibration_holdout_split`, with one holdout
+        length (``duration_holdout``) for all customers.
+    levels : sequence of float
+    n_draws, random_state
+        Settings of the total's simulation.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``level``; columns ``below``, ``inside``, ``above`` (shares of
+        customers) and ``nominal_tail``.
+    """
+    _require_fitted(transaction_model)
+    arrays = _check_comparison(split, ("frequency_holdout", "duration_holdout"))
+    durations = np.unique(arrays["duration_holdout"])
+    if len(durations) != 1:
+        raise ValueError("invalid split: column 'duration_holdout' must hold one holdout length for every customer")
+    t, actual = float(durations[0]), arrays["frequency_holdout"]
+    rows = {}
+    for level in levels:
+        interval = transaction_model.purchases_interval(split, t=t, level=level)
+        below = float(np.mean(actual < interval["lower"].to_numpy()))
+        above = float(np.mean(actual > interval["upper"].to_numpy()))
+        rows[float(level)] = {"below": below, "inside": 1.0 - below - above, "above": above,
+                              "nominal_tail": (1.0 - float(level)) / 2}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "level"
+    total = transaction_model.total_purchases_interval(
+        split, t=t, level=max(levels), n_draws=n_draws, random_state=random_state
+    )
+    table.attrs["total"] = {**total.to_dict(), "actual": float(actual.sum()), "level": float(max(levels))}
     return table

@@ -9,13 +9,14 @@ repeat purchase carry information (``frequency`` > 0, ``monetary_value`` = mean 
 of the repeat purchases).
 """
 
+import sys
 import warnings
 
 import numpy as np
 from scipy import special
 
 from ._arrays import dot, unique_inverse
-from ._base import BaseModel
+from ._families import SpendModel
 from .exceptions import ModelWarning
 
 
@@ -39,7 +40,13 @@ def log_likelihood(params, x, m):
         )
 
 
-def _prepare(x, m, weights):
+def fit_rows(columns):
+    """Only repeat buyers with a positive mean spend carry information."""
+    return (columns["frequency"] > 0) & (columns["monetary_value"] > 0)
+
+
+def prepare(columns, weights):
+    x, m = columns["frequency"], columns["monetary_value"]
     x_unique, x_index = unique_inverse(x)
     log_m, log_x = np.log(m), np.log(x)
     return {
@@ -50,7 +57,7 @@ def _prepare(x, m, weights):
     }
 
 
-def _derivatives(params, data, order):
+def derivatives(params, data, order):
     """Weighted total of Hardie (2013) eq. 4 and its gradient and Hessian w.r.t. (p, q, v)."""
     p, q, v = params
     xu, wu, w, wx = data["x_unique"], data["w_per_x"], data["w"], data["wx"]
@@ -99,6 +106,11 @@ def expected_spend(params, x, m):
     return p * (v + x * m) / (p * x + q - 1)
 
 
+def population_mean_spend(params):
+    """Mean spend per purchase across all customers, p v / (q - 1)."""
+    return expected_spend(params, 0.0, 0.0)
+
+
 def sample(params, x, random_state=None):
     """Draw each customer's mean spend over ``x`` purchases from the Gamma-Gamma process."""
     p, q, v = _unpack(params)
@@ -110,7 +122,37 @@ def sample(params, x, random_state=None):
         return np.where(x > 0, total / x, 0.0)
 
 
-class GammaGammaModel(BaseModel):
+def sample_future_spend(params, counts, x, m, random_state=None):
+    """Draw the total spend of ``counts`` future purchases given each spend history.
+
+    The customer's spend scale nu has the posterior Gamma(q + p x, v + x m) (shape,
+    rate); the sum of N purchases is then Gamma(p N, nu). Only entries with purchases
+    get a spend draw.
+
+    Parameters
+    ----------
+    counts : ndarray, shape (customers, periods)
+        Purchases per future period.
+    x, m : ndarray
+        Repeat purchases and their mean spend (0 for none).
+
+    Returns
+    -------
+    ndarray of the same shape as ``counts``
+    """
+    p, q, v = _unpack(params)
+    rng = np.random.default_rng(random_state)
+    x, m = np.asarray(x, dtype=float), np.asarray(m, dtype=float)
+    counts = np.asarray(counts)
+    spend = np.zeros(counts.shape)
+    customers, periods = np.nonzero(counts)
+    if customers.size:
+        rate = rng.gamma(q + p * x, 1.0 / (v + x * m))
+        spend[customers, periods] = rng.gamma(p * counts[customers, periods]) / rate[customers]
+    return spend
+
+
+class GammaGammaModel(SpendModel):
     """Gamma-Gamma model of spend per purchase (Fader, Hardie & Lee 2005, "RFM and CLV").
 
     Fitted on the customers with ``frequency`` > 0; others are ignored by ``fit`` and
@@ -138,21 +180,18 @@ class GammaGammaModel(BaseModel):
     {'p': 6.25, 'q': 3.74, 'v': 15.44}
     """
 
+    key = "gg"
+    title = "Gamma-Gamma"
+    reference = "Fader, Hardie & Lee (2005), Journal of Marketing Research 42(4)"
     param_names = ("p", "q", "v")
     rfm_columns = ("frequency", "monetary_value")
-
-    def _fit_rows(self, arrays):
-        return (arrays["frequency"] > 0) & (arrays["monetary_value"] > 0)
-
-    def _start_params(self, columns, weights):
-        return np.array([1.0, 1.0, 1.0])
-
-    def _prepare(self, columns, weights):
-        return _prepare(columns["frequency"], columns["monetary_value"], weights)
-
-    @staticmethod
-    def _derivatives(params, prepared, order):
-        return _derivatives(params, prepared, order)
+    param_descriptions = {
+        "p": "shape of the spend of each purchase (Gamma)",
+        "q": "shape of the distribution of customers' spend scales (Gamma)",
+        "v": "scale of the distribution of customers' spend scales (money units)",
+    }
+    example_params = {"p": 6.0, "q": 4.0, "v": 15.0}
+    formulas = sys.modules[__name__]  # this module's functions (see clvmodels._families)
 
     def _check_params(self):
         if self.params_["q"] <= 1:
@@ -163,25 +202,3 @@ class GammaGammaModel(BaseModel):
                 ModelWarning,
                 stacklevel=3,
             )
-
-    def expected_spend(self, data):
-        """Expected spend per future purchase of each customer (FHL 2005 "RFM and CLV", eq. 5).
-
-        Returns
-        -------
-        pandas.Series
-            On ``data.index``; customers with ``frequency`` 0 get the population mean.
-        """
-        arrays = self._rfm(data, self.rfm_columns)
-        values = expected_spend(self.params_, arrays["frequency"], arrays["monetary_value"])
-        return self._series(values, data, "expected_spend")
-
-    def population_mean_spend(self):
-        """Mean spend per purchase across all customers, p v / (q - 1)."""
-        self._check_fitted()
-        return float(expected_spend(self.params_, 0.0, 0.0))
-
-    def log_likelihood(self, data):
-        """Per-customer log-likelihood of the repeat buyers' mean spend at the fitted parameters."""
-        arrays = self._rfm(data, self.rfm_columns)
-        return self._series(log_likelihood(self.params_, arrays["frequency"], arrays["monetary_value"]), data, "log_likelihood")

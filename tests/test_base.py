@@ -149,3 +149,23 @@ def test_compress_rows_keeps_first_rows_and_sums_weights():
 def test_repr(models):
     assert "BetaGeoModel" in repr(models[0]) and "log-likelihood=-9582.43" in repr(models[0])
     assert repr(clv.BetaGeoModel()) == "BetaGeoModel(penalizer=0.0)"
+
+
+def test_numeric_derivatives_give_the_analytic_fit(rfm, bg):
+    """A model that declares only its log-likelihood is fitted by finite differences to
+    the same estimate and standard errors as the analytic derivatives give."""
+    import types
+
+    from clvmodels import bgnbd
+
+    class LikelihoodOnlyBetaGeo(clv.BetaGeoModel):
+        key = None  # not registered for the CLI
+        formulas = types.SimpleNamespace(
+            **{name: getattr(bgnbd, name) for name in dir(bgnbd) if not name.startswith("_")
+               and name not in ("prepare", "derivatives")}
+        )
+
+    numeric = LikelihoodOnlyBetaGeo().fit(rfm)
+    np.testing.assert_allclose(numeric.params_, bg.params_, rtol=1e-6)
+    np.testing.assert_allclose(numeric.log_likelihood_, bg.log_likelihood_, rtol=1e-10)
+    np.testing.assert_allclose(numeric.standard_errors_, bg.standard_errors_, rtol=1e-4)

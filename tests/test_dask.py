@@ -25,7 +25,7 @@ RTOL = 1e-12
 @pytest.fixture(scope="session")
 def client():
     cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None, silence_logs=50,
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0", silence_logs=50,
     )
     with distributed.Client(cluster) as session:
         yield session

@@ -409,4 +409,48 @@ def test_evaluation_is_exported():
     assert "evaluation" in clv.__all__
     assert set(evaluation.__all__) == {
         "holdout_comparison", "holdout_metrics", "holdout_by_frequency", "tracking", "goodness_of_fit",
+        "compare_models", "interval_coverage",
     }
+
+
+def test_compare_models_scores_every_model_on_the_same_customers(split):
+    bg = clv.BetaGeoModel().fit(split)
+    penalised = clv.BetaGeoModel(penalizer=0.1).fit(split)
+    table = evaluation.compare_models({"mle": bg, "penalised": penalised}, split)
+    assert list(table.index) == ["mle", "penalised"]
+    assert table.loc["mle", "log_likelihood"] == pytest.approx(-9582.43, abs=0.01)  # FHL 2005
+    # The maximum-likelihood fit has the larger likelihood, so the smaller AIC and BIC.
+    assert table.attrs["best"]["log_likelihood"] == "mle"
+    assert table.attrs["best"]["aic"] == "mle"
+    n = len(split)
+    row = table.loc["penalised"]
+    assert row["aic"] == pytest.approx(8 - 2 * row["log_likelihood"])
+    assert row["bic"] == pytest.approx(4 * np.log(n) - 2 * row["log_likelihood"])
+    fit = evaluation.goodness_of_fit(penalised, split)
+    metrics = evaluation.holdout_metrics(evaluation.holdout_comparison(penalised, split))
+    assert row["chi_square"] == pytest.approx(fit.attrs["chi_square"])
+    assert row["mae"] == pytest.approx(metrics["mae"])
+    assert row["aggregate_error_pct"] == pytest.approx(metrics["aggregate_error_pct"])
+
+
+def test_compare_models_labels_and_bad_input(split):
+    bg = clv.BetaGeoModel().fit(split)
+    table = evaluation.compare_models([bg, bg], split)
+    assert list(table.index) == ["BG/NBD", "BG/NBD (2)"]
+    with pytest.raises(ValueError, match="at least one"):
+        evaluation.compare_models([], split)
+    with pytest.raises(clv.NotFittedError):
+        evaluation.compare_models([clv.BetaGeoModel()], split)
+
+
+def test_interval_coverage_on_cdnow(split):
+    bg = clv.BetaGeoModel().fit(split)
+    table = evaluation.interval_coverage(bg, split, levels=(0.8, 0.9))
+    actual = split["frequency_holdout"].to_numpy()
+    interval = bg.purchases_interval(split, t=39.0, level=0.9)
+    assert table.loc[0.9, "above"] == pytest.approx(np.mean(actual > interval["upper"].to_numpy()))
+    assert table.loc[0.9, "below"] + table.loc[0.9, "inside"] + table.loc[0.9, "above"] == pytest.approx(1.0)
+    assert table.loc[0.8, "inside"] <= table.loc[0.9, "inside"]
+    total = table.attrs["total"]
+    assert total["actual"] == actual.sum() == 1882  # FHL 2005: 1,882 holdout purchases
+    assert total["lower"] < total["estimate"] < total["upper"]

@@ -279,10 +279,10 @@ def test_heterogeneity_with_finite_densities():
     assert integrate.trapezoid(density, grid) == pytest.approx(1.0, abs=2e-3)
 
 
-def test_heterogeneity_needs_the_parameters(gg):
-    with pytest.raises(ValueError, match=r"needs a model with parameters r, alpha; GammaGammaModel has p, q, v"):
+def test_heterogeneity_needs_a_mixing_distribution(gg):
+    with pytest.raises(ValueError, match=r"needs a model with a purchase distribution; GammaGammaModel has none"):
         plotting.plot_purchase_rate_heterogeneity(gg)
-    with pytest.raises(ValueError, match=r"missing: a, b"):
+    with pytest.raises(ValueError, match=r"with a dropout distribution"):
         plotting.plot_dropout_heterogeneity(gg)
     with pytest.raises(clv.NotFittedError):
         plotting.plot_dropout_heterogeneity(clv.BetaGeoModel())
@@ -327,7 +327,7 @@ def test_spend_distribution_bad_input(gg, bg, rfm):
         plotting.plot_spend_distribution(gg, rfm[rfm["frequency"] == 0])
     with pytest.raises(ValueError, match="column 'monetary_value': is missing"):
         plotting.plot_spend_distribution(gg, rfm.drop(columns="monetary_value"))
-    with pytest.raises(ValueError, match="needs a model with parameters p, q, v"):
+    with pytest.raises(ValueError, match="needs a spend model; BetaGeoModel is not one"):
         plotting.plot_spend_distribution(bg, rfm)
 
 

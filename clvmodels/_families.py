@@ -1,0 +1,512 @@
+"""The public prediction API of each model family, shared by every model in it.
+
+:class:`TransactionModel` (purchase models: BG/NBD, Pareto/NBD, MBG/NBD, ...) and
+:class:`SpendModel` (Gamma-Gamma) own the public methods, their input checks and the
+guarantee that no prediction is NaN or infinite. They call the pure functions of the
+model's ``formulas`` namespace (its module) with a parameter mapping and the data's
+columns in ``rfm_columns`` order, so a model is one module: parameter names, columns,
+log-likelihood and prediction formulas. Evaluation, plots, segments, CLV, the report
+and the CLI use only these methods.
+
+Formulas a transaction model provides (times in the model's time unit):
+
+``expected_purchases(params, t, *columns, ticks_per_unit=None)``
+    E[X(T, T + t) | history].
+``probability_alive(params, *columns)``
+    P(alive at the end of observation | history).
+``expected_purchases_new_customer(params, t)``
+    E[X(t)] for a customer just acquired.
+``probability_of_purchases(params, n, t)``
+    P(X(t) = n) for a customer just acquired.
+``conditional_probability_of_purchases(params, n, t, *columns)``
+    P(X(T, T + t) = n | history), broadcasting ``n`` against the customers.
+``sample(params, T, random_state)``
+    Histories drawn from the model, a DataFrame with the model's columns.
+``mixing_distributions(params)``
+    The population distributions of the model's latent traits (for plots).
+``scale_dropout(params, factor)``
+    Parameters whose mean dropout rate is ``factor`` times as large.
+``discounted_expected_purchases(params, times, discounts, *columns, ticks_per_unit=None)``
+    Optional: a faster sum of discounted increments of ``expected_purchases``.
+``sample_future_purchases(params, period_ends, *columns, random_state)``
+    Purchases per future period drawn given each history (for value intervals).
+
+A spend model provides ``expected_spend``, ``population_mean_spend``, ``sample``,
+``log_likelihood`` and ``sample_future_spend(params, counts, *columns, random_state)``.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from . import _intervals
+from ._arrays import distinct_rows
+from ._base import _MODEL_CLASSES, BaseModel
+from ._validation import check_positive_number, check_times
+
+
+@dataclass(frozen=True)
+class Mixing:
+    """A latent trait's distribution across customers, as a model describes it.
+
+    Attributes
+    ----------
+    distribution : scipy.stats frozen distribution
+        Its density over the trait's values.
+    label : str
+        The distribution with its parameters, e.g. "Gamma(r = 0.243, α = 4.41)".
+    quantity : str
+        What the trait is, e.g. "purchase rate while alive, λ".
+    per_time : bool
+        Whether the trait is a rate per unit of time (its axis then names the unit).
+    bounded : bool
+        Whether the trait is a probability on [0, 1].
+    """
+
+    distribution: object
+    label: str
+    quantity: str
+    per_time: bool = False
+    bounded: bool = False
+
+
+def _checked_n(n):
+    n = np.asarray(n, dtype=float)
+    if np.any(~np.isfinite(n) | (n < 0) | (n != np.round(n))):
+        raise ValueError("n must hold whole numbers >= 0")
+    return n
+
+
+def require_finite(values, model, what):
+    """``values`` if all are finite; else a ``FloatingPointError`` naming the prediction.
+
+    A guard, not a fix: every formula is written to stay finite, and this makes sure a
+    failure is never silent.
+    """
+    values = np.asarray(values, dtype=float)
+    bad = ~np.isfinite(values)
+    if np.any(bad):
+        params = ", ".join(f"{k}={v:.6g}" for k, v in model.params_.items())
+        raise FloatingPointError(
+            f"{type(model).__name__}.{what} gave {int(bad.sum())} non-finite values at {params}; "
+            "this is a bug in clvmodels, please report it with these parameters"
+        )
+    return values
+
+
+class TransactionModel(BaseModel):
+    """Base class of the purchase (transaction) models.
+
+    Subclasses declare ``param_names``, ``rfm_columns``, ``time_params``,
+    ``time_columns``, ``formulas`` (see the module docstring) and, for reports and the
+    command line, ``key`` (a short name such as "bgnbd"), ``title`` (e.g. "BG/NBD")
+    and ``param_descriptions`` (one phrase per parameter).
+    """
+
+    key = None
+    title = None
+    reference = None
+    param_descriptions = {}
+    # Parameters in the model's time unit from which ``sample`` then ``fit`` recovers
+    # them on a few thousand customers; used by the generic model tests and examples.
+    example_params = {}
+
+    # ----- helpers ----------------------------------------------------------------------
+    def history(self, data):
+        """The model's columns of ``data``, checked, as float arrays in ``rfm_columns``
+        order: what the ``formulas`` take after the parameters."""
+        arrays = self._rfm(data, self.rfm_columns)
+        return [arrays[c] for c in self.rfm_columns]
+
+    _history = history
+
+    def _finite_series(self, values, data, name):
+        return self._series(require_finite(values, self, name), data, name)
+
+    def _scalar_or_array(self, values, what):
+        values = require_finite(values, self, what)
+        return float(values) if values.ndim == 0 else values
+
+    # ----- conditional on each customer's history --------------------------------------
+    def expected_purchases(self, data, t, *, interval=None, n_draws=200, random_state=0):
+        """Expected purchases in the next ``t`` time units, given each customer's history.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame
+            One row per customer with the model's columns (``rfm_columns``), in the
+            model's time unit.
+        t : float
+            Horizon in the model's time unit (``time_unit_``).
+        interval : float, optional
+            With e.g. 0.9, also a 90% interval of the expectation from the parameters'
+            sampling uncertainty (``n_draws`` draws, see :meth:`parameter_draws`).
+
+        Returns
+        -------
+        pandas.Series or pandas.DataFrame
+            On ``data.index``; with ``interval``, a DataFrame with columns
+            ``estimate``, ``lower``, ``upper`` and the interval of the total over
+            customers in ``attrs["total"]``.
+        """
+        if interval is not None:
+            return _intervals.parameter_interval(
+                self, lambda model, rows: model.expected_purchases(rows, t), data, interval, n_draws, random_state
+            )
+        history = self._history(data)
+        t = check_positive_number(t, "t", allow_zero=True)
+        values = self.formulas.expected_purchases(
+            self.params_, t, *history, ticks_per_unit=self._ticks_per_unit(data)
+        )
+        return self._finite_series(values, data, "expected_purchases")
+
+    def probability_alive(self, data, *, interval=None, n_draws=200, random_state=0):
+        """Probability that each customer is still active at the end of observation.
+
+        ``interval`` (e.g. 0.9) adds an interval from the parameters' sampling
+        uncertainty, as in :meth:`expected_purchases`.
+
+        Returns
+        -------
+        pandas.Series or pandas.DataFrame
+            On ``data.index``, values in [0, 1] (a DataFrame with ``interval``).
+        """
+        if interval is not None:
+            return _intervals.parameter_interval(
+                self, lambda model, rows: model.probability_alive(rows), data, interval, n_draws, random_state
+            )
+        history = self._history(data)
+        values = self.formulas.probability_alive(self.params_, *history)
+        return self._finite_series(np.clip(values, 0.0, 1.0), data, "probability_alive")
+
+    def conditional_probability_of_purchases(self, data, n, t):
+        """P(X(T, T + t) = n | history): probability of exactly ``n`` purchases in the
+        next ``t`` time units, for each customer.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame
+            The model's columns, one row per customer.
+        n : int or array-like of int
+            Number(s) of purchases.
+        t : float
+            Horizon in the model's time unit.
+
+        Returns
+        -------
+        pandas.Series or pandas.DataFrame
+            A Series on ``data.index`` for a single ``n``; for several, a DataFrame
+            with one column per ``n``.
+        """
+        history = self._history(data)
+        t = check_positive_number(t, "t", allow_zero=True)
+        n = _checked_n(n)
+        if n.ndim == 0:
+            values = self.formulas.conditional_probability_of_purchases(self.params_, n, t, *history)
+            return self._finite_series(np.clip(values, 0.0, 1.0), data, "probability")
+        counts = n.reshape(-1)
+        values = self.formulas.conditional_probability_of_purchases(
+            self.params_, counts[:, None], t, *(column[None, :] for column in history)
+        )
+        values = np.clip(require_finite(values, self, "conditional_probability_of_purchases"), 0.0, 1.0)
+        return pd.DataFrame(values.T, index=data.index, columns=pd.Index(counts.astype(np.int64), name="n"))
+
+    def purchases_interval(self, data, t, level=0.9, *, n_draws=0, random_state=0):
+        """Per-customer quantiles of the purchases X(T, T + t) in the next ``t`` time units.
+
+        From the closed-form predictive distribution given each history
+        (:meth:`conditional_probability_of_purchases`). With ``n_draws`` > 0 the
+        distribution is averaged over that many draws of the parameters
+        (:meth:`parameter_draws`), which adds their sampling uncertainty. Counts are
+        whole numbers, so each tail of the interval holds at most (1 - level) / 2.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame
+            The model's columns, one row per customer.
+        t : float
+            Horizon in the model's time unit.
+        level : float, default 0.9
+            Central coverage of the interval.
+        n_draws : int, default 0
+            Parameter draws to average over (0: the fitted parameters only).
+        random_state : int or numpy.random.Generator, optional
+
+        Returns
+        -------
+        pandas.DataFrame
+            On ``data.index``, integer columns ``lower``, ``median`` and ``upper``.
+        """
+        history = self._history(data)
+        t = check_positive_number(t, "t", allow_zero=True)
+        level = _intervals.check_level(level)
+        if n_draws:
+            draws = [row for row in self.parameter_draws(_intervals.check_draws(n_draws), random_state).to_numpy()]
+            parameter_sets = [dict(zip(self.param_names, row)) for row in draws]
+        else:
+            parameter_sets = [self.params_]
+        distinct, index = self._distinct_histories(history, data)
+        pmf_formula = self.formulas.conditional_probability_of_purchases
+
+        def pmf(counts, rows):
+            columns = [column[rows][None, :] for column in distinct]
+            total = sum(pmf_formula(params, counts, t, *columns) for params in parameter_sets)
+            return require_finite(total / len(parameter_sets), self, "purchases_interval")
+
+        quantiles = _intervals.quantiles_from_pmf(pmf, len(distinct[0]), _intervals.tail_probabilities(level))
+        if index is not None:
+            quantiles = quantiles[index]
+        table = pd.DataFrame(quantiles, index=data.index, columns=["lower", "median", "upper"])
+        table.attrs.update(level=level, t=t, n_draws=int(n_draws))
+        return table
+
+    def total_purchases_interval(self, data, t, level=0.9, *, n_draws=200, random_state=0,
+                                 chunk_size=_intervals.DEFAULT_CHUNK):
+        """Interval of the total purchases of all customers in ``data`` over the next ``t``.
+
+        By simulation: for each of ``n_draws`` draws of the parameters
+        (:meth:`parameter_draws`) every customer's future purchases are drawn given the
+        history (:meth:`sample_future_purchases`) and summed, so the interval carries
+        both the parameters' uncertainty and the randomness of who buys. The number a
+        finance team plans with.
+
+        Returns
+        -------
+        pandas.Series
+            ``estimate`` (the sum of :meth:`expected_purchases`), ``lower``, ``upper``.
+        """
+        t = check_positive_number(t, "t")
+        level, n_draws = _intervals.check_level(level), _intervals.check_draws(n_draws)
+        estimate = float(self.expected_purchases(data, t).sum())
+        rng = np.random.default_rng(random_state)
+        draws = self.parameter_draws(n_draws, rng).to_numpy()
+        totals = np.zeros(n_draws)
+        for rows in _intervals.chunks(len(data), int(chunk_size)):
+            history = self.history(data.iloc[rows])
+            for k, draw in enumerate(draws):
+                params = dict(zip(self.param_names, draw))
+                totals[k] += self.formulas.sample_future_purchases(params, [t], *history, rng).sum()
+        low, high = np.quantile(totals, _intervals.tail_probabilities(level)[[0, 2]])
+        return pd.Series({"estimate": estimate, "lower": low, "upper": high}, name="total_purchases")
+
+    def _distinct_histories(self, history, data):
+        """The distinct rows of ``history`` and each customer's index into them, when the
+        times are on the data's day grid; else the history itself and None."""
+        ticks = self._ticks_per_unit(data)
+        if ticks is None or len(history[0]) < 1000:
+            return history, None
+        per_unit = {c: (ticks if c in self.time_columns else 1.0) for c in self.rfm_columns}
+        found = distinct_rows(dict(zip(self.rfm_columns, history)), per_unit)
+        if found is None:
+            return history, None
+        return [found[0][c] for c in self.rfm_columns], found[1]
+
+    def discounted_expected_purchases(self, data, times, discounts):
+        """sum_k discounts[k] (E[X(times[k])] - E[X(times[k-1])]) per customer, with
+        E[X(0)] = 0: the churn-adjusted, discounted purchases behind
+        :func:`clvmodels.customer_lifetime_value`.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame
+            The model's columns.
+        times : array-like
+            Increasing horizons in the model's time unit.
+        discounts : array-like
+            Discount factor applied to the purchases between ``times[k-1]`` and ``times[k]``.
+        """
+        history = self._history(data)
+        times, discounts = check_times(times, "times"), np.asarray(discounts, dtype=float)
+        ticks = self._ticks_per_unit(data)
+        fast = getattr(self.formulas, "discounted_expected_purchases", None)
+        if fast is not None:
+            total = fast(self.params_, times, discounts, *history, ticks_per_unit=ticks)
+        else:
+            total = np.zeros(len(data))
+            previous = np.zeros(len(data))
+            for time, discount in zip(times, discounts):
+                cumulative = self.formulas.expected_purchases(self.params_, time, *history, ticks_per_unit=ticks)
+                total += discount * (cumulative - previous)
+                previous = cumulative
+        return self._finite_series(total, data, "discounted_expected_purchases")
+
+    def log_likelihood(self, data):
+        """Per-customer log-likelihood of ``data`` at the fitted parameters."""
+        history = self._history(data)
+        return self._finite_series(self.formulas.log_likelihood(self.params_, *history), data, "log_likelihood")
+
+    # ----- a customer just acquired -------------------------------------------------------
+    def expected_purchases_new_customer(self, t):
+        """Expected repeat purchases of a customer just acquired, by time ``t`` (model time unit)."""
+        self._check_fitted()
+        values = self.formulas.expected_purchases_new_customer(self.params_, check_times(t))
+        return self._scalar_or_array(values, "expected_purchases_new_customer")
+
+    def probability_of_purchases(self, n, t):
+        """P(X(t) = n): probability that a customer just acquired makes ``n`` repeat
+        purchases by time ``t`` (model time unit); ``n`` and ``t`` broadcast."""
+        self._check_fitted()
+        values = self.formulas.probability_of_purchases(self.params_, _checked_n(n), check_times(t))
+        return self._scalar_or_array(np.clip(values, 0.0, 1.0), "probability_of_purchases")
+
+    # ----- simulation and what-if --------------------------------------------------------
+    def sample(self, T, random_state=None):
+        """Simulate customer histories of observation lengths ``T`` from the fitted model.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The model's columns, one row per entry of ``T``, tagged with the model's
+            time unit.
+        """
+        self._check_fitted()
+        T = check_times(T, "T")
+        table = self.formulas.sample(self.params_, T, random_state)
+        if self.time_unit_:
+            table.attrs["time_unit"] = self.time_unit_
+        return table
+
+    def sample_future_purchases(self, data, period_ends, random_state=None):
+        """Draw each customer's purchases in consecutive future periods, given the history.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame
+            The model's columns.
+        period_ends : array-like
+            Increasing ends of the periods after the end of observation, in the
+            model's time unit.
+
+        Returns
+        -------
+        ndarray of shape (customers, periods)
+        """
+        history = self._history(data)
+        ends = check_times(period_ends, "period_ends")
+        return self.formulas.sample_future_purchases(self.params_, ends, *history, random_state)
+
+    def mixing_distributions(self):
+        """The model's latent traits across customers: a dict of name -> :class:`Mixing`,
+        with keys "purchase" (the purchase process) and "dropout" where the model has them."""
+        self._check_fitted()
+        return self.formulas.mixing_distributions(self.params_)
+
+    def with_dropout_scaled(self, factor):
+        """A copy of this fitted model whose mean dropout rate is ``factor`` times as large.
+
+        The purchase process and the spread of dropout across customers are kept (see
+        the model's ``scale_dropout`` formula for exactly what is held fixed). Used for
+        what-if questions such as "what is 10% less churn worth?".
+        """
+        self._check_fitted()
+        factor = check_positive_number(factor, "factor")
+        record = self.to_dict()
+        record["params"] = {k: float(v) for k, v in self.formulas.scale_dropout(self.params_, factor).items()}
+        record["covariance_log_params"] = None
+        return type(self).from_dict(record)
+
+    def describe_params(self):
+        """Parameter table for readers: estimate, standard error, 95% interval and what
+        each parameter means (with its time unit where it has one)."""
+        table = self.summary()
+        unit = self.time_unit_
+        table["meaning"] = [
+            self.param_descriptions.get(name, "") + (f" (per {unit})" if unit and name in self.time_params else "")
+            for name in table.index
+        ]
+        return table
+
+
+class SpendModel(BaseModel):
+    """Base class of the spend (monetary value) models.
+
+    Formulas a spend model provides: ``expected_spend(params, *columns)`` (expected
+    spend per future purchase given each history), ``population_mean_spend(params)``,
+    ``sample(params, x, random_state)`` (mean spend over ``x`` purchases) and
+    ``log_likelihood(params, *columns)``.
+    """
+
+    key = None
+    title = None
+    reference = None
+    param_descriptions = {}
+    example_params = {}
+
+    def expected_spend(self, data, *, interval=None, n_draws=200, random_state=0):
+        """Expected spend per future purchase of each customer.
+
+        ``interval`` (e.g. 0.9) adds an interval from the parameters' sampling
+        uncertainty (``n_draws`` draws of the parameters).
+
+        Returns
+        -------
+        pandas.Series or pandas.DataFrame
+            On ``data.index`` (a DataFrame with ``estimate``, ``lower``, ``upper`` with
+            ``interval``).
+        """
+        if interval is not None:
+            return _intervals.parameter_interval(
+                self, lambda model, rows: model.expected_spend(rows), data, interval, n_draws, random_state
+            )
+        arrays = self._rfm(data, self.rfm_columns)
+        values = self.formulas.expected_spend(self.params_, *(arrays[c] for c in self.rfm_columns))
+        return self._series(require_finite(values, self, "expected_spend"), data, "expected_spend")
+
+    def history(self, data):
+        """The model's columns of ``data``, checked, as float arrays in ``rfm_columns`` order."""
+        arrays = self._rfm(data, self.rfm_columns)
+        return [arrays[c] for c in self.rfm_columns]
+
+    def sample_future_spend(self, data, counts, random_state=None):
+        """Draw the total spend of ``counts`` future purchases (customers x periods),
+        given each customer's spend history."""
+        return self.formulas.sample_future_spend(self.params_, counts, *self.history(data), random_state)
+
+    def population_mean_spend(self):
+        """Mean spend per purchase across all customers."""
+        self._check_fitted()
+        return float(require_finite(self.formulas.population_mean_spend(self.params_), self, "population_mean_spend"))
+
+    def log_likelihood(self, data):
+        """Per-customer log-likelihood at the fitted parameters (customers the model
+        does not use, e.g. without repeat purchases, get -inf)."""
+        arrays = self._rfm(data, self.rfm_columns)
+        values = self.formulas.log_likelihood(self.params_, *(arrays[c] for c in self.rfm_columns))
+        return self._series(values, data, "log_likelihood")
+
+    def sample(self, x, random_state=None):
+        """Simulate each customer's mean spend over ``x`` purchases from the fitted model."""
+        self._check_fitted()
+        return self.formulas.sample(self.params_, np.asarray(x, dtype=float), random_state)
+
+    def describe_params(self):
+        """Parameter table with what each parameter means."""
+        table = self.summary()
+        table["meaning"] = [self.param_descriptions.get(name, "") for name in table.index]
+        return table
+
+
+def registered_models(family=None):
+    """The model classes clvmodels knows, by their short ``key``.
+
+    Parameters
+    ----------
+    family : {"transaction", "spend"}, optional
+        Only the purchase models or only the spend models.
+
+    Returns
+    -------
+    dict of str -> class
+    """
+    bases = {"transaction": TransactionModel, "spend": SpendModel, None: BaseModel}
+    base = bases[family]
+    return {cls.key: cls for cls in _MODEL_CLASSES.values() if issubclass(cls, base) and cls.key}
+
+
+def model_class(key, family="transaction"):
+    """The registered model class called ``key`` (e.g. "pnbd"), or a ValueError listing them."""
+    models = registered_models(family)
+    if key not in models:
+        raise ValueError(f"unknown {family} model {key!r}; choose one of {', '.join(sorted(models))}")
+    return models[key]
