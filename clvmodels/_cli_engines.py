@@ -45,11 +45,15 @@ def add_engine_options(parser):
 
 
 def is_dataset(path):
-    """Whether ``path`` names a Parquet dataset: a directory or a glob."""
+    """Whether ``path`` names a Parquet dataset: a glob, or a directory holding Parquet files
+    (other directories are left to the file reader, which reports them)."""
     if path is None:
         return False
     text = str(path)
-    return Path(text).is_dir() or any(ch in text for ch in "*?[")
+    if any(ch in text for ch in "*?["):
+        return True
+    directory = Path(text)
+    return directory.is_dir() and any(p.suffix.lower() in (".parquet", ".pq") for p in directory.rglob("*"))
 
 
 def writes_dataset(args):
