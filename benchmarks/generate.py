@@ -197,3 +197,52 @@ def transactions(n_transactions, n_customers, *, window_days=365, seed=0,
     log.attrs["observation_end"] = str(ORIGIN + np.timedelta64(window_days - 1, "D"))
     log.attrs["calibration_end"] = str(ORIGIN + np.timedelta64(window_days * 2 // 3 - 1, "D"))
     return log
+
+
+def write_parquet_dataset(directory, n_transactions, n_customers, *, n_partitions=50, n_chunks=None,
+                          window_days=365, seed=0, time_of_day=True):
+    """Write a transaction log of about ``n_transactions`` rows as a Parquet dataset.
+
+    The customers are drawn in chunks (at most 5M transactions each, so memory stays
+    bounded whatever the size) with :func:`transactions`; chunk k's customer ids are
+    offset so they are distinct. Each chunk's rows (in date order) are dealt out to
+    ``n_partitions`` files in equal consecutive slices, so every file holds a slice of
+    every chunk's dates and a customer's purchases are spread over many files, as in a
+    lake partitioned by arrival time. Each file gets one row group per chunk.
+
+    Returns
+    -------
+    dict
+        ``rows``, ``customers``, ``files`` and the ISO ``observation_end`` and
+        ``calibration_end`` of the log.
+    """
+    import os
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n_chunks = n_chunks or max(1, -(-n_transactions // 5_000_000))
+    os.makedirs(directory, exist_ok=True)
+    schema = pa.schema([("customer_id", pa.int64()), ("date", pa.timestamp("ns")), ("amount", pa.float64())])
+    writers = [pq.ParquetWriter(os.path.join(directory, f"part-{i:05d}.parquet"), schema) for i in range(n_partitions)]
+    rows = customers = 0
+    attrs = {}
+    try:
+        for chunk in range(n_chunks):
+            chunk_customers = n_customers // n_chunks + (1 if chunk < n_customers % n_chunks else 0)
+            chunk_rows = n_transactions // n_chunks + (1 if chunk < n_transactions % n_chunks else 0)
+            log = transactions(chunk_rows, chunk_customers, window_days=window_days, seed=seed + 7919 * chunk,
+                               time_of_day=time_of_day)
+            log["customer_id"] += customers
+            attrs = dict(log.attrs)
+            table = pa.Table.from_pandas(log, schema=schema, preserve_index=False)
+            bounds = np.linspace(0, len(log), n_partitions + 1).astype(int)
+            for writer, start, stop in zip(writers, bounds[:-1], bounds[1:]):
+                writer.write_table(table.slice(start, stop - start))
+            rows += len(log)
+            customers += chunk_customers
+            del log, table
+    finally:
+        for writer in writers:
+            writer.close()
+    return {"rows": rows, "customers": customers, "files": n_partitions, **attrs}

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ._arrays import compress_rows, on_grid
+from ._dask import distinct_rows_with_weights
 from ._optimize import Objective, finite_difference_derivatives, maximise
 from ._units import check_time_unit, ticks_per_unit
 from ._io import read_json_file
@@ -28,8 +29,8 @@ FORMAT_NAME = "clvmodels-model"
 FORMAT_VERSION = 1
 _MODEL_CLASSES = {}
 
-# A fit on many distinct rows starts from fits on random subsamples of these sizes
-# (each one used when there are more than twice as many rows).
+# A fit on many distinct rows starts from fits on subsamples of these sizes (each one
+# used when there are more than twice as many rows), chosen by a hash of the row values.
 _WARM_START_ROWS = (2_000, 20_000)
 # Without time columns, compression is skipped when a sample of this many rows is
 # more than half distinct.
@@ -148,18 +149,22 @@ class BaseModel:
 
         Parameters
         ----------
-        data : pandas.DataFrame
+        data : pandas.DataFrame or dask.dataframe.DataFrame
             One row per customer (or per distinct history, with ``sample_weight``)
             holding the model's RFM columns, e.g. the output of
             :func:`clvmodels.rfm_summary`. ``data.attrs["time_unit"]`` is remembered.
+            A Dask DataFrame is reduced in the cluster to its distinct rows with
+            their counts, and that small table is fitted here: the same fit.
         sample_weight : array-like or str, optional
             Number of customers each row stands for, or the name of a column holding
-            it. Fitting unique rows with their counts gives exactly the full fit.
+            it (the only form a Dask DataFrame takes). Fitting unique rows with their
+            counts gives exactly the full fit.
 
         Returns
         -------
         self
         """
+        data, sample_weight = distinct_rows_with_weights(data, self.rfm_columns, sample_weight)
         self._validate_settings()
         arrays = check_rfm(data, self.rfm_columns, what=f"data for {type(self).__name__}")
         weights = None if sample_weight is None else check_sample_weight(sample_weight, data)
@@ -207,11 +212,12 @@ class BaseModel:
         """
         start = np.log(self._start_params(columns, counts)) - time_shift
         name = type(self).__name__
-        random = np.random.default_rng(0)
+        ranks = None
         for size in _WARM_START_ROWS:
             if len(counts) <= 2 * size:
                 break
-            rows = np.sort(random.integers(0, len(counts), size))
+            ranks = _row_hashes(columns, counts) if ranks is None else ranks
+            rows = _rows_of_smallest(ranks, size)
             subsample = self._objective({c: v[rows] for c, v in columns.items()}, counts[rows], time_shift)
             try:
                 start, _, _ = maximise(subsample, start, self.param_names, name, self.max_iter)
@@ -425,6 +431,24 @@ class BaseModel:
         jac = model.params_.to_numpy()
         model.covariance_ = pd.DataFrame(cov_log * np.outer(jac, jac), index=names, columns=names)
         return model
+
+
+def _row_hashes(columns, counts):
+    """A 64-bit hash of each row's values (and count): the same row gets the same hash
+    wherever it stands, so subsamples chosen by hash do not depend on row order."""
+    hashes = np.full(len(counts), 0x9E3779B97F4A7C15, dtype=np.uint64)
+    for values in (*columns.values(), counts):
+        bits = np.ascontiguousarray(values, dtype=np.float64).view(np.uint64)
+        hashes ^= bits
+        hashes *= np.uint64(0xBF58476D1CE4E5B9)  # splitmix64's mixing steps (wrap around)
+        hashes ^= hashes >> np.uint64(31)
+    return hashes
+
+
+def _rows_of_smallest(hashes, size):
+    """Positions of the ``size`` rows with the smallest hashes, in hash order: O(n)."""
+    rows = np.argpartition(hashes, size)[:size]
+    return rows[np.argsort(hashes[rows], kind="stable")]
 
 
 def _nan_to_none(matrix):

@@ -3,7 +3,9 @@
 The terms of marketing and finance, computed from a transaction log and fitted
 models through their public prediction API only (``expected_purchases``,
 ``probability_alive``, ``expected_purchases_new_customer``, ``expected_spend``,
-``with_dropout_scaled``), so every purchase and spend model works. Pandas in,
+``with_dropout_scaled``; for the contractual models ``retention``,
+``expected_residual_lifetime`` and ``discounted_expected_lifetime``), so every
+purchase, spend and contractual model works. Pandas in,
 pandas out; nothing here draws or writes files.
 
 Definitions used throughout (money in ``currency``, times in whole days of the log):
@@ -47,6 +49,7 @@ __all__ = [
     "simple_formula_comparison",
     "retention_rate",
     "retention_what_if",
+    "contractual_what_if",
     "value_concentration",
     "segment_value",
 ]
@@ -1211,3 +1214,250 @@ def _factor_for_points(model, data, before, points, retention_period):
         f"retention of {before:.1%} cannot {'rise' if points > 0 else 'fall'} by {abs(points):g} points under "
         f"this model: scaling the dropout rate reaches {reached:.1%}"
     )
+
+
+# ----- contractual models: retention elasticity (Fader & Hardie 2010) ----------------------
+NEW = "new"
+
+
+def contractual_what_if(model, customers, *, margin, discount_rate, retention_increase=None,
+                        retention_points=None, sample_weight=None, new_customers=0.0):
+    """Value of the customer base of a contractual model before and after a retention rise.
+
+    The residual value of each active subscriber is ``margin`` x DERL (Fader & Hardie
+    2010, "Customer-base valuation in a contractual setting: the perils of ignoring
+    heterogeneity", Marketing Science 29(1), eq. 6; stated at her next renewal date,
+    the next renewal undiscounted; :func:`clvmodels.contractual_lifetime_value`),
+    summed per tenure cohort; churned customers are worth 0.
+
+    **What "retention rises by x%" means.** Every customer's own probability of
+    renewing, each future period, is multiplied by ``f = 1 + x / 100`` (the
+    proportional lift behind Fader & Hardie's retention elasticity; with
+    heterogeneity, not one aggregate rate). Who the customers are today is unchanged:
+    the lift acts on their future renewals only. For an active customer of tenure t
+    her probability of renewing k + 1 more times is multiplied by f^(k + 1) whatever
+    her own churn probability, so averaging over what her record says about it,
+
+        DERL_f(d | t) = sum_k f^(k+1) S(t + 1 + k) / S(t) (1 + d)^-k = f DERL(d' | t),
+
+    with 1 + d' = (1 + d) / f: the scenario is the fitted model valued at a lower
+    discount rate. This holds for every contractual model (sBG, BdW, ...) through its
+    public ``expected_residual_lifetime``, with no change to its parameters (a
+    Beta distribution of churn cannot express a proportional lift of 1 - theta, so no
+    re-parameterisation is exact). The lift must stay below 1 + d (d' >= 1e-4):
+    beyond it the customers least likely to leave would be worth an infinite amount.
+    As in the proportional definition, the few customers whose renewal probability
+    is above 1 / f are formally lifted past 1.
+
+    **k points.** ``retention_points`` k is turned into that lift: the base's retention
+    R (the share of today's customers expected to renew at their next renewal: the
+    sum over cohorts of customers x r(t + 1), new customers at r(1), over all of
+    them) becomes R + k / 100, so f = (R + k / 100) / R. Each cohort's next
+    retention rate rises by the same factor.
+
+    **Elasticity** (Fader & Hardie 2010; Pfeifer & Farris 2004): the % increase in
+    value for a 1% increase in retention, d ln value / d ln f at f = 1 (a central
+    difference), per cohort and in total, whatever the scenario asked for.
+    ``elasticity_1pct`` is the same for a finite 1% lift (f = 1.01); it is larger (the
+    value is convex in f) and infinite when the discount rate is at most about 1% per
+    period (a 1% lift then makes the most loyal customers worth an unbounded amount).
+    For one homogeneous retention rate r the elasticity is (1 + d) / (1 + d - r), the
+    textbook figure (``attrs["aggregate_elasticity"]`` with r = R, and
+    ``aggregate_elasticity_1pct``). With heterogeneity it is larger, because the
+    customers who stay longest gain most from a lift compounded over their long future
+    (Fader & Hardie 2010's point: the aggregate shortcut understates it).
+
+    Parameters
+    ----------
+    model : fitted contractual model
+        :class:`clvmodels.ShiftedBetaGeoModel`, :class:`clvmodels.BetaDiscreteWeibullModel`
+        or any model with ``expected_residual_lifetime``, ``discounted_expected_lifetime``
+        and ``retention``.
+    customers : pandas.DataFrame
+        ``tenure`` (renewals made) and ``churned`` per customer (or per group, with
+        ``sample_weight``), in the model's period: :func:`clvmodels.tenure_summary`,
+        :func:`clvmodels.tenure_from_survivors`.
+    margin : float
+        Profit per customer per period, >= 0.
+    discount_rate : float
+        Per period, > 1e-4.
+    retention_increase : float, optional
+        Percent by which every customer's renewal probability rises (default 1; may
+        be negative, above -100).
+    retention_points : float, optional
+        Instead: points by which the base's next-period retention R rises.
+    sample_weight : str or array-like, optional
+        Customers per row: a column of ``customers`` or one number per row.
+    new_customers : float, default 0
+        Customers acquired at the valuation date, each worth ``margin`` x DEL (the
+        first period paid at acquisition; :meth:`discounted_expected_lifetime`); a
+        row "new" when > 0.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``tenure`` of the active cohorts (float), then "new" and "all":
+        ``customers``, ``retention`` (next-period retention before the change: r(t + 1),
+        r(1) for the new customers, R for "all"),
+        ``value``, ``value_after``, ``change``, ``change_percent``, ``elasticity``,
+        ``elasticity_1pct``; values in the currency of ``margin``, at the valuation
+        date. ``attrs``: ``factor`` f, ``retention_before`` R, ``retention_after`` f R,
+        ``equivalent_discount_rate`` d', ``aggregate_elasticity``,
+        ``aggregate_elasticity_1pct``, ``discount_rate``,
+        ``margin``, ``retention_increase``, ``retention_points``.
+
+    Examples
+    --------
+    >>> import clvmodels as clv
+    >>> table = clv.tenure_from_survivors([1000, 631, 468, 382, 326, 289, 262, 241])
+    >>> sbg = clv.ShiftedBetaGeoModel().fit(table, sample_weight="weight")
+    >>> what_if = clv.business.contractual_what_if(sbg, table, margin=1.0, discount_rate=0.1,
+    ...                                            sample_weight="weight")
+    >>> round(float(what_if.loc["all", "elasticity"]), 2)
+    8.23
+    """
+    if retention_increase is not None and retention_points is not None:
+        raise ValueError("give at most one of retention_increase (percent) and retention_points")
+    margin = check_positive_number(margin, "margin", allow_zero=True)
+    discount_rate = check_positive_number(discount_rate, "discount_rate")
+    new_customers = check_positive_number(new_customers, "new_customers", allow_zero=True)
+    tenure, counts = _active_cohorts(customers, sample_weight)
+    if counts.sum() <= 0 and new_customers == 0:
+        raise ValueError("contractual_what_if: no active customers (churned is 0 for none) and no new_customers")
+    labels = list(tenure) + ([NEW] if new_customers > 0 else [])
+    sizes = np.append(counts, [new_customers] if new_customers > 0 else [])
+    # Next-period retention of each row: r(t + 1) for tenure t, r(1) for new customers.
+    next_tenure = np.append(tenure, [0.0] if new_customers > 0 else []) + 1.0
+    retention = np.atleast_1d(np.asarray(model.retention(next_tenure), dtype=float))
+    base_retention = float(np.dot(sizes, retention) / sizes.sum())
+    factor = _retention_factor(retention_increase, retention_points, base_retention)
+    step = _elasticity_step(discount_rate)
+
+    value = _cohort_values(model, tenure, counts, new_customers, discount_rate, 1.0)
+    value_after = _cohort_values(model, tenure, counts, new_customers, discount_rate, factor)
+    value_up = _cohort_values(model, tenure, counts, new_customers, discount_rate, 1.0 + step)
+    value_down = _cohort_values(model, tenure, counts, new_customers, discount_rate, 1.0 - step)
+    one_percent_possible = _lift_possible(discount_rate, 1.01)
+    value_one_percent = (_cohort_values(model, tenure, counts, new_customers, discount_rate, 1.01)
+                         if one_percent_possible else np.full(len(value), np.inf))
+    rows = pd.DataFrame({"customers": sizes, "retention": retention,
+                         "value": margin * value, "value_after": margin * value_after,
+                         "value_one_percent": margin * value_one_percent, "value_up": margin * value_up,
+                         "value_down": margin * value_down}, index=pd.Index(labels, dtype=object))
+    rows.loc[ALL] = [rows["customers"].sum(), base_retention] + list(rows.iloc[:, 2:].sum())
+    rows["change"] = rows["value_after"] - rows["value"]
+    positive = rows["value"] > 0
+    denominator = rows["value"].where(positive, 1.0)
+    rows["change_percent"] = np.where(positive, 100.0 * rows["change"] / denominator, 0.0)
+    rows["elasticity"] = np.where(positive, (rows["value_up"] - rows["value_down"]) / (2 * step * denominator), 0.0)
+    with np.errstate(invalid="ignore"):
+        rows["elasticity_1pct"] = np.where(positive, (rows["value_one_percent"] / denominator - 1.0) / 0.01, 0.0)
+    table = rows.drop(columns=["value_one_percent", "value_up", "value_down"])
+    table.index.name = "tenure"
+    table.attrs.update(
+        factor=factor, retention_before=base_retention, retention_after=factor * base_retention,
+        equivalent_discount_rate=(1.0 + discount_rate) / factor - 1.0,
+        aggregate_elasticity=(1.0 + discount_rate) / (1.0 + discount_rate - base_retention),
+        aggregate_elasticity_1pct=_homogeneous_elasticity(base_retention, discount_rate, 1.01),
+        discount_rate=discount_rate, margin=margin, retention_increase=100.0 * (factor - 1.0),
+        retention_points=retention_points,
+    )
+    return table
+
+
+_MIN_RATE = 1e-4  # the smallest discount rate DERL accepts (ContractualModel)
+
+
+def _lift_possible(discount_rate, factor):
+    return (1.0 + discount_rate) / factor - 1.0 >= _MIN_RATE
+
+
+def _elasticity_step(discount_rate):
+    """Relative lift for the central difference of the elasticity: 1e-4, smaller when
+    the discount rate leaves less room (the value is singular where the lift reaches
+    the discount rate, and its error grows as (step / room)^2)."""
+    room = (1.0 + discount_rate) / (1.0 + _MIN_RATE) - 1.0
+    step = min(1e-4, room * 1e-3)
+    if step < 1e-9:
+        raise ValueError(f"discount_rate must be above {_MIN_RATE * 1.01:g} per period for the retention elasticity, "
+                         f"got {discount_rate:g}")
+    return step
+
+
+def _homogeneous_elasticity(retention, discount_rate, factor):
+    """% value change per 1% of retention when every customer renews with the same
+    probability r, lifted to f r: value r / (1 - r z), z = 1 / (1 + d), so the
+    elasticity is (f (1 + d - r) / (1 + d - f r) - 1) / (f - 1) in %, and
+    (1 + d) / (1 + d - r) as f -> 1 (the textbook figure)."""
+    d = discount_rate
+    if not np.isfinite(retention):
+        return np.nan
+    if factor * retention >= 1.0 + d:
+        return np.inf
+    return (factor * (1.0 + d - retention) / (1.0 + d - factor * retention) - 1.0) / (factor - 1.0)
+
+
+def _active_cohorts(customers, sample_weight):
+    """Distinct tenures of the active customers and the customers at each."""
+    require_dataframe(customers, "customers")
+    problems = Problems("customers")
+    weight_column = sample_weight if isinstance(sample_weight, str) else None
+    if not require_columns(customers, ("tenure", "churned", weight_column), problems):
+        problems.raise_if_any()
+    if sample_weight is None:
+        weights = np.ones(len(customers))
+    elif weight_column is not None:
+        weights = pd.to_numeric(customers[weight_column], errors="coerce").to_numpy(dtype=float)
+    else:
+        weights = np.asarray(sample_weight, dtype=float).reshape(-1)
+        if len(weights) != len(customers):
+            raise ValueError(f"sample_weight must have one number per row of customers ({len(customers)} rows)")
+    tenure = pd.to_numeric(customers["tenure"], errors="coerce").to_numpy(dtype=float)
+    churned = pd.to_numeric(customers["churned"], errors="coerce").to_numpy(dtype=float)
+    problems.add_if(weight_column or "sample_weight", ~np.isfinite(weights) | (weights < 0),
+                    "are not finite numbers >= 0")
+    problems.add_if("tenure", ~np.isfinite(tenure) | (tenure < 0) | (tenure != np.round(tenure)),
+                    "are not whole numbers >= 0")
+    problems.add_if("churned", ~np.isin(churned, (0.0, 1.0)), "are not 0/1")
+    problems.raise_if_any()
+    active = (churned == 0) & (weights > 0)
+    distinct, index = np.unique(tenure[active], return_inverse=True)
+    return distinct, np.bincount(index.reshape(-1), weights=weights[active], minlength=len(distinct))
+
+
+def _retention_factor(retention_increase, retention_points, base_retention):
+    """The lift f of every customer's renewal probability."""
+    if retention_points is None:
+        increase = 1.0 if retention_increase is None else float(retention_increase)
+        if not np.isfinite(increase) or increase <= -100:
+            raise ValueError(f"retention_increase must be a percentage above -100, got {retention_increase!r}")
+        return 1.0 + increase / 100.0
+    points = float(retention_points)
+    if not np.isfinite(base_retention) or base_retention <= 0:
+        raise ValueError("retention_points needs active customers with a retention rate above 0")
+    target = base_retention + points / 100.0
+    if not (np.isfinite(points) and 0 < target < 1):
+        raise ValueError(f"retention of {base_retention:.1%} cannot change by {points:g} points "
+                         "(it must stay between 0 and 1)")
+    return target / base_retention
+
+
+def _cohort_values(model, tenure, counts, new_customers, discount_rate, factor):
+    """Discounted expected periods paid, summed per cohort (then the new customers),
+    when every renewal probability is multiplied by ``factor``: f DERL(d') and DEL(d'),
+    1 + d' = (1 + d) / f (see :func:`contractual_what_if`)."""
+    rate = discount_rate if factor == 1.0 else (1.0 + discount_rate) / factor - 1.0
+    if factor != 1.0 and not _lift_possible(discount_rate, factor):
+        raise ValueError(
+            f"a retention lift of {100 * (factor - 1):.3g}% is too large at a discount rate of {discount_rate:g}: "
+            "the lift must stay below the discount rate (beyond it the most loyal customers are worth infinitely "
+            "much under this model)"
+        )
+    values = []
+    if len(tenure):
+        cohorts = pd.DataFrame({"tenure": tenure, "churned": np.zeros(len(tenure))})
+        values = list(counts * factor * model.expected_residual_lifetime(cohorts, rate).to_numpy())
+    if new_customers > 0:
+        # DEL with the lift: 1 + sum_k f^(k+1) S(k+1) (1+d)^-(k+1) = 1 + z' DERL(d' | 0) = DEL(d').
+        values.append(new_customers * model.discounted_expected_lifetime(rate))
+    return np.asarray(values, dtype=float)

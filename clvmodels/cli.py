@@ -35,6 +35,12 @@ periods), ``expected_spend`` (per future purchase, Gamma-Gamma), ``clv``
 ``segment``. Outputs are written atomically (see :mod:`clvmodels._io`) and the same
 input always gives byte-identical output.
 
+TRANSACTIONS may also be a Parquet dataset (a directory or a quoted glob), and
+``--engine`` chooses who summarises it: pandas in memory (default), DuckDB out of
+core, or Dask (``--scheduler ADDRESS`` for a running cluster, else a local one); an
+``--out`` directory (always, with Dask) is written as a Parquet dataset, atomically
+(:mod:`clvmodels._cli_engines`, docs/scaling.md).
+
 Progress goes to stderr: one line per step with elapsed times (a live bar only on a
 terminal), then a one-line summary; ``--quiet`` silences them (warnings and errors
 still show). Results (parameter tables, forecast summary) go to stdout.
@@ -70,7 +76,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import _base, _io
+from . import _base, _cli_engines, _io
 from ._progress import Progress, format_seconds
 from ._units import DAYS_PER_UNIT, check_time_unit
 from ._validation import (
@@ -270,7 +276,8 @@ def _add_input_options(parser):
     source = parser.add_argument_group("input")
     source.add_argument(
         "transactions", nargs="?", metavar="TRANSACTIONS",
-        help="transaction file: .csv, .tsv or .txt (optionally .gz/.bz2/.xz) or .parquet",
+        help="transaction file: .csv, .tsv or .txt (optionally .gz/.bz2/.xz) or .parquet; "
+        "or a Parquet dataset: a directory or a glob such as 'lake/tx/*.parquet' (quoted)",
     )
     source.add_argument("--dataset", choices=sorted(DATASETS), help="use a bundled data set instead of a file")
     source.add_argument("--customer-col", metavar="COLUMN", help="customer id column (default customer_id)")
@@ -408,6 +415,8 @@ def build_parser():
 
     for sub in (forecast, fit, predict, report, compare):
         _add_input_options(sub)
+        if sub not in (report, compare):
+            _cli_engines.add_engine_options(sub)
         if sub is not compare:
             _add_forecast_options(sub)  # for 'fit': stored in the model file for 'predict'
         if sub in (forecast, fit, report):
@@ -496,6 +505,11 @@ class Source:
         self.dataset = args.dataset
         self.path = args.transactions
         self.name = f"--dataset {self.dataset}" if self.dataset else str(self.path)
+        self.args = args
+        self.engine = getattr(args, "engine", "pandas")
+        problem = _cli_engines.check_options(args) if hasattr(args, "engine") else None
+        if problem:
+            raise UsageError(problem)
 
     def read(self, settings, progress):
         needed = [settings["customer_col"], settings["date_col"]]
@@ -508,6 +522,8 @@ class Source:
                 data = load_cdnow()
                 _io.check_columns(self.name, list(data.columns), needed)
                 data = data[list(dict.fromkeys(needed))]
+            elif _cli_engines.is_dataset(self.path):
+                data = _cli_engines.read_parquet_pandas(self.path, needed)
             else:
                 data = _io.read_transactions(
                     self.path, needed, id_col=settings["customer_col"], text_cols=[settings["date_col"]],
@@ -682,12 +698,17 @@ def bundle_record(transaction_model, spend_model, settings, rfm, source, n_rows)
         "settings": stored,
         "data": {
             "source": source.name,
-            "n_rows": int(n_rows),
+            "n_rows": None if n_rows is None else int(n_rows),
             "n_customers": int(len(rfm)),
-            "observation_end": rfm.attrs.get("observation_end"),
-            "time_unit": rfm.attrs.get("time_unit"),
+            "observation_end": _table_attrs(rfm).get("observation_end"),
+            "time_unit": _table_attrs(rfm).get("time_unit"),
         },
     }
+
+
+def _table_attrs(table):
+    """``table.attrs``; a Dask DataFrame keeps them on its meta."""
+    return table.attrs if hasattr(table, "attrs") else _cli_engines._dask.attrs_of(table)
 
 
 def write_bundle(record, path):
@@ -876,7 +897,9 @@ def _outputs(args):
         _io.check_not_overwriting(
             _file_options(args, OUTPUT_FILE_OPTIONS), _file_options(args, INPUT_FILE_OPTIONS, existing_only=True)
         )
-        if getattr(args, "out", None) and args.command != "report":
+        if hasattr(args, "engine") and _cli_engines.writes_dataset(args):
+            _cli_engines.check_dataset_output(args.out)
+        elif getattr(args, "out", None) and args.command != "report":
             _io.check_writable(args.out)
         if args.command == "report":
             _io.check_writable(args.out, table=False)
@@ -908,18 +931,25 @@ def run_forecast(args, progress):
     settings = resolve_settings(args)
     source = Source(args)
     _outputs(args)
-    rfm, n_rows = _read_rfm(source, settings, progress)
-    transaction_model, spend_model = fit_models(rfm, settings, progress)
-    forecast = _score_and_write(rfm, transaction_model, spend_model, settings, args.out, progress)
-    if args.model_out:
-        _write_model_file(bundle_record(transaction_model, spend_model, settings, rfm, source, n_rows), args.model_out, progress)
+    with _cli_engines.dask_client(args, progress):
+        rfm, n_rows = _read_rfm(source, settings, progress)
+        transaction_model, spend_model = fit_models(rfm, settings, progress)
+        forecast = _score_and_write(rfm, transaction_model, spend_model, settings, args.out, progress,
+                                    dataset=_cli_engines.writes_dataset(args))
+        if args.model_out:
+            _write_model_file(bundle_record(transaction_model, spend_model, settings, rfm, source, n_rows), args.model_out, progress)
+        n_customers = len(rfm)
     _print_results(transaction_model, spend_model, forecast, settings)
-    return f"{len(forecast):,} customers -> {args.out}"
+    return f"{n_customers:,} customers -> {args.out}"
 
 
 def _read_rfm(source, settings, progress):
     """Read the transactions and summarise them; returns the RFM table and the number
-    of transaction rows. The log itself is freed on return, before any fitting."""
+    of transaction rows (None when an engine other than pandas summarised them). The
+    log itself is freed on return, before any fitting."""
+    if source.engine != "pandas":
+        with source.user_errors():
+            return _cli_engines.read_rfm(source.args, settings, progress), None
     with source.user_errors():
         transactions = source.read(settings, progress)
     return summarise(source, transactions, settings, progress), len(transactions)
@@ -950,7 +980,18 @@ def check_forecast(forecast):
         )
 
 
-def _score_and_write(rfm, transaction_model, spend_model, settings, out, progress):
+def _score_and_write(rfm, transaction_model, spend_model, settings, out, progress, dataset=False):
+    """Score and write the forecast; returns it, or None when it was written as a Parquet
+    dataset part by part (a Dask table, or a pandas one in chunks)."""
+    if dataset and _cli_engines._dask.is_dask_collection(rfm):
+        with progress.step("score") as step:
+            forecast = _cli_engines.score_dask(rfm, transaction_model, spend_model, settings)
+            step.detail = f"{forecast.npartitions} partitions"
+        _cli_engines.write_dataset(forecast, settings["customer_col"], out, progress)
+        return None
+    if dataset:
+        _cli_engines.write_forecast_in_chunks(rfm, transaction_model, spend_model, settings, out, progress)
+        return None
     with progress.step("score") as step:
         forecast = score(rfm, transaction_model, spend_model, settings)
         step.detail = f"{len(forecast):,} customers"
@@ -968,11 +1009,13 @@ def run_fit(args, progress):
     settings = resolve_settings(args)
     source = Source(args)
     _outputs(args)
-    rfm, n_rows = _read_rfm(source, settings, progress)
-    transaction_model, spend_model = fit_models(rfm, settings, progress)
-    _write_model_file(bundle_record(transaction_model, spend_model, settings, rfm, source, n_rows), args.model_out, progress)
+    with _cli_engines.dask_client(args, progress):
+        rfm, n_rows = _read_rfm(source, settings, progress)
+        transaction_model, spend_model = fit_models(rfm, settings, progress)
+        _write_model_file(bundle_record(transaction_model, spend_model, settings, rfm, source, n_rows), args.model_out, progress)
+        n_customers = len(rfm)
     _print("\n\n".join(format_model(m) for m in (transaction_model, spend_model) if m is not None))
-    return f"{len(rfm):,} customers -> {args.model_out}"
+    return f"{n_customers:,} customers -> {args.model_out}"
 
 
 def run_predict(args, progress):
@@ -992,10 +1035,13 @@ def run_predict(args, progress):
     if not settings["amount_col"] and spend_model is not None:
         spend_model = None
     _outputs(args)
-    rfm, _ = _read_rfm(source, settings, progress)
-    forecast = _score_and_write(rfm, transaction_model, spend_model, settings, args.out, progress)
+    with _cli_engines.dask_client(args, progress):
+        rfm, _ = _read_rfm(source, settings, progress)
+        forecast = _score_and_write(rfm, transaction_model, spend_model, settings, args.out, progress,
+                                    dataset=_cli_engines.writes_dataset(args))
+        n_customers = len(rfm)
     _print_results(transaction_model, spend_model, forecast, settings)
-    return f"{len(forecast):,} customers -> {args.out}"
+    return f"{n_customers:,} customers -> {args.out}"
 
 
 def run_report(args, progress):
@@ -1115,6 +1161,9 @@ def _check_report_input(source, transactions, settings, calibration_end, observa
 
 def _print_results(transaction_model, spend_model, forecast, settings):
     models = "\n\n".join(format_model(m) for m in (transaction_model, spend_model) if m is not None)
+    if forecast is None:
+        _print(models)  # written part by part: a summary would need the whole forecast here
+        return
     summary = format_forecast(forecast, settings, settings["customer_col"], transaction_model.time_unit_)
     _print(f"{models}\n\n{summary}")
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from . import _engines
 from ._arrays import compress_rows
 from ._units import DAYS_PER_UNIT, check_time_unit, ticks_per_unit
 from .exceptions import DataWarning
@@ -68,14 +69,17 @@ def rfm_summary(
     datetime_format=None,
     date_unit=None,
     timezone=None,
+    engine=None,
 ):
     """Summarise a transaction log into one RFM row per customer.
 
     Parameters
     ----------
-    transactions : pandas.DataFrame
+    transactions : pandas.DataFrame, dask.dataframe.DataFrame or path
         One row per purchase record. Several records of a customer on the same
-        day count as one purchase, their amounts summed.
+        day count as one purchase, their amounts summed. A Dask DataFrame (or,
+        with ``engine="dask"``, a Parquet path) gives a Dask DataFrame; a Parquet
+        file, directory or glob with ``engine="duckdb"`` is summarised out of core.
     customer_col : str, default "customer_id"
         Column of customer ids (any hashable, sortable type; no missing values).
     date_col : str, default "date"
@@ -107,6 +111,12 @@ def rfm_summary(
         Time zone (e.g. "Europe/Paris") in which calendar days are counted for
         time-zone aware dates. None: each date's own wall-clock time, except that
         text with different UTC offsets, and epoch times, are converted to UTC.
+    engine : {None, "pandas", "duckdb", "dask"}, optional
+        Who does the work: pandas in memory (the default for a DataFrame), DuckDB
+        out of core on one machine (``pip install 'clvmodels[duckdb]'``), or Dask
+        on a cluster (the default for a Dask DataFrame; ``clvmodels[dask]``). All
+        give the same table (``monetary_value`` to the last bits: sums in another
+        order); see docs/scaling.md.
 
     Returns
     -------
@@ -149,6 +159,13 @@ def rfm_summary(
     >>> rfm.attrs["time_unit"], len(rfm), int((rfm["frequency"] == 0).sum())
     ('W', 2357, 1411)
     """
+    engine = _engines.engine_for(transactions, engine)
+    if engine != "pandas":
+        return _engines.rfm_summary(
+            rfm_summary, transactions, engine, customer_col, date_col, amount_col,
+            time_unit=time_unit, observation_end=observation_end, datetime_format=datetime_format,
+            date_unit=date_unit, timezone=timezone,
+        )
     problems = Problems("transactions")
     clock = _Clock.for_unit(time_unit, problems)
     reading = _DateReading(datetime_format, date_unit, timezone)
@@ -179,6 +196,7 @@ def calibration_holdout_split(
     datetime_format=None,
     date_unit=None,
     timezone=None,
+    engine=None,
 ):
     """Summarise a transaction log over a calibration and a holdout period.
 
@@ -188,8 +206,8 @@ def calibration_holdout_split(
 
     Parameters
     ----------
-    transactions, customer_col, date_col, amount_col, time_unit, datetime_format, date_unit, timezone
-        As in :func:`rfm_summary`.
+    transactions, customer_col, date_col, amount_col, time_unit, datetime_format, date_unit, timezone, engine
+        As in :func:`rfm_summary` (a Dask DataFrame in, a Dask DataFrame out).
     calibration_end : str or datetime-like
         Last day of the calibration period.
     observation_end : str or datetime-like, optional
@@ -250,6 +268,13 @@ def calibration_holdout_split(
     >>> len(split), int(split["frequency_holdout"].sum())
     (2357, 1882)
     """
+    engine = _engines.engine_for(transactions, engine)
+    if engine != "pandas":
+        return _engines.calibration_holdout_split(
+            calibration_holdout_split, transactions, engine, customer_col, date_col, amount_col,
+            calibration_end=calibration_end, observation_end=observation_end, time_unit=time_unit,
+            datetime_format=datetime_format, date_unit=date_unit, timezone=timezone,
+        )
     problems = Problems("transactions")
     clock = _Clock.for_unit(time_unit, problems)
     reading = _DateReading(datetime_format, date_unit, timezone)
