@@ -471,7 +471,9 @@ def model_from_dict(record):
         model = cls.from_dict(record)
     except (KeyError, TypeError) as error:
         raise ValueError(f"{cls.__name__} record is incomplete or malformed ({error})") from None
-    bad = [name for name, value in model.params_.items() if not (np.isfinite(value) and value > 0)]
+    unbounded = getattr(model, "coefficient_names", ())  # covariate coefficients may be any number
+    bad = [name for name, value in model.params_.items()
+           if not (np.isfinite(value) and (value > 0 or name in unbounded))]
     if bad:
         raise ValueError(f"parameter {bad[0]!r} must be a finite number > 0")
     return model
