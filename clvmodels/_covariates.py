@@ -25,7 +25,7 @@ import pandas as pd
 
 from ._arrays import compress_rows, dot
 from ._base import _compression_ticks
-from ._optimize import LOG_PARAM_LIMIT, maximise
+from ._optimize import GRADIENT_TOLERANCE, LOG_PARAM_LIMIT, maximise
 from ._validation import Problems, check_rfm, check_sample_weight, require_dataframe
 from .exceptions import ConvergenceError, ModelWarning
 
@@ -108,17 +108,22 @@ def _check_identifiable(matrix, names, what):
     """Refuse constant columns and columns that are linear combinations of the others
     and a constant (checked on the centred, scaled columns by a QR decomposition)."""
     problems = Problems(what)
-    spread = matrix.std(axis=0) if len(matrix) else np.zeros(len(names))
-    for name, value in zip(names, spread):
-        if not value > 0:
-            problems.add(name, "is constant: its effect cannot be told apart from the model's own parameters")
+    constant = matrix.max(axis=0) == matrix.min(axis=0)
+    for name in np.asarray(names, dtype=object)[constant]:
+        problems.add(name, "is constant: its effect cannot be told apart from the model's own parameters")
     problems.raise_if_any()
     if len(names) < 2:
         return
-    scaled = (matrix - matrix.mean(axis=0)) / spread
-    diagonal = np.abs(np.diag(np.linalg.qr(scaled, mode="r")))
-    tolerance = 1e-8 * np.sqrt(len(matrix))
-    for j in np.flatnonzero(diagonal < tolerance):
+    shifted = matrix - matrix[0]  # a value of the data as origin: no cancellation for large means
+    mean = shifted.sum(axis=0) / len(matrix)
+    covariance = shifted.T @ shifted / len(matrix) - np.outer(mean, mean)
+    spread = np.sqrt(np.maximum(np.diag(covariance), np.finfo(float).tiny))
+    correlation = covariance / np.outer(spread, spread)
+    # Share of each column's variance not explained by the columns before it: the
+    # ratio of successive leading principal minors of the correlation matrix.
+    minors = [1.0] + [np.linalg.det(correlation[: j + 1, : j + 1]) for j in range(len(names))]
+    unexplained = np.array([minors[j + 1] / minors[j] if minors[j] > 0 else 0.0 for j in range(len(names))])
+    for j in np.flatnonzero(unexplained < 1e-10):
         others = ", ".join(repr(n) for n in names[:j])
         problems.add(names[j], f"is collinear with {others} (a linear combination of them and a constant); drop one")
     problems.raise_if_any()
@@ -407,8 +412,9 @@ def _fit(model, data, sample_weight):
     counts = np.ones(len(matrix)) if weights is None else weights
     arrays, matrix, counts = _compressed(model, arrays, matrix, weights, data.attrs.get("time_unit"))
 
-    means = np.average(matrix, axis=0, weights=counts)
-    spread = np.sqrt(np.average((matrix - means) ** 2, axis=0, weights=counts))
+    total = counts.sum()
+    means = counts @ matrix / total
+    spread = np.sqrt(np.maximum(counts @ (matrix * matrix) / total - means**2, 0.0))
     spread[spread == 0] = 1.0
     standard = (matrix - means) / spread
     k = len(design.base_names)
@@ -428,16 +434,25 @@ def _fit(model, data, sample_weight):
         rows = np.sort(random.integers(0, len(counts), size))
         if start is None:
             start = _plain_start(plain, arrays, counts, rows, data.attrs, len(design.coefficient_names))
+        part = objective(rows)
+        found = _polish(part, start)
+        if found is not None:
+            start = found[0]
+            continue
         try:
-            start, _, _ = maximise(objective(rows), start, design.names, name, model.max_iter)
+            start, _, _ = maximise(part, start, design.names, name, model.max_iter)
         except ConvergenceError:
             pass
     everything = slice(None)
-    if start is None:
-        start = _plain_start(plain, arrays, counts, everything, data.attrs, len(design.coefficient_names))
     full = objective(everything)
-    point, hessian, info = maximise(full, start, design.names, name, model.max_iter)
-    full.evaluate(point, order=0)
+    found = None if start is None else _polish(full, start)
+    if found is None:
+        if start is None:
+            start = _plain_start(plain, arrays, counts, everything, data.attrs, len(design.coefficient_names))
+        point, hessian, info = maximise(full, start, design.names, name, model.max_iter)
+        full.evaluate(point, order=0)
+    else:
+        point, hessian, info = found
     ll = full.last_log_likelihood
 
     # Back to the covariates as given: theta_k = theta_k^s - sign sum_j coef_j mean_j,
@@ -485,6 +500,32 @@ def _fit(model, data, sample_weight):
     return model
 
 
+def _polish(objective, start, max_steps=4):
+    """Newton steps from a warm start that is already close (a subsample's estimate):
+    the point, the objective's Hessian there and how it was found once the gradient
+    is a tenth of the convergence tolerance; None if a step fails to improve
+    (then the caller runs the full cascade of ``maximise``)."""
+    value, gradient, hessian = objective.evaluate(start)
+    point = start
+    for steps in range(max_steps + 1):
+        if gradient is None or not np.all(np.isfinite(hessian)):
+            return None
+        eigenvalues = np.linalg.eigvalsh(hessian)
+        if eigenvalues[0] <= 0:
+            return None
+        norm = float(np.max(np.abs(gradient)))
+        if norm < GRADIENT_TOLERANCE / 10:
+            return point, hessian, {"method": "Newton", "n_iter": steps, "gradient_norm": norm, "objective": value}
+        if steps == max_steps:
+            return None
+        candidate = point - np.linalg.solve(hessian, gradient)
+        new_value, new_gradient, new_hessian = objective.evaluate(candidate)
+        if not new_value <= value + 1e-12 * max(1.0, abs(value)):
+            return None
+        point, value, gradient, hessian = candidate, new_value, new_gradient, new_hessian
+    return None
+
+
 def _plain_start(plain, arrays, counts, rows, attrs, n_coefficients):
     """Working parameters of the plain model fitted on ``rows``, coefficients zero."""
     table = pd.DataFrame({c: v[rows] for c, v in arrays.items()})
@@ -515,41 +556,62 @@ def _compressed(model, arrays, matrix, weights, time_unit):
 class _Objective:
     """Mean negative log-likelihood (plus penalties) over the working parameters
     (log shared parameters, coefficients of the standardised covariates), with the
-    interface of :class:`clvmodels._optimize.Objective` that ``maximise`` uses."""
+    interface of :class:`clvmodels._optimize.Objective` that ``maximise`` uses.
+
+    Rows are sorted by decreasing frequency first (the sum does not depend on the
+    order), so a formula can treat repeat buyers, and those with more than j
+    purchases, as prefixes of its arrays. With Z = [1, z] the standardised covariates
+    and a constant, every block of the gradient and Hessian is a weighted moment of
+    Z, so all of them come from two matrix products per evaluation.
+    """
 
     def __init__(self, formulas, design, columns, standard, weights, penalty, covariate_penalizer, rfm_columns):
+        if "frequency" in columns:
+            frequency = columns["frequency"]
+            small = frequency.max() < 2**15  # a radix sort on 16-bit integers
+            order = np.argsort(-(frequency.astype(np.int16) if small else frequency), kind="stable")
+            columns = {c: v[order] for c, v in columns.items()}
+            standard, weights = standard[order], weights[order]
         self.formulas, self.design = formulas, design
         self.weights = weights
         self.total = float(weights.sum())
         self.penalty = penalty
         self.covariate_penalizer = covariate_penalizer
-        self.k = len(design.base_names)
+        self.k = k = len(design.base_names)
         self.analytic = hasattr(formulas, "row_derivatives") and hasattr(formulas, "prepare_rows")
         self.prepared = formulas.prepare_rows(columns) if self.analytic else [columns[c] for c in rfm_columns]
-        # Per parameter: the indices of its working parameters and the design matrix
-        # [1, sign z_i] of its log (None: the parameter is shared, the design is 1).
-        self.blocks = []
-        offset = self.k
-        linked = {link.position: link for link in design.links}
-        for position in range(self.k):
-            link = linked.get(position)
-            if link is None:
-                self.blocks.append((np.array([position]), None, None))
-                continue
+        self.standard = standard
+        # Each base parameter's working parameters: (column of Z or None for the
+        # parameter itself, its sign, its index in the working vector).
+        self.entries = [[(0, 1, position)] for position in range(k)]
+        self.shifts = [None] * k
+        offset = k
+        for link in design.links:
             cols = design.columns_of(link)
-            shift = link.sign * standard[:, cols]
-            indices = np.concatenate([[position], offset + np.arange(len(cols))])
-            self.blocks.append((indices, shift, np.column_stack([np.ones(len(weights)), shift])))
+            self.entries[link.position] += [(1 + c, link.sign, offset + j) for j, c in enumerate(cols)]
+            self.shifts[link.position] = (np.ascontiguousarray(link.sign * standard[:, cols]), offset, offset + len(cols))
             offset += len(cols)
+        self.n = offset
+        self.moments = np.empty((standard.shape[1] + 1, len(weights)))  # Z', (q + 1) x rows
+        self.moments[0] = 1.0
+        self.moments[1:] = standard.T
+        pairs = [(i, j) for i in range(len(self.moments)) for j in range(i, len(self.moments))]
+        self.product_index = {pair: p for p, pair in enumerate(pairs)}
+        self.products = np.empty((len(pairs), len(weights)))
+        for p, (i, j) in enumerate(pairs):
+            np.multiply(self.moments[i], self.moments[j], out=self.products[p])
+        self.hess_pairs = [(i, j) for i in range(k) for j in range(i, k)]
         self.last_log_likelihood = np.nan
 
     def _row_params(self, point):
         params = {}
-        for position, (indices, shift, _) in enumerate(self.blocks):
-            log_value = point[position]
-            if shift is not None:
-                log_value = log_value + shift @ point[indices[1:]]
-            params[self.design.base_names[position]] = np.exp(log_value)
+        for position, name in enumerate(self.design.base_names):
+            shift = self.shifts[position]
+            if shift is None:
+                params[name] = float(np.exp(point[position]))
+            else:
+                matrix, first, last = shift
+                params[name] = np.exp(point[position] + matrix @ point[first:last])
         return params
 
     def _log_derivatives(self, params, order):
@@ -565,23 +627,20 @@ class _Objective:
         if order == 1:
             return ll, grad_log, None
         hess_log = {}
-        for i in range(self.k):
-            for j in range(i, self.k):
-                h = hess.get((i, j))
-                entry = 0.0 if h is None else h * values[i] * values[j]
-                if i == j:
-                    entry = entry + grad_log[i]
-                hess_log[i, j] = entry
+        for i, j in self.hess_pairs:
+            h = hess.get((i, j))
+            entry = 0.0 if h is None else h * (values[i] * values[j])
+            hess_log[i, j] = entry + grad_log[i] if i == j else entry
         return ll, grad_log, hess_log
 
     def evaluate(self, point, order=2):
         point = np.clip(point, -LOG_PARAM_LIMIT, LOG_PARAM_LIMIT)
-        base = np.exp(point[: self.k])
-        coefficients = point[self.k:]
+        k, w = self.k, self.weights
+        base = np.exp(point[:k])
+        coefficients = point[k:]
         with np.errstate(all="ignore"):
-            params = self._row_params(point)
-            ll_rows, grad, hess = self._log_derivatives(params, order)
-            ll = dot(self.weights, np.broadcast_to(ll_rows, self.weights.shape))
+            ll_rows, grad, hess = self._log_derivatives(self._row_params(point), order)
+            ll = dot(w, np.broadcast_to(ll_rows, w.shape))
             value = (-ll / self.total + np.sum(self.penalty * base**2)
                      + self.covariate_penalizer * np.sum(coefficients**2))
             if not np.isfinite(value):
@@ -589,29 +648,35 @@ class _Objective:
             self.last_log_likelihood = ll
             if order == 0:
                 return value, None, None
-            n = len(point)
-            gradient = np.zeros(n)
-            for position, (indices, _, matrix) in enumerate(self.blocks):
-                weighted = self.weights * grad[position]
-                gradient[indices] += weighted.sum() if matrix is None else matrix.T @ weighted
+            weighted = np.empty((k, len(w)))
+            for position in range(k):
+                np.multiply(w, grad[position], out=weighted[position])
+            first = self.moments @ weighted.T  # (q + 1) x k
+            gradient = np.zeros(self.n)
+            for position in range(k):
+                for column, sign, index in self.entries[position]:
+                    gradient[index] += sign * first[column, position] if column else first[0, position]
             gradient = -gradient / self.total
-            gradient[: self.k] += 2 * self.penalty * base**2
-            gradient[self.k:] += 2 * self.covariate_penalizer * coefficients
+            gradient[:k] += 2 * self.penalty * base**2
+            gradient[k:] += 2 * self.covariate_penalizer * coefficients
             if order == 1:
                 return value, gradient, None
-            hessian = np.zeros((n, n))
-            for i in range(self.k):
-                rows_i, _, matrix_i = self.blocks[i]
-                for j in range(i, self.k):
-                    rows_j, _, matrix_j = self.blocks[j]
-                    h = np.broadcast_to(hess[i, j], self.weights.shape) * self.weights
-                    block = _weighted_cross(matrix_i, matrix_j, h)
-                    hessian[np.ix_(rows_i, rows_j)] += block
-                    if i != j:
-                        hessian[np.ix_(rows_j, rows_i)] += block.T
+            weighted = np.empty((len(self.hess_pairs), len(w)))
+            for p, pair in enumerate(self.hess_pairs):
+                np.multiply(w, hess[pair], out=weighted[p])
+            second = self.products @ weighted.T  # moment pairs x parameter pairs
+            hessian = np.zeros((self.n, self.n))
+            for p, (i, j) in enumerate(self.hess_pairs):
+                for column_i, sign_i, index_i in self.entries[i]:
+                    for column_j, sign_j, index_j in self.entries[j]:
+                        moment = second[self.product_index[min(column_i, column_j), max(column_i, column_j)], p]
+                        signed = moment * (sign_i if column_i else 1) * (sign_j if column_j else 1)
+                        hessian[index_i, index_j] += signed
+                        if i != j:
+                            hessian[index_j, index_i] += signed
             hessian = -hessian / self.total
-            hessian[np.diag_indices(self.k)] += 4 * self.penalty * base**2
-            hessian[self.k:, self.k:] += 2 * self.covariate_penalizer * np.eye(n - self.k)
+            hessian[np.diag_indices(k)] += 4 * self.penalty * base**2
+            hessian[k:, k:] += 2 * self.covariate_penalizer * np.eye(self.n - k)
         return value, gradient, hessian
 
     def value_and_gradient(self, point):
@@ -619,17 +684,6 @@ class _Objective:
         if not np.isfinite(value) or gradient is None or not np.all(np.isfinite(gradient)):
             return np.inf, np.zeros_like(point)
         return value, gradient
-
-
-def _weighted_cross(left, right, h):
-    """left' diag(h) right, where None stands for a column of ones."""
-    if left is None and right is None:
-        return np.array([[h.sum()]])
-    if left is None:
-        return (h @ right)[None, :]
-    if right is None:
-        return (h @ left)[:, None]
-    return left.T @ (right * h[:, None])
 
 
 def _numeric_row_derivatives(log_likelihood, params, names, columns, order):

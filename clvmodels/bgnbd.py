@@ -188,17 +188,31 @@ def derivatives(params, data, order):
     return ll, grad, hess
 
 
+# Sums over j < x of ln(b + j) and its derivatives are taken term by term up to this
+# many purchases (cheaper than special functions of one argument per customer).
+_TERMWISE_PURCHASES = 24
+
+
 def prepare_rows(columns):
     """What :func:`row_derivatives` needs from the rows: the dropout term of eq. 6 is
     there for repeat buyers only, and terms in x alone are evaluated per distinct x
-    where their parameter is shared by every customer."""
+    where their parameter is shared by every customer. Rows sorted by decreasing
+    frequency (as :mod:`clvmodels._covariates` passes them) make every subset a slice."""
     x, t_x, T = (np.asarray(columns[c], dtype=float) for c in ("frequency", "recency", "T"))
-    repeat = np.flatnonzero(x > 0)
+    n_repeat = int(np.count_nonzero(x > 0))
+    descending = bool(np.all(x[1:] <= x[:-1]))
+    repeat = slice(0, n_repeat) if descending else np.flatnonzero(x > 0)
     x_unique, x_index = unique_inverse(x)
-    return {
-        "x": x, "T": T, "repeat": repeat, "xr": x[repeat], "t_xr": t_x[repeat], "gap_r": T[repeat] - t_x[repeat],
-        "x_unique": x_unique, "x_index": x_index, "xr_index": x_index[repeat],
+    xr = x[repeat]
+    data = {
+        "x": x, "T": T, "repeat": repeat, "xr": xr, "t_xr": t_x[repeat], "gap_r": T[repeat] - t_x[repeat],
+        "x_unique": x_unique, "x_index": x_index, "xr_index": x_index[repeat], "buyers_above": None,
     }
+    if descending and n_repeat:
+        # buyers_above[j]: how many repeat buyers (a prefix) made more than j purchases.
+        above = np.bincount(xr.astype(np.int64)[xr <= _TERMWISE_PURCHASES], minlength=_TERMWISE_PURCHASES + 1)
+        data["buyers_above"] = n_repeat - np.cumsum(above)[: _TERMWISE_PURCHASES + 1]
+    return data
 
 
 def _of_x(function, shift, data, rows=None):
@@ -210,6 +224,44 @@ def _of_x(function, shift, data, rows=None):
     return function(shift + (data["x"] if rows is None else data["xr"]))
 
 
+def _trigamma(values):
+    return special.polygamma(1, values)
+
+
+def _rising(shift, data, order):
+    """ln G(c + x) - ln G(c), and for ``order`` >= 1 and 2 its first and second derivatives
+    in c (differences of digamma and trigamma), per repeat buyer, c = ``shift``.
+
+    With one c per customer and rows sorted by frequency they are the sums over
+    j < x of ln(c + j), 1/(c + j) and -1/(c + j)^2, term by term over the prefixes of
+    customers with more than j purchases; special functions finish the few with more
+    than ``_TERMWISE_PURCHASES``.
+    """
+    above = data["buyers_above"]
+    if np.ndim(shift) == 0 or above is None:
+        functions = (special.gammaln, special.digamma, _trigamma)[: order + 1]
+        return [_of_x(f, shift, data, True) - f(shift) for f in functions]
+    sums = [np.zeros(len(shift)) for _ in range(order + 1)]
+    for j in range(_TERMWISE_PURCHASES):
+        m = above[j]
+        if m == 0:
+            break
+        term = shift[:m] + j
+        sums[0][:m] += np.log(term)
+        if order >= 1:
+            np.reciprocal(term, out=term)
+            sums[1][:m] += term
+            if order >= 2:
+                term *= term
+                sums[2][:m] -= term
+    m = above[_TERMWISE_PURCHASES]
+    if m:
+        c, c_x = shift[:m] + _TERMWISE_PURCHASES, shift[:m] + data["xr"][:m]
+        for total, f in zip(sums, (special.gammaln, special.digamma, _trigamma)):
+            total[:m] += f(c_x) - f(c)
+    return sums
+
+
 def row_derivatives(params, data, order):
     """Each customer's log-likelihood (FHL 2005 eq. 6) and, for ``order`` 1 and 2, its
     gradient and Hessian w.r.t. (r, alpha, a, b), which may hold one value per customer.
@@ -217,7 +269,8 @@ def row_derivatives(params, data, order):
     For models with covariates (:mod:`clvmodels._covariates`), which combine the rows
     by the chain rule. Writing the dropout term as softplus(L), L the log-odds of
     having dropped out, its derivatives are p L' and p(1-p) L'L'^T + p L'' with
-    p = expit(L).
+    p = expit(L); ln B(a, b + x) - ln B(a, b) is ln G(b + x) - ln G(b) minus the same
+    at a + b.
 
     Returns
     -------
@@ -241,10 +294,8 @@ def row_derivatives(params, data, order):
         L = np.log(a_r) + np.log(inv_bx) + r_plus_xr * log_ratio
     softplus = np.maximum(L, 0.0) + np.log1p(np.exp(-np.abs(L)))
     ab_r = a_r + b_r
-    ll[rep] += (
-        _of_x(special.gammaln, b_r, data, rep) - special.gammaln(b_r)
-        - _of_x(special.gammaln, ab_r, data, rep) + special.gammaln(ab_r) + softplus
-    )
+    rising_b, rising_ab = _rising(b_r, data, order), _rising(ab_r, data, order)
+    ll[rep] += rising_b[0] - rising_ab[0] + softplus
     if order == 0:
         return ll, None, None
 
@@ -253,23 +304,20 @@ def row_derivatives(params, data, order):
     inv_T, inv_Tr = 1.0 / (alpha + T), 1.0 / (alpha_r + T[rep])
     inv_diff = inv_Tr - inv_t_xr
     L_alpha = r_plus_xr * inv_diff
-    psi_ab_diff = special.digamma(ab_r) - _of_x(special.digamma, ab_r, data, rep)
     grad_r = _of_x(special.digamma, r, data) - special.digamma(r) + log_alpha - log_alpha_T
     grad_r[rep] += p_dead * log_ratio
     grad_alpha = r / alpha - (r + x) * inv_T
     grad_alpha[rep] += p_dead * L_alpha
     grad_a, grad_b = np.zeros(n), np.zeros(n)
-    grad_a[rep] = psi_ab_diff + p_dead / a_r
-    grad_b[rep] = _of_x(special.digamma, b_r, data, rep) - special.digamma(b_r) + psi_ab_diff - p_dead * inv_bx
+    grad_a[rep] = p_dead / a_r - rising_ab[1]
+    grad_b[rep] = rising_b[1] - rising_ab[1] - p_dead * inv_bx
     grad = [grad_r, grad_alpha, grad_a, grad_b]
     if order == 1:
         return ll, grad, None
 
     s = p_dead * (1 - p_dead)
-    trigamma = lambda v: special.polygamma(1, v)  # noqa: E731
-    tri_ab_diff = trigamma(ab_r) - _of_x(trigamma, ab_r, data, rep)
     hess = {key: np.zeros(n) for key in ((0, 2), (0, 3), (1, 2), (1, 3), (2, 2), (2, 3), (3, 3))}
-    hess[0, 0] = _of_x(trigamma, r, data) - trigamma(r)
+    hess[0, 0] = _of_x(_trigamma, r, data) - _trigamma(r)
     hess[0, 0][rep] += s * log_ratio**2
     hess[0, 1] = 1.0 / alpha - inv_T
     hess[0, 1][rep] += s * log_ratio * L_alpha + p_dead * inv_diff
@@ -279,11 +327,9 @@ def row_derivatives(params, data, order):
     hess[0, 3][rep] = -s * log_ratio * inv_bx
     hess[1, 2][rep] = s * L_alpha / a_r
     hess[1, 3][rep] = -s * L_alpha * inv_bx
-    hess[2, 2][rep] = tri_ab_diff + (s - p_dead) / a_r**2
-    hess[2, 3][rep] = tri_ab_diff - s * inv_bx / a_r
-    hess[3, 3][rep] = (
-        _of_x(trigamma, b_r, data, rep) - trigamma(b_r) + tri_ab_diff + (s + p_dead) * inv_bx**2
-    )
+    hess[2, 2][rep] = (s - p_dead) / a_r**2 - rising_ab[2]
+    hess[2, 3][rep] = -rising_ab[2] - s * inv_bx / a_r
+    hess[3, 3][rep] = rising_b[2] - rising_ab[2] + (s + p_dead) * inv_bx**2
     return ll, grad, hess
 
 
