@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 from . import datasets
 from ._base import load_model, model_from_dict
 from ._families import Mixing, SpendModel, TransactionModel, registered_models
+from ._covariates import encode_categorical, likelihood_ratio_test
 from .data import calibration_holdout_split, compress, rfm_summary
 from .bgnbd import BetaGeoModel
 from .mbgnbd import ModifiedBetaGeoModel
@@ -34,6 +35,8 @@ __all__ = [
     "SpendModel",
     "Mixing",
     "registered_models",
+    "encode_categorical",
+    "likelihood_ratio_test",
     "customer_lifetime_value",
     "evaluation",
     "plotting",

@@ -206,6 +206,9 @@ class CovariateMixin:
 
     def __init__(self, *, purchase_covariates=None, dropout_covariates=None, covariate_penalizer=0.0, **settings):
         super().__init__(**settings)
+        for process, names in (("purchase", purchase_covariates), ("dropout", dropout_covariates)):
+            if isinstance(names, str):
+                raise ValueError(f"{process}_covariates must be a list of column names, got {names!r}")
         self.purchase_covariates = list(purchase_covariates or [])
         self.dropout_covariates = list(dropout_covariates or [])
         self.covariate_penalizer = covariate_penalizer
@@ -324,7 +327,9 @@ class CovariateMixin:
     def from_dict(cls, record):
         model = super().from_dict(record)
         if model._has_covariates():
-            model.covariate_means_ = {k: float(v) for k, v in record["covariate_means"].items()}
+            # Without recorded means (a model built from parameters), the typical customer has z = 0.
+            means = record.get("covariate_means") or {}
+            model.covariate_means_ = {n: float(means.get(n, 0.0)) for n in model._design().covariates}
             k = len(cls.param_names)
             jac = np.concatenate([model.params_.to_numpy()[:k], np.ones(len(model.param_names) - k)])
             model.covariance_ = pd.DataFrame(
