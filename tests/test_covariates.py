@@ -366,3 +366,19 @@ def test_encode_categorical_makes_usable_indicators(data):
     with pytest.raises(ValueError, match="collinear"):
         clv.BetaGeoModel(purchase_covariates=names + ["channel_phone"]).fit(
             clv.encode_categorical(rows, ["channel"], drop_first=False))
+
+
+def test_recovery_study_script_runs(tmp_path):
+    """Smoke test of benchmarks/covariate_recovery.py (the 20-seed study runs by hand)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "covariate_recovery.py"
+    out = tmp_path / "recovery.json"
+    completed = subprocess.run([sys.executable, str(script), "--seeds", "2", "--customers", "3000", "--json", str(out)],
+                               capture_output=True, text=True, timeout=300, check=False)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    table = json.loads(out.read_text())["table"]
+    assert set(table) == set(TRUTH) and all(row["seeds"] == 2 for row in table.values())
+    assert "| purchase[x1] |" in completed.stdout
