@@ -11,6 +11,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import clvmodels as clv
 from clvmodels import bgnbd
@@ -383,3 +385,37 @@ def test_recovery_study_script_runs(tmp_path):
     table = json.loads(out.read_text())["table"]
     assert set(table) == set(TRUTH) and all(row["seeds"] == 2 for row in table.values())
     assert "| purchase[x1] |" in completed.stdout
+
+
+# ----- the formulas broadcast per-customer parameters -----------------------------------------------
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31), near_one=st.booleans())
+def test_formulas_with_one_parameter_set_per_customer_equal_row_by_row(seed, near_one):
+    rng = np.random.default_rng(seed)
+    n = 12
+    params = per_row_params(n, seed)
+    if near_one:
+        params["a"][:4] = 1 + rng.uniform(-5e-5, 5e-5, 4)  # the removable singularity at a = 1
+    x = rng.integers(0, 30, n).astype(float)
+    T = rng.uniform(1, 60, n)
+    t_x = np.where(x > 0, T * rng.uniform(0, 1, n), 0.0)
+    columns = (x, t_x, T)
+    vectorised = {
+        "expected_purchases": bgnbd.expected_purchases(params, 7.0, *columns),
+        "probability_alive": bgnbd.probability_alive(params, *columns),
+        "log_likelihood": bgnbd.log_likelihood(params, *columns),
+        "pmf": bgnbd.conditional_probability_of_purchases(params, 2.0, 7.0, *columns),
+        "discounted": bgnbd.discounted_expected_purchases(params, [4.0, 8.0], [0.9, 0.8], *columns),
+    }
+    for i in range(n):
+        one = {k: float(v[i]) for k, v in params.items()}
+        row = tuple(c[i:i + 1] for c in columns)
+        single = {
+            "expected_purchases": bgnbd.expected_purchases(one, 7.0, *row),
+            "probability_alive": bgnbd.probability_alive(one, *row),
+            "log_likelihood": bgnbd.log_likelihood(one, *row),
+            "pmf": bgnbd.conditional_probability_of_purchases(one, 2.0, 7.0, *row),
+            "discounted": bgnbd.discounted_expected_purchases(one, [4.0, 8.0], [0.9, 0.8], *row),
+        }
+        for name, values in single.items():
+            np.testing.assert_allclose(vectorised[name][i], np.ravel(values)[0], rtol=1e-12, err_msg=name)
