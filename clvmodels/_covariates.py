@@ -18,6 +18,7 @@ plain model, all coefficients zero) and the estimates mapped back, a linear map,
 standard errors carry over exactly.
 """
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -460,33 +461,9 @@ def _fit(model, data, sample_weight):
         point, hessian, info = found
     ll = full.last_log_likelihood
 
-    # Back to the covariates as given: theta_k = theta_k^s - sign sum_j coef_j mean_j,
-    # coef_j = coef_j^s / sd_j; a linear map A of the working parameters.
-    A = np.eye(len(point))
-    offset = k
-    for link in design.links:
-        cols = design.columns_of(link)
-        for j, col in enumerate(cols):
-            A[offset + j, offset + j] = 1.0 / spread[col]
-            A[link.position, offset + j] = -link.sign * means[col] / spread[col]
-        offset += len(cols)
-    working = A @ point
-    information = hessian * full.total
-    try:
-        cov_standard = np.linalg.inv(information)
-        ok = np.all(np.isfinite(cov_standard)) and np.all(np.diag(cov_standard) > 0)
-    except np.linalg.LinAlgError:
-        ok = False
-    if not ok:
-        import warnings
-
-        warnings.warn(f"{name}: the Hessian at the estimate is singular; standard errors are not available",
-                      ModelWarning, stacklevel=3)
-        cov_standard = np.full((len(point),) * 2, np.nan)
-    cov_working = A @ cov_standard @ A.T
-
+    working, cov_working = _on_given_scale(point, hessian * full.total, design, means, spread, name)
     natural = working.copy()
-    natural[:k] = np.exp(working[:k])
+    natural[:k] = np.exp(working[:k])  # the shared parameters were on the log scale
     model.params_ = pd.Series(natural, index=list(design.names), dtype=float)
     model.time_unit_ = data.attrs.get("time_unit")
     model.n_customers_ = float(counts.sum())
@@ -497,12 +474,41 @@ def _fit(model, data, sample_weight):
     model.gradient_norm_ = info["gradient_norm"]
     model.log_likelihood_ = float(ll)
     model._cov_log = cov_working
-    jac = np.concatenate([natural[:k], np.ones(len(point) - k)])
+    jac = np.concatenate([natural[:k], np.ones(len(natural) - k)])
     model.covariance_ = pd.DataFrame(cov_working * np.outer(jac, jac), index=list(design.names), columns=list(design.names))
     model.covariate_means_ = dict(zip(design.covariates, (float(m) for m in means)))
     model.metadata_ = {}
     model._check_params()
     return model
+
+
+def _on_given_scale(point, information, design, means, spread, name):
+    """The working parameters and their covariance for the covariates as given.
+
+    The fit used z^s = (z - mean) / sd; theta_k = theta_k^s - sign sum_j coef_j^s mean_j / sd_j
+    and coef_j = coef_j^s / sd_j are a linear map A, so the covariance is A C A'
+    with C the inverse of the observed ``information`` (NaN, with a warning, where it
+    is singular).
+    """
+    k = len(design.base_names)
+    A = np.eye(len(point))
+    offset = k
+    for link in design.links:
+        cols = design.columns_of(link)
+        for j, col in enumerate(cols):
+            A[offset + j, offset + j] = 1.0 / spread[col]
+            A[link.position, offset + j] = -link.sign * means[col] / spread[col]
+        offset += len(cols)
+    try:
+        covariance = np.linalg.inv(information)
+        ok = np.all(np.isfinite(covariance)) and np.all(np.diag(covariance) > 0)
+    except np.linalg.LinAlgError:
+        ok = False
+    if not ok:
+        warnings.warn(f"{name}: the Hessian at the estimate is singular; standard errors are not available",
+                      ModelWarning, stacklevel=4)
+        covariance = np.full((len(point),) * 2, np.nan)
+    return A @ point, A @ covariance @ A.T
 
 
 def _polish(objective, start, max_steps=4):
