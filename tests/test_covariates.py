@@ -419,3 +419,35 @@ def test_formulas_with_one_parameter_set_per_customer_equal_row_by_row(seed, nea
         }
         for name, values in single.items():
             np.testing.assert_allclose(vectorised[name][i], np.ravel(values)[0], rtol=1e-12, err_msg=name)
+
+
+def test_models_without_row_derivatives_are_fitted_by_finite_differences(data, fitted, monkeypatch):
+    """The generic path for models that declare covariate links but no
+    ``row_derivatives``: per-row central differences of ``log_likelihood``."""
+    import types
+
+    numeric = types.SimpleNamespace(**{name: getattr(bgnbd, name) for name in dir(bgnbd)
+                                       if not name.startswith("__") and name not in ("row_derivatives", "prepare_rows")})
+    monkeypatch.setattr(clv.BetaGeoModel, "formulas", numeric)
+    by_differences = clv.BetaGeoModel(**BOTH).fit(data)
+    assert by_differences.log_likelihood_ == pytest.approx(fitted.log_likelihood_, rel=1e-9)
+    assert np.max(np.abs(by_differences.params_ - fitted.params_) / fitted.standard_errors_) < 1e-3
+    np.testing.assert_allclose(by_differences.standard_errors_, fitted.standard_errors_, rtol=1e-3)
+
+
+@pytest.mark.parametrize("model_class", [c for c in clv.registered_models("transaction").values() if c.covariate_links],
+                         ids=lambda c: c.key)
+def test_every_model_with_links_equals_its_plain_model_at_zero_coefficients(model_class):
+    rng = np.random.default_rng(4)
+    plain = model_class.from_dict({"params": model_class.example_params, "time_unit": "W"})
+    rows = plain.sample(rng.uniform(5, 40, 2000), rng)
+    rows["x1"], rows["x2"] = rng.normal(size=len(rows)), rng.binomial(1, 0.5, len(rows)).astype(float)
+    settings = {process: ["x1", "x2"] for process in ("purchase_covariates", "dropout_covariates")
+                if process.split("_")[0] in model_class.covariate_links}
+    twin_names = model_class(**settings).coefficient_names
+    twin = model_class.from_dict({"params": {**model_class.example_params, **dict.fromkeys(twin_names, 0.0)},
+                                  "time_unit": "W", "settings": settings})
+    for method, args in (("expected_purchases", (10.0,)), ("probability_alive", ()), ("log_likelihood", ()),
+                         ("conditional_probability_of_purchases", (1, 10.0))):
+        np.testing.assert_allclose(getattr(twin, method)(rows, *args), getattr(plain, method)(rows, *args),
+                                   rtol=1e-13, err_msg=method)
