@@ -451,3 +451,36 @@ def test_every_model_with_links_equals_its_plain_model_at_zero_coefficients(mode
                          ("conditional_probability_of_purchases", (1, 10.0))):
         np.testing.assert_allclose(getattr(twin, method)(rows, *args), getattr(plain, method)(rows, *args),
                                    rtol=1e-13, err_msg=method)
+
+
+# ----- command line ------------------------------------------------------------------------------------
+def test_command_line_fits_and_scores_with_covariates(cdnow_sample, tmp_path, capsys):
+    from clvmodels import cli
+
+    tx = cdnow_sample.copy()
+    first_day = tx.groupby("customer_id")["date"].transform("min") == tx["date"]
+    first_amount = tx[first_day].groupby("customer_id")["amount"].sum()
+    tx["log_first_amount"] = np.log1p(tx["customer_id"].map(first_amount))
+    tx["varies"] = np.arange(len(tx), dtype=float)
+    path = tmp_path / "tx.csv"
+    tx.to_csv(path, index=False)
+    common = ["--time-unit", "W", "--amount-col", "amount", "--observation-end", "1997-09-30", "-q"]
+    status = cli.main(["fit", str(path), "--model-out", str(tmp_path / "model.json"), *common,
+                       "--purchase-covariates", "log_first_amount", "--dropout-covariates", "log_first_amount"])
+    assert status == 0
+    printed = capsys.readouterr().out
+    assert "purchase[log_first_amount]" in printed
+    assert "one unit more of log_first_amount multiplies the purchase rate by 1.6" in printed
+    status = cli.main(["predict", str(path), "--model", str(tmp_path / "model.json"), "--out", str(tmp_path / "o.csv"),
+                       *common])
+    assert status == 0
+    scored = pd.read_csv(tmp_path / "o.csv").set_index("customer_id")
+    rfm = clv.rfm_summary(cdnow_sample, amount_col="amount", time_unit="W", observation_end="1997-09-30")
+    rfm["log_first_amount"] = np.log1p(first_amount.reindex(rfm.index).to_numpy())
+    bundle = json.loads((tmp_path / "model.json").read_text())
+    fitted = clv.model_from_dict(bundle["transaction_model"])
+    np.testing.assert_allclose(scored["probability_alive"], fitted.probability_alive(rfm).to_numpy(), rtol=1e-9)
+    status = cli.main(["forecast", str(path), "--out", str(tmp_path / "bad.csv"), *common,
+                       "--purchase-covariates", "varies"])
+    assert status == 2
+    assert "'varies' varies within" in capsys.readouterr().err
