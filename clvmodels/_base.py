@@ -20,7 +20,8 @@ import pandas as pd
 from ._arrays import compress_rows, on_grid
 from ._optimize import Objective, finite_difference_derivatives, maximise
 from ._units import check_time_unit, ticks_per_unit
-from ._validation import check_rfm, check_sample_weight
+from ._io import read_json_file
+from ._validation import check_format_version, check_model_record, check_rfm, check_sample_weight
 from .exceptions import ConvergenceError, ModelWarning, NotFittedError
 
 FORMAT_NAME = "clvmodels-model"
@@ -439,11 +440,7 @@ def load_model(path):
         If the file is not JSON written by clvmodels, names an unknown model or holds
         invalid parameters.
     """
-    text = Path(path).read_text(encoding="utf-8")
-    try:
-        record = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: not a clvmodels model file (not valid JSON: {error.msg})") from None
+    record = read_json_file(path, "clvmodels model file")
     try:
         return model_from_dict(record)
     except ValueError as error:
@@ -461,15 +458,15 @@ def model_from_dict(record):
     """
     if not isinstance(record, dict) or record.get("format") != FORMAT_NAME:
         raise ValueError(f"not a clvmodels model file (no '\"format\": \"{FORMAT_NAME}\"' entry)")
-    version = record.get("format_version", 0)
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ValueError(f"written by a newer clvmodels (format version {version!r}); upgrade clvmodels")
-    cls = _MODEL_CLASSES.get(record.get("model"))
+    check_format_version(record.get("format_version"), FORMAT_VERSION)
+    name = record.get("model")
+    cls = _MODEL_CLASSES.get(name) if isinstance(name, str) else None
     if cls is None:
-        raise ValueError(f"unknown model {record.get('model')!r}; known: {', '.join(sorted(_MODEL_CLASSES))}")
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(_MODEL_CLASSES))}")
+    check_model_record(record, cls.param_names, cls)
     try:
         model = cls.from_dict(record)
-    except (KeyError, TypeError) as error:
+    except (KeyError, TypeError, AttributeError) as error:
         raise ValueError(f"{cls.__name__} record is incomplete or malformed ({error})") from None
     unbounded = getattr(model, "coefficient_names", ())  # covariate coefficients may be any number
     bad = [name for name, value in model.params_.items()

@@ -205,8 +205,10 @@ class CovariateMixin:
     covariate_links = {}
     covariate_quantities = {}
 
-    def __init__(self, *, purchase_covariates=None, dropout_covariates=None, covariate_penalizer=0.0, **settings):
-        super().__init__(**settings)
+    def __init__(self, *, penalizer=0.0, max_iter=2000, purchase_covariates=None, dropout_covariates=None,
+                 covariate_penalizer=0.0):
+        # Explicit settings: model records are checked against the constructor's signature.
+        super().__init__(penalizer=penalizer, max_iter=max_iter)
         for process, names in (("purchase", purchase_covariates), ("dropout", dropout_covariates)):
             if isinstance(names, str):
                 raise ValueError(f"{process}_covariates must be a list of column names, got {names!r}")

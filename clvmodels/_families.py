@@ -116,6 +116,9 @@ class TransactionModel(CovariateMixin, BaseModel):
     # Parameters in the model's time unit from which ``sample`` then ``fit`` recovers
     # them on a few thousand customers; used by the generic model tests and examples.
     example_params = {}
+    # The column holding each customer's observation length (what ``sample`` takes
+    # as ``T`` and ``probability_of_purchases`` as ``t``): "T", or e.g. "n_periods".
+    length_column = "T"
 
     # ----- helpers ----------------------------------------------------------------------
     def history(self, data):
@@ -519,14 +522,15 @@ def registered_models(family=None):
 
     Parameters
     ----------
-    family : {"transaction", "spend"}, optional
-        Only the purchase models or only the spend models.
+    family : {"transaction", "spend", "contractual"}, optional
+        Only the purchase models, the spend models or the contractual (renewal)
+        models.
 
     Returns
     -------
     dict of str -> class
     """
-    bases = {"transaction": TransactionModel, "spend": SpendModel, None: BaseModel}
+    bases = {"transaction": TransactionModel, "spend": SpendModel, "contractual": ContractualModel, None: BaseModel}
     base = bases[family]
     return {cls.key: cls for cls in _MODEL_CLASSES.values() if issubclass(cls, base) and cls.key}
 
@@ -537,3 +541,203 @@ def model_class(key, family="transaction"):
     if key not in models:
         raise ValueError(f"unknown {family} model {key!r}; choose one of {', '.join(sorted(models))}")
     return models[key]
+
+
+# Discounted sums over future periods stop once the discount factor is below this.
+_DISCOUNT_TAIL = 1e-15
+# Terms per block of those sums between stopping checks.
+_DERL_BLOCK = 1 << 16
+# Below this discount rate per period the residual-lifetime series is refused: it
+# would need more than ~350,000 terms.
+_MIN_DISCOUNT_RATE = 1e-4
+
+
+class ContractualModel(BaseModel):
+    """Base class of the contractual (subscription renewal) models: sBG, BdW.
+
+    A customer acquired at time 0 renews at the end of each period or leaves for
+    good. The data are one row per customer (or per distinct row, with weights):
+    ``tenure``, whole periods, and ``churned``, 0/1: a churned customer left in
+    period ``tenure`` (she made ``tenure - 1`` renewals); an active one has made
+    ``tenure`` renewals so far. :func:`clvmodels.tenure_summary` and
+    :func:`clvmodels.tenure_from_survivors` make such tables. The time unit is the
+    renewal period.
+
+    Formulas a contractual model provides (``formulas``, its module):
+
+    ``log_likelihood(params, tenure, churned)``
+        Per-row log-likelihood.
+    ``log_survival(params, t)``
+        ln S(t), S(t) = P(still a customer after t renewal opportunities), for a
+        customer just acquired; ``t`` >= 0 broadcasts.
+    ``sample(params, T, random_state)``
+        (tenure, churned) of customers observed for ``T`` periods each.
+    ``mixing_distributions(params)``
+        The latent traits' distributions across customers (for plots).
+    """
+
+    key = None
+    title = None
+    reference = None
+    param_descriptions = {}
+    example_params = {}
+    rfm_columns = ("tenure", "churned")
+
+    # ----- helpers ----------------------------------------------------------------------
+    def _contract_data(self, data):
+        arrays = self._rfm(data, self.rfm_columns)
+        return arrays["tenure"], arrays["churned"]
+
+    def _log_survival(self, t):
+        return np.asarray(self.formulas.log_survival(self.params_, t), dtype=float)
+
+    def _scalar_or_array(self, values, what):
+        values = require_finite(values, self, what)
+        return float(values) if values.ndim == 0 else values
+
+    # ----- a customer just acquired -------------------------------------------------------
+    def survival(self, t):
+        """S(t): probability that a customer just acquired is still a customer after
+        ``t`` renewal opportunities (periods), t >= 0."""
+        self._check_fitted()
+        values = np.exp(self._log_survival(check_times(t)))
+        return self._scalar_or_array(np.clip(values, 0.0, 1.0), "survival")
+
+    def retention(self, t):
+        """r(t) = S(t) / S(t - 1): the share of the customers active after ``t - 1``
+        renewals who renew the t-th time (the retention rate of period t), t >= 1."""
+        self._check_fitted()
+        t = check_times(t)
+        if np.any(t < 1):
+            raise ValueError("t must be >= 1 (retention of period t is S(t) / S(t - 1))")
+        values = np.exp(self._log_survival(t) - self._log_survival(t - 1))
+        return self._scalar_or_array(np.clip(values, 0.0, 1.0), "retention")
+
+    def discounted_expected_lifetime(self, discount_rate):
+        """DEL: expected discounted number of periods paid for by a customer just
+        acquired, the first (at acquisition) undiscounted, period k divided by
+        (1 + discount_rate)^k (Fader & Hardie 2010)."""
+        self._check_fitted()
+        z = 1.0 / (1.0 + check_positive_number(discount_rate, "discount_rate"))
+        residual = self._residual_lifetime(discount_rate, np.zeros(1))[0]
+        return float(require_finite(1.0 + z * residual, self, "discounted_expected_lifetime"))
+
+    # ----- conditional on each customer's record ------------------------------------------
+    def probability_alive(self, data, t=1):
+        """Probability that each customer is still a customer ``t`` renewals from now:
+        S(tenure + t) / S(tenure) for active customers, 0 for churned ones.
+
+        Returns
+        -------
+        pandas.Series
+            On ``data.index``, values in [0, 1].
+        """
+        tenure, churned = self._contract_data(data)
+        t = check_positive_number(t, "t", allow_zero=True)
+        values = np.where(churned == 1, 0.0, np.exp(self._log_survival(tenure + t) - self._log_survival(tenure)))
+        return self._series(np.clip(require_finite(values, self, "probability_alive"), 0.0, 1.0), data, "probability_alive")
+
+    def expected_residual_lifetime(self, data, discount_rate):
+        """DERL: discounted expected residual lifetime of each customer, in periods
+        (Fader & Hardie 2010, "Customer-base valuation in a contractual setting: the
+        perils of ignoring heterogeneity", Marketing Science 29(1), eq. 6).
+
+        For an active customer with ``tenure`` t (t renewals made), the expected
+        number of further renewals, each discounted: sum_{k>=0} S(t + 1 + k) / S(t)
+        / (1 + discount_rate)^k. As in the paper, the value is stated at the
+        customer's next renewal date (the end of the current period), so the next
+        renewal counts in full; multiply by 1 / (1 + discount_rate) for its value a
+        period earlier. Churned customers have 0.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame
+            ``tenure`` and ``churned``.
+        discount_rate : float
+            Per period, >= 1e-4 (without discounting the expected lifetime of the
+            sBG is infinite when alpha <= 1).
+
+        Returns
+        -------
+        pandas.Series
+            On ``data.index``, in periods (multiply by the margin per period for
+            the residual lifetime value: :func:`clvmodels.contractual_lifetime_value`).
+        """
+        tenure, churned = self._contract_data(data)
+        check_positive_number(discount_rate, "discount_rate")
+        distinct, index = np.unique(tenure, return_inverse=True)
+        values = self._residual_lifetime(discount_rate, distinct)[index.reshape(-1)]
+        values = np.where(churned == 1, 0.0, values)
+        return self._series(require_finite(values, self, "expected_residual_lifetime"), data, "derl")
+
+    def _residual_lifetime(self, discount_rate, tenure):
+        """DERL of active customers of the given whole tenures.
+
+        DERL(t) = sum_{k>=0} S(t + 1 + k) / S(t) z^k, z = 1 / (1 + d), is summed as a
+        series only at the longest tenure; below it, DERL(t) = r(t + 1) (1 + z DERL(t + 1))
+        with r(t + 1) = S(t + 1) / S(t), a recursion that shrinks errors as it goes down.
+        """
+        d = float(discount_rate)
+        if d < _MIN_DISCOUNT_RATE:
+            raise ValueError(
+                f"discount_rate must be >= {_MIN_DISCOUNT_RATE:g} per period for the residual lifetime, "
+                f"got {discount_rate!r} (the series needs ~35 / discount_rate terms)"
+            )
+        z = 1.0 / (1.0 + d)
+        tenure = np.asarray(tenure, dtype=float)
+        low, top = float(tenure.min()), float(tenure.max())
+        grid = np.arange(low, top + 1.0)
+        retention = np.exp(self._log_survival(grid[1:]) - self._log_survival(grid[:-1]))
+        values = np.empty(len(grid))
+        values[-1] = self._residual_series(z, top)
+        for i in range(len(grid) - 2, -1, -1):  # a loop over tenures, not customers
+            values[i] = retention[i] * (1.0 + z * values[i + 1])
+        return values[np.rint(tenure - low).astype(np.int64)]
+
+    def _residual_series(self, z, tenure):
+        """sum_{k>=0} S(t + 1 + k) / S(t) z^k at one tenure, in blocks of terms, until
+        the rest (at most S(t + 1 + K) / S(t) z^K / (1 - z), as S falls) is below
+        1e-13 of the sum, or z^K < 1e-15."""
+        log_z = np.log(z)
+        n_terms = int(np.ceil(np.log(_DISCOUNT_TAIL) / log_z)) + 1
+        log_s = float(self._log_survival(tenure))
+        total, start = 0.0, 0
+        while start < n_terms:
+            k = np.arange(start, min(start + _DERL_BLOCK, n_terms), dtype=float)
+            total += float(np.exp(self._log_survival(tenure + 1 + k) - log_s + k * log_z).sum())
+            start += len(k)
+            rest = np.exp(float(self._log_survival(tenure + 1 + start)) - log_s + start * log_z) / (1 - z)
+            if rest <= 1e-13 * total:
+                break
+        return total
+
+    def log_likelihood(self, data):
+        """Per-customer log-likelihood of ``data`` at the fitted parameters."""
+        tenure, churned = self._contract_data(data)
+        values = self.formulas.log_likelihood(self.params_, tenure, churned)
+        return self._series(require_finite(values, self, "log_likelihood"), data, "log_likelihood")
+
+    # ----- simulation -------------------------------------------------------------------
+    def sample(self, T, random_state=None):
+        """Simulate (tenure, churned) of customers observed for ``T`` periods each
+        (whole numbers) from the fitted model."""
+        self._check_fitted()
+        T = check_times(T, "T")
+        if np.any(T != np.round(T)):
+            raise ValueError("T must hold whole numbers of periods")
+        table = self.formulas.sample(self.params_, T, random_state)
+        if self.time_unit_:
+            table.attrs["time_unit"] = self.time_unit_
+        return table
+
+    def mixing_distributions(self):
+        """The latent traits across customers: a dict of name -> :class:`Mixing`
+        (key "dropout": the churn probability per period)."""
+        self._check_fitted()
+        return self.formulas.mixing_distributions(self.params_)
+
+    def describe_params(self):
+        """Parameter table with what each parameter means."""
+        table = self.summary()
+        table["meaning"] = [self.param_descriptions.get(name, "") for name in table.index]
+        return table

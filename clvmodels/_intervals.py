@@ -12,7 +12,7 @@ import pandas as pd
 
 # Customers handled at once by the simulations and the per-draw predictions: bounds
 # memory to a few arrays of chunk x draws (or chunk x periods) floats.
-DEFAULT_CHUNK = 50_000
+DEFAULT_CHUNK = 65_536
 _LARGEST_COUNT = 10**7
 _CDF_SLACK = 1e-12
 

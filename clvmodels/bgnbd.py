@@ -563,8 +563,8 @@ def sample_future_purchases(params, period_ends, x, t_x, T, random_state=None):
     Alive at T with P(alive | history); if alive, lambda ~ Gamma(r + x, alpha + T) and
     p ~ Beta(a, b + x) (the posterior given alive), purchases arrive at rate lambda
     and the customer drops out right after the J-th, J ~ Geometric(p). The purchases
-    a customer would make over the whole horizon are drawn at once and spread over
-    the periods multinomially (Poisson arrivals are uniform in time); dropping out
+    a customer would make over the whole horizon are drawn at once and placed
+    uniformly in time (as Poisson arrivals are, given their number); dropping out
     truncates their running count at J.
 
     Parameters
@@ -595,8 +595,11 @@ def _sample_future_given_alive(r, alpha, a, b, period_ends, x, T, alive, random_
     buyers = np.flatnonzero(total)
     counts = np.zeros((len(x), len(ends)), dtype=np.int64)
     if buyers.size:
-        shares = np.diff(ends, prepend=0.0) / horizon
-        spread = rng.multinomial(total[buyers], shares / shares.sum())
+        # Given their number, Poisson arrivals are uniform over the horizon.
+        owners = np.repeat(np.arange(buyers.size), total[buyers])
+        periods = np.searchsorted(ends, rng.random(owners.size) * horizon)
+        spread = np.bincount(owners * len(ends) + periods, minlength=buyers.size * len(ends))
+        spread = spread.reshape(buyers.size, len(ends))
         a_buyers, b_buyers = (v if np.ndim(v) == 0 else np.broadcast_to(v, x.shape)[buyers] for v in (a, b))
         last = rng.geometric(np.clip(rng.beta(a_buyers, b_buyers + x[buyers]), 1e-300, 1.0))
         cumulative = np.minimum(np.cumsum(spread, axis=1), last[:, None])

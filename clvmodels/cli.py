@@ -34,10 +34,13 @@ terminal), then a one-line summary; ``--quiet`` silences them (warnings and erro
 still show). Results (parameter tables, forecast summary) go to stdout.
 
 Exit status: 0 on success; 2 for a problem with the command line or the input
-(missing or unreadable file, unknown format, missing column, unparseable dates,
-negative amounts, invalid model file), reported as one line on stderr that names
-the file, column and number of rows; 1 for an internal failure (e.g. the fit does
-not converge), with the message on one line, and the traceback with ``--debug``.
+(missing or unreadable file, unknown format, missing column, unparseable or
+day/month-ambiguous dates, negative amounts, invalid model file, an output that is
+an input or another output, a missing optional extra, an absurd horizon), reported
+as one line on stderr that names the file, column and number of rows, before any
+output is written; 1 for an internal failure (e.g. the fit does not converge, or a
+prediction is NaN or infinite, in which case nothing is written), with the message
+on one line, and the traceback with ``--debug``. Options are never abbreviated.
 
 The parser is the standard library's :mod:`argparse`, so the command adds no
 dependency to numpy, scipy and pandas (pyarrow, the ``parquet`` extra, is needed
@@ -45,8 +48,11 @@ only for Parquet files and speeds up reading CSV).
 """
 
 import argparse
+import importlib
 import json
 import math
+import os
+import re
 import signal
 import sys
 import threading
@@ -61,6 +67,15 @@ import pandas as pd
 from . import _base, _io
 from ._progress import Progress, format_seconds
 from ._units import DAYS_PER_UNIT, check_time_unit
+from ._validation import (
+    DATE_UNITS,
+    Problems,
+    check_date_unit,
+    check_format_version,
+    check_timezone,
+    datetime_column,
+    parse_date,
+)
 from .exceptions import DataWarning
 
 BUNDLE_FORMAT = "clvmodels-forecast-bundle"
@@ -76,6 +91,9 @@ FILE_DEFAULTS = {
     "sep": None,
     "time_unit": "D",
     "observation_end": None,
+    "date_unit": None,
+    "timezone": None,
+    "decimal": None,
 }
 DATASETS = {
     "cdnow": {
@@ -86,13 +104,18 @@ DATASETS = {
         "sep": None,
         "time_unit": "W",
         "observation_end": None,
+        "date_unit": None,
+        "timezone": None,
+        "decimal": None,
         "calibration_end": "1997-09-30",
         "report_observation_end": "1998-06-30",
     },
 }
 FORECAST_DEFAULTS = {"horizon": 12, "period": "M", "discount_rate": 0.01, "margin": 1.0}
 DATA_SETTINGS = ("customer_col", "date_col", "amount_col", "date_format", "sep", "time_unit", "observation_end")
-SETTINGS = (*DATA_SETTINGS, *FORECAST_DEFAULTS, "penalizer")
+# Settings added after format version 1 of the model file: absent from older files (None).
+LATER_SETTINGS = ("date_unit", "timezone", "decimal")
+SETTINGS = (*DATA_SETTINGS, *FORECAST_DEFAULTS, "penalizer", *LATER_SETTINGS)
 OUTPUT_COLUMNS = (
     "frequency", "recency", "T", "monetary_value", "probability_alive", "expected_purchases",
     "expected_spend", "clv", "segment",
@@ -138,7 +161,12 @@ def one_line(message):
 
 # ----- the parser ---------------------------------------------------------------------------
 class _Parser(argparse.ArgumentParser):
-    """argparse with one-line usage errors (exit status 2)."""
+    """argparse with one-line usage errors (exit status 2) and no abbreviated options:
+    ``--model`` must never be taken for ``--model-out``."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         raise UsageError(one_line(message), prog=self.prog)
@@ -216,7 +244,19 @@ def _add_input_options(parser):
     )
     source.add_argument("--date-format", metavar="FORMAT", help="strftime format of the dates, e.g. %%Y%%m%%d (default: inferred)")
     source.add_argument(
-        "--sep", metavar="SEP", help="CSV field separator (default ',' or tab for .tsv; 'whitespace' for runs of blanks)"
+        "--date-unit", choices=DATE_UNITS, help="the dates are epoch seconds (s) or milliseconds (ms) since 1970-01-01 UTC"
+    )
+    source.add_argument(
+        "--timezone", metavar="ZONE", help="time zone in which calendar days are counted for dates with a UTC "
+        "offset and epoch dates, e.g. Europe/Paris (default: UTC for mixed offsets and epoch dates, else each "
+        "date's own wall-clock time)",
+    )
+    source.add_argument(
+        "--sep", metavar="SEP", help="CSV field separator: a character, 'tab' (or '\\t'), 'whitespace' for runs of "
+        "blanks (default ',' or tab for .tsv)"
+    )
+    source.add_argument(
+        "--decimal", metavar="CHAR", help="decimal mark of the amounts, e.g. ',' for European exports (default '.')"
     )
     source.add_argument(
         "--time-unit", type=_time_unit, metavar="UNIT",
@@ -319,6 +359,7 @@ def build_parser():
         if sub in (forecast, fit):
             _add_fit_options(sub)
         _add_common_options(sub)
+    _add_value_commands(commands)
     return parser
 
 
@@ -338,12 +379,45 @@ def resolve_settings(args, base=None):
         raise UsageError(
             f"--customer-col {settings['customer_col']!r} has the name of an output column; rename the column"
         )
+    try:
+        settings["sep"] = _io.csv_separator(settings["sep"])
+        settings["decimal"] = _io.decimal_mark(settings["decimal"], settings["sep"])
+        check_timezone(settings["timezone"])
+    except ValueError as error:
+        raise UsageError(f"--{one_line(error)}") from None
     if settings["observation_end"] is not None:
         settings["observation_end"] = _check_date(settings["observation_end"], "--observation-end", settings)
     settings["interval"] = getattr(args, "interval", None)
+    _check_horizon(settings)
     for key in COVARIATE_SETTINGS:  # kept by the transaction model itself, not the bundle's settings
         settings[key] = list(getattr(args, key, None) or [])
     return settings
+
+
+MAX_HORIZON_PERIODS = 100_000
+MAX_HORIZON_YEARS = 1000
+
+
+def _check_horizon(settings):
+    """Refuse, before any work, a forecast horizon no business means (and no memory holds)."""
+    horizon, period = int(settings["horizon"]), settings["period"]
+    try:
+        unit = check_time_unit(settings["time_unit"])
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    days = DAYS_PER_UNIT[period] if isinstance(period, str) else float(period) * DAYS_PER_UNIT[unit]
+    years = days / DAYS_PER_UNIT["Y"]
+    if years > MAX_HORIZON_YEARS:
+        raise UsageError(
+            f"--period {period}: one period is {years:,.4g} years, more than {MAX_HORIZON_YEARS:,}; "
+            f"is it in the time unit {unit}?"
+        )
+    if horizon > MAX_HORIZON_PERIODS:
+        raise UsageError(f"--horizon {horizon:,}: more than {MAX_HORIZON_PERIODS:,} periods; use a longer --period")
+    if horizon * years > MAX_HORIZON_YEARS:
+        raise UsageError(
+            f"--horizon {horizon:,} periods of {period}: {horizon * years:,.4g} years, more than {MAX_HORIZON_YEARS:,}"
+        )
 
 
 COVARIATE_SETTINGS = ("purchase_covariates", "dropout_covariates")
@@ -375,18 +449,12 @@ def attach_covariates(rfm, transactions, settings):
 
 
 def _check_date(value, option, settings):
-    text = str(value)
-    stamp = None
-    if settings.get("date_format"):
-        stamp = pd.to_datetime(text, format=settings["date_format"], errors="coerce")
-    if stamp is None or stamp is pd.NaT:
-        try:
-            stamp = pd.Timestamp(text)
-        except (TypeError, ValueError, OverflowError):
-            stamp = pd.NaT
-    if stamp is pd.NaT:
-        raise UsageError(f"{option}: {text!r} is not a date")
-    return text
+    """The date of an option, read as the transaction dates are, in ISO form."""
+    problems = Problems(option)
+    stamp = parse_date(str(value), option, problems, settings.get("date_format"), settings.get("timezone"))
+    if stamp is None:
+        raise UsageError(problems.messages[0].replace(f"{option} ", f"{option}: ", 1))
+    return stamp.date().isoformat() if stamp == stamp.normalize() else stamp.isoformat()
 
 
 # ----- reading ------------------------------------------------------------------------------
@@ -417,9 +485,10 @@ class Source:
             else:
                 data = _io.read_transactions(
                     self.path, needed, id_col=settings["customer_col"], text_cols=[settings["date_col"]],
-                    sep=settings["sep"], step=step,
+                    sep=settings["sep"], decimal=settings.get("decimal"), step=step,
                 )
             step.detail = f"{len(data):,} rows"
+        _check_decimal_mark(self.name, data, settings)
         return data
 
     @contextmanager
@@ -433,6 +502,41 @@ class Source:
             raise UsageError(f"{self.name}: {one_line(error)}") from error
 
 
+_DECIMAL_COMMA = re.compile(r"[-+]?(\d{1,3}(\.\d{3})+|\d*),\d+")
+
+
+def _check_decimal_mark(name, transactions, settings):
+    """Amounts written with a decimal comma (12,50) and read without --decimal: say so."""
+    column = settings["amount_col"]
+    if not column or column not in transactions or settings.get("decimal"):
+        return
+    values = transactions[column]
+    if isinstance(values, pd.DataFrame) or pd.api.types.is_numeric_dtype(values.dtype):
+        return
+    text = values.dropna().astype(str)
+    not_numbers = text[pd.to_numeric(text, errors="coerce").isna()]
+    if len(not_numbers) and _DECIMAL_COMMA.fullmatch(not_numbers.iloc[0].strip()):
+        raise UsageError(
+            f"{name}: column {column!r}: {len(not_numbers):,} amounts such as {not_numbers.iloc[0]!r} are written "
+            "with a decimal comma: pass --decimal ',' (and --sep ';' or --sep tab if that separates the fields)"
+        )
+
+
+def read_dates(transactions, settings):
+    """The transactions with their date column parsed by the package's one date reader
+    (format, epoch unit, time zone as set), for steps that take no epoch unit or time zone."""
+    column = settings["date_col"]
+    problems = Problems("transactions")
+    dates = datetime_column(
+        transactions, column, problems, settings["date_format"],
+        date_unit=settings.get("date_unit"), timezone=settings.get("timezone"),
+    )
+    problems.raise_if_any()
+    transactions = transactions.copy(deep=False)
+    transactions[column] = dates
+    return transactions
+
+
 def summarise(source, transactions, settings, progress):
     """The RFM table of ``transactions`` (rfm_summary with the settings)."""
     from .data import rfm_summary
@@ -442,7 +546,8 @@ def summarise(source, transactions, settings, progress):
             rfm = rfm_summary(
                 transactions, settings["customer_col"], settings["date_col"], settings["amount_col"],
                 time_unit=settings["time_unit"], observation_end=settings["observation_end"],
-                datetime_format=settings["date_format"],
+                datetime_format=settings["date_format"], date_unit=settings["date_unit"],
+                timezone=settings["timezone"],
             )
         if not rfm.index.is_monotonic_increasing:
             rfm = _sort_by_id(rfm)
@@ -587,7 +692,7 @@ def _model_part(record, key, path, needs):
     part = record.get(key)
     try:
         model = _base.model_from_dict(part)
-    except ValueError as error:
+    except (ValueError, TypeError) as error:
         raise _bundle_error(path, f"{key!r}: {one_line(error)}") from error
     if not all(hasattr(model, method) for method in needs):
         raise _bundle_error(path, f"{key!r}: {type(model).__name__} cannot serve as {key.replace('_', ' ')}")
@@ -602,15 +707,9 @@ def load_bundle(path):
     (transaction_model, spend_model or None, settings dict)
     """
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        raise UsageError(_io._describe_os_error(path, error)) from None
-    except UnicodeDecodeError:
-        raise _bundle_error(path, "not a JSON text file") from None
-    try:
-        record = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise _bundle_error(path, f"not valid JSON ({error.msg} at line {error.lineno})") from None
+        record = _io.read_json_file(path, "model file")
+    except _io.DataFileError as error:
+        raise UsageError(one_line(error)) from None
     if isinstance(record, dict) and record.get("format") == _base.FORMAT_NAME:
         raise _bundle_error(
             path, "it holds a single model (Model.save); predict needs the file written by "
@@ -618,11 +717,10 @@ def load_bundle(path):
         )
     if not isinstance(record, dict) or record.get("format") != BUNDLE_FORMAT:
         raise _bundle_error(path, f"no '\"format\": \"{BUNDLE_FORMAT}\"' entry")
-    version = record.get("format_version")
-    if not isinstance(version, int) or version < 1:
-        raise _bundle_error(path, "'format_version' is missing")
-    if version > BUNDLE_VERSION:
-        raise _bundle_error(path, f"written by a newer clvmodels (format version {version}); upgrade clvmodels")
+    try:
+        check_format_version(record.get("format_version"), BUNDLE_VERSION)
+    except ValueError as error:
+        raise _bundle_error(path, str(error)) from None
     transaction_model = _model_part(record, "transaction_model", path, ("expected_purchases", "probability_alive"))
     spend_model = None
     if record.get("spend_model") is not None:
@@ -634,23 +732,36 @@ def load_bundle(path):
 def _check_bundle_settings(settings, path, transaction_model, spend_model):
     if not isinstance(settings, dict):
         raise _bundle_error(path, "'settings' is missing")
+    settings = {**dict.fromkeys(LATER_SETTINGS), **settings}
     missing = [key for key in SETTINGS if key not in settings]
     if missing:
         raise _bundle_error(path, f"'settings' lacks {', '.join(repr(k) for k in missing)}")
     checked = {}
+    for key in ("horizon", "period", "discount_rate", "margin", "penalizer"):
+        value = settings[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)) or (key != "period" and isinstance(value, str)):
+            raise _bundle_error(path, f"settings {key!r} must be a number, got {value!r}")
     for key in ("customer_col", "date_col"):
         if not isinstance(settings[key], str) or not settings[key]:
             raise _bundle_error(path, f"settings {key!r} must be a column name")
-    for key in ("amount_col", "date_format", "sep", "observation_end"):
+    for key in ("amount_col", "date_format", "sep", "observation_end", *LATER_SETTINGS):
         if settings[key] is not None and not isinstance(settings[key], str):
             raise _bundle_error(path, f"settings {key!r} must be text or null")
     try:
+        checked["date_unit"] = check_date_unit(settings["date_unit"])
+        checked["timezone"] = check_timezone(settings["timezone"])
+        checked["sep"] = _io.csv_separator(settings["sep"])
+        checked["decimal"] = _io.decimal_mark(settings["decimal"], checked["sep"])
         checked["time_unit"] = check_time_unit(settings["time_unit"])
         checked["horizon"] = _positive_int(str(settings["horizon"]))
         checked["period"] = parse_period(settings["period"])
         for key in ("discount_rate", "margin", "penalizer"):
             checked[key] = _non_negative(str(settings[key]))
     except (ValueError, argparse.ArgumentTypeError) as error:
+        raise _bundle_error(path, f"settings: {error}") from None
+    try:
+        _check_horizon(checked)
+    except UsageError as error:
         raise _bundle_error(path, f"settings: {error}") from None
     model_unit = transaction_model.time_unit_
     if model_unit is None or check_time_unit(model_unit) != checked["time_unit"]:
@@ -729,8 +840,26 @@ def _print(text):
 
 
 # ----- the subcommands ----------------------------------------------------------------------
+# Options naming files: read (command-line name -> attribute) and written.
+INPUT_FILE_OPTIONS = {"TRANSACTIONS": "transactions", "--model": "model"}
+OUTPUT_FILE_OPTIONS = {"--out": "out", "--model-out": "model_out"}
+
+
+def _file_options(args, options, existing_only=False):
+    paths = {}
+    for name, attribute in options.items():
+        value = getattr(args, attribute, None)
+        if isinstance(value, (str, Path)) and str(value) and (not existing_only or os.path.exists(value)):
+            paths[name] = value
+    return paths
+
+
 def _outputs(args):
+    """Check, before any work, that every output can be written and destroys no input."""
     with _user_file_errors():
+        _io.check_not_overwriting(
+            _file_options(args, OUTPUT_FILE_OPTIONS), _file_options(args, INPUT_FILE_OPTIONS, existing_only=True)
+        )
         if getattr(args, "out", None) and args.command != "report":
             _io.check_writable(args.out)
         if args.command == "report":
@@ -780,10 +909,36 @@ def _read_rfm(source, settings, progress):
     return summarise(source, transactions, settings, progress), len(transactions)
 
 
+class ForecastError(RuntimeError):
+    """The scored table cannot be written: a prediction is NaN or infinite (exit status 1)."""
+
+
+def check_forecast(forecast):
+    """Refuse to write an empty forecast (exit 2) or one with a non-finite number (exit 1).
+
+    The message names each column with such values and how many rows have them.
+    """
+    if len(forecast) == 0:
+        raise UsageError("no customer could be scored: the forecast would be empty; nothing written")
+    problems = []
+    for column in forecast.columns:
+        if forecast[column].dtype.kind not in "fiu":
+            continue
+        bad = int(np.count_nonzero(~np.isfinite(forecast[column].to_numpy(dtype=float))))
+        if bad:
+            problems.append(f"column {column!r}: {bad:,} of {len(forecast):,} rows are NaN or infinite")
+    if problems:
+        raise ForecastError(
+            f"the forecast is not finite ({'; '.join(problems)}); nothing written. The model's parameters "
+            "give no finite prediction for these customers: refit (e.g. --penalizer 0.001) or check the model file"
+        )
+
+
 def _score_and_write(rfm, transaction_model, spend_model, settings, out, progress):
     with progress.step("score") as step, _covariate_errors():
         forecast = score(rfm, transaction_model, spend_model, settings)
         step.detail = f"{len(forecast):,} customers"
+    check_forecast(forecast)
     _write_forecast(forecast, settings, out, progress)
     return forecast
 
@@ -838,6 +993,7 @@ def run_report(args, progress):
         raise UsageError("--calibration-end is required for a transaction file")
     calibration_end = _check_date(calibration_end, "--calibration-end", settings)
     observation_end = settings["observation_end"] or dataset.get("report_observation_end")
+    _require_extra("matplotlib", "plot", "the report's figures")
     _outputs(args)
     with source.user_errors():
         transactions = source.read(settings, progress)
@@ -846,6 +1002,7 @@ def run_report(args, progress):
     with progress.step(f"report {args.out}"), _io.atomic_path(args.out) as temporary:
         with source.user_errors():
             _check_report_input(source, transactions, settings, calibration_end, observation_end)
+            transactions = read_dates(transactions, settings)
         validation_report(
             transactions, temporary, customer_col=settings["customer_col"], date_col=settings["date_col"],
             amount_col=settings["amount_col"], calibration_end=calibration_end, observation_end=observation_end,
@@ -856,6 +1013,14 @@ def run_report(args, progress):
     return f"report -> {args.out}"
 
 
+def _require_extra(module, extra, what):
+    """Exit 2 up front, with the install command, when an optional dependency is missing."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        raise UsageError(f"{what} need {module}, which is not installed: pip install 'clvmodels[{extra}]'") from None
+
+
 def _check_report_input(source, transactions, settings, calibration_end, observation_end):
     """Input problems of the report (exit 2) before the report's own work starts."""
     from .data import calibration_holdout_split
@@ -863,7 +1028,7 @@ def _check_report_input(source, transactions, settings, calibration_end, observa
     calibration_holdout_split(
         transactions, settings["customer_col"], settings["date_col"], settings["amount_col"],
         calibration_end=calibration_end, observation_end=observation_end, time_unit=settings["time_unit"],
-        datetime_format=settings["date_format"],
+        datetime_format=settings["date_format"], date_unit=settings["date_unit"], timezone=settings["timezone"],
     )
 
 
@@ -874,6 +1039,192 @@ def _print_results(transaction_model, spend_model, forecast, settings):
 
 
 COMMANDS = {"forecast": run_forecast, "fit": run_fit, "predict": run_predict, "report": run_report}
+
+
+# ----- customer value for marketing: 'value' and 'value-report' -----------------------------
+VALUE_HELP = """\
+output: one row per customer, sorted by customer id: <customer id column>,
+  cohort, [channel], first_purchase, orders, revenue, realised_margin
+  (margin x amounts so far), probability_alive, expected_purchases,
+  expected_spend, expected_value (the model CLV), [realised_cost,
+  expected_cost], customer_value (realised + expected - costs), segment.
+acquisition costs: a CSV with month, spend and optionally channel and
+  new_customers (one row per channel and month), or customer and cost;
+  with --interval, LTV:CAC also gets an interval of LTV per cohort and channel.
+exit status: 0 success, 2 bad command line or input, 1 internal failure."""
+
+
+def _add_value_commands(commands):
+    """The subcommands 'value' (per-customer value table) and 'value-report' (HTML)."""
+    value = commands.add_parser(
+        "value", help="write each customer's value: margin earned + expected (and LTV:CAC)",
+        description="Fit the models and write each customer's value: margin already earned plus the "
+        "expected future margin; print value by segment, its concentration and, with "
+        "--acquisition-costs, LTV:CAC and payback per cohort and channel.",
+        epilog=VALUE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    value.add_argument("--out", required=True, metavar="PATH", help="value table: .csv, .csv.gz or .parquet")
+    report = commands.add_parser(
+        "value-report", help="write an HTML customer value report for marketing",
+        description="Fit the models and write a customer value report (HTML) for marketing: value by "
+        "segment, cohorts, LTV:CAC, the simple formula, the worth of better retention.",
+    )
+    report.add_argument("--out", required=True, metavar="PATH", help="HTML file to write")
+    report.add_argument("--title", metavar="TEXT", help="report title")
+    report.add_argument(
+        "--retention-points", type=float, default=5.0, metavar="POINTS",
+        help="retention rise of the what-if, in points of annual retention (default 5)",
+    )
+    for sub in (value, report):
+        _add_input_options(sub)
+        _add_forecast_options(sub)
+        _add_fit_options(sub)
+        group = sub.add_argument_group("customer value")
+        group.add_argument("--currency", default="USD", metavar="CODE", help="currency of the amounts (default USD)")
+        group.add_argument(
+            "--acquisition-costs", metavar="FILE",
+            help="CSV of acquisition costs: channel, month, spend, new_customers (or customer, cost)",
+        )
+        group.add_argument(
+            "--channels", metavar="FILE", help="CSV of each customer's acquisition channel: <customer id column>, channel"
+        )
+        group.add_argument("--cohort", choices=("M", "Q"), default="M", help="cohorts by month or quarter (default M)")
+        group.add_argument(
+            "--cost-to-serve", type=_non_negative, default=0.0, metavar="AMOUNT",
+            help="cost per period of serving a customer (default 0)",
+        )
+        _add_common_options(sub)
+
+
+def _read_side_table(path, option):
+    """A small CSV given on the command line (cost table, channels), or a usage error naming it."""
+    from .business import read_acquisition_costs
+
+    try:
+        return read_acquisition_costs(path)
+    except OSError as error:
+        raise UsageError(f"{option} {path}: cannot read ({error.strerror or error})") from error
+    except ValueError as error:
+        raise UsageError(f"{option} {one_line(error)}") from error
+
+
+def _channels(args, settings):
+    if not args.channels:
+        return None
+    table = _read_side_table(args.channels, "--channels")
+    customer_col = settings["customer_col"]
+    missing = [c for c in (customer_col, "channel") if c not in table.columns]
+    if missing:
+        raise UsageError(f"--channels {args.channels}: column {missing[0]!r} is missing")
+    ids = pd.read_csv(args.channels, usecols=[customer_col])[customer_col]
+    return pd.Series(table["channel"].astype(str).to_numpy(), index=ids.to_numpy(), name="channel")
+
+
+def _customer_value_inputs(args, progress):
+    """Settings, transactions, fitted models, cost table and channels of 'value' and 'value-report'."""
+    settings = resolve_settings(args)
+    if not settings["amount_col"]:
+        raise UsageError("customer value needs amounts: give --amount-col")
+    source = Source(args)
+    costs = _read_side_table(args.acquisition_costs, "--acquisition-costs") if args.acquisition_costs else None
+    channels = _channels(args, settings)
+    with source.user_errors():
+        transactions = source.read(settings, progress)
+    rfm = summarise(source, transactions, settings, progress)
+    transaction_model, spend_model = fit_models(rfm, settings, progress)
+    settings["observation_end"] = rfm.attrs.get("observation_end")
+    return settings, source, transactions, (transaction_model, spend_model), costs, channels
+
+
+@contextmanager
+def _value_errors(source, args):
+    """Problems of the cost table or channels (ValueError naming the row) as usage errors."""
+    try:
+        yield
+    except ValueError as error:
+        text = one_line(error)
+        if "acquisition costs" in text and args.acquisition_costs:
+            raise UsageError(f"--acquisition-costs {args.acquisition_costs}: {text}") from error
+        if "channels" in text and args.channels:
+            raise UsageError(f"--channels {args.channels}: {text}") from error
+        raise UsageError(f"{source.name}: {text}") from error
+
+
+def _value_columns(settings):
+    return {"customer_col": settings["customer_col"], "date_col": settings["date_col"],
+            "amount_col": settings["amount_col"], "datetime_format": settings["date_format"]}
+
+
+def run_value(args, progress):
+    from . import business
+
+    with _user_file_errors():
+        _io.check_writable(args.out)
+    settings, source, transactions, models, costs, channels = _customer_value_inputs(args, progress)
+    columns = _value_columns(settings)
+    with progress.step("value") as step, _value_errors(source, args):
+        values = business.customer_value(
+            *models, transactions, observation_end=settings["observation_end"], horizon=settings["horizon"],
+            period=settings["period"], discount_rate=settings["discount_rate"], margin=settings["margin"],
+            currency=args.currency, cost_to_serve=args.cost_to_serve, cohort=args.cohort, channels=channels,
+            **columns,
+        )
+        ltv = (business.ltv_cac(values, transactions, costs, *models, interval=args.interval, **columns)
+               if costs is not None else None)
+        step.detail = f"{len(values):,} customers"
+    table = values.copy()
+    table["cohort"] = table["cohort"].astype(str)
+    _write_forecast(table, settings, args.out, progress)
+    _print(format_value(values, ltv))
+    return f"{len(values):,} customers -> {args.out}"
+
+
+def format_value(values, ltv=None):
+    """Value by segment, its concentration and LTV:CAC, as text."""
+    from . import business
+
+    currency = values.attrs["currency"]
+    segments = business.segment_value(values)
+    segments = segments.loc[segments["customers"] > 0]
+    columns = ["customers", "realised_margin", "expected_value", "customer_value", "value_per_customer",
+               "mean_probability_alive"]
+    lines = [
+        f"Customer value as of {values.attrs['observation_end']} ({currency}; margin {values.attrs['margin']:g}; "
+        f"expected over {values.attrs['horizon']} x {values.attrs['period']})",
+        segments[columns].to_string(float_format=lambda v: f"{v:,.2f}"),
+        "",
+        "Share of expected value held by the top customers:",
+        business.value_concentration(values["expected_value"]).to_string(
+            formatters={"share_of_value": "{:.1%}".format, "value": "{:,.2f}".format}),
+    ]
+    if ltv is not None:
+        lines += ["", f"LTV, CAC ({currency} per customer) and payback (periods of the cohort) per cohort and channel:",
+                  ltv[[c for c in ("customers", "spend", "cac", "ltv", "ltv_lower", "ltv_upper", "ltv_cac",
+                                   "payback_periods") if c in ltv.columns]].to_string(
+                      float_format=lambda v: f"{v:,.2f}", na_rep="not within horizon")]
+    return "\n".join(lines)
+
+
+def run_value_report(args, progress):
+    from .value_report import value_report
+
+    with _user_file_errors():
+        _io.check_writable(args.out, table=False)
+    settings, source, transactions, models, costs, channels = _customer_value_inputs(args, progress)
+    with progress.step(f"value report {args.out}"), _io.atomic_path(args.out) as temporary, \
+            _value_errors(source, args):
+        value_report(
+            transactions, temporary, *models, observation_end=settings["observation_end"],
+            horizon=settings["horizon"], period=settings["period"], discount_rate=settings["discount_rate"],
+            margin=settings["margin"], currency=args.currency, cost_to_serve=args.cost_to_serve,
+            cohort=args.cohort, acquisition_costs=costs, channels=channels,
+            retention_points=args.retention_points, interval=args.interval, title=args.title,
+            **_value_columns(settings),
+        )
+    return f"value report -> {args.out}"
+
+
+COMMANDS.update({"value": run_value, "value-report": run_value_report})
 
 
 # ----- main ---------------------------------------------------------------------------------
@@ -934,6 +1285,9 @@ def main(argv=None):
     except Exception as error:  # noqa: BLE001 - every other failure is an internal one
         if debug:
             traceback.print_exc()
+        if isinstance(error, ImportError) and "pip install" in str(error):  # a missing optional extra
+            sys.stderr.write(f"{command}: error: {one_line(error)}\n")
+            return 2
         hint = "" if debug else " (run with --debug for the traceback)"
         text = one_line(error) or "no message"
         if type(error).__name__ == "ConvergenceError":

@@ -12,6 +12,9 @@ purchases in the next t time units given the customer's history (Fader, Hardie &
 and so contribute little.
 """
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
 
@@ -21,7 +24,12 @@ from ._validation import check_positive_number
 
 
 # Customers that share one random stream in the value simulation (see _simulated_interval).
-_SIMULATION_BLOCK = 4096
+_SIMULATION_BLOCK = 32_768
+
+
+def _threads():
+    """Threads for the value simulation: the cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def period_length(period, model_time_unit):
@@ -138,12 +146,19 @@ def _simulated_interval(transaction_model, spend_model, data, value, period_ends
 
     def simulate(history, spend_history, start, rows):
         values = np.empty((n_draws, len(history[0])))
-        for k in range(n_draws):
+
+        def one_draw(k):
             stream = np.random.default_rng([int(seeds[k]), start // block])
             params = transaction_model.formula_params(rows, purchase_draws[k])  # per customer with covariates
             counts = purchase_formula(params, period_ends, *history, stream)
             spend = spend_formula(dict(zip(spend_names, spend_draws[k])), counts, *spend_history, stream)
             values[k] = spend @ weights
+
+        # NumPy releases the GIL while it draws and computes on whole arrays, so the
+        # draws run in parallel on threads; each has its own stream, so the result
+        # does not depend on the number of threads.
+        with ThreadPoolExecutor(max_workers=_threads()) as pool:
+            list(pool.map(one_draw, range(n_draws)))
         return values
 
     def draws_by_chunk():
@@ -158,3 +173,49 @@ def _simulated_interval(transaction_model, spend_model, data, value, period_ends
     table = _intervals.interval_table(value.to_numpy(), draws_by_chunk(), level, data.index, "clv")
     table.attrs.update(n_draws=n_draws)
     return table
+
+
+def contractual_lifetime_value(model, data, *, margin, discount_rate):
+    """Residual lifetime value of each subscriber: margin per period x DERL.
+
+    Fader & Hardie (2010), "Customer-base valuation in a contractual setting: the
+    perils of ignoring heterogeneity", Marketing Science 29(1), eq. 6:
+    E[RLV] = margin x DERL(discount_rate | tenure), the discounted value of the
+    customer's future renewals, stated at her next renewal date (the next renewal
+    payment undiscounted); churned customers are worth 0.
+
+    Parameters
+    ----------
+    model : fitted contractual model
+        E.g. :class:`clvmodels.ShiftedBetaGeoModel` or
+        :class:`clvmodels.BetaDiscreteWeibullModel` (anything with
+        ``expected_residual_lifetime(data, discount_rate)``).
+    data : pandas.DataFrame
+        ``tenure`` and ``churned`` per customer, in the model's period.
+    margin : float or array-like
+        Profit per customer per period (one value, or one per row of ``data``).
+    discount_rate : float
+        Per period, >= 1e-4.
+
+    Returns
+    -------
+    pandas.Series
+        Value per customer, on ``data.index``, named ``clv``, in the currency of
+        ``margin``.
+
+    Examples
+    --------
+    >>> import clvmodels as clv
+    >>> table = clv.tenure_from_survivors([1000, 631, 468, 382, 326, 289, 262, 241])
+    >>> sbg = clv.ShiftedBetaGeoModel().fit(table, sample_weight="weight")
+    >>> value = clv.contractual_lifetime_value(sbg, table, margin=100.0, discount_rate=0.1)
+    >>> round(float(value.iloc[-1]), 2)  # an active customer after 7 renewals
+    684.23
+    """
+    margin = np.asarray(margin, dtype=float)
+    if margin.ndim > 1 or (margin.ndim == 1 and len(margin) != len(data)):
+        raise ValueError(f"margin must be one number or one per row of data ({len(data)} rows)")
+    if np.any(~np.isfinite(margin) | (margin < 0)):
+        raise ValueError("margin must hold finite numbers >= 0")
+    derl = model.expected_residual_lifetime(data, discount_rate).to_numpy()
+    return pd.Series(margin * derl, index=data.index, name="clv")

@@ -127,7 +127,7 @@ def sample_future_spend(params, counts, x, m, random_state=None):
 
     The customer's spend scale nu has the posterior Gamma(q + p x, v + x m) (shape,
     rate); the sum of N purchases is then Gamma(p N, nu). Only entries with purchases
-    are drawn.
+    get a spend draw.
 
     Parameters
     ----------
@@ -147,9 +147,8 @@ def sample_future_spend(params, counts, x, m, random_state=None):
     spend = np.zeros(counts.shape)
     customers, periods = np.nonzero(counts)
     if customers.size:
-        buyers, which = np.unique(customers, return_inverse=True)
-        rate = rng.gamma(q + p * x[buyers], 1.0 / (v + x[buyers] * m[buyers]))
-        spend[customers, periods] = rng.gamma(p * counts[customers, periods]) / rate[which]
+        rate = rng.gamma(q + p * x, 1.0 / (v + x * m))
+        spend[customers, periods] = rng.gamma(p * counts[customers, periods]) / rate[customers]
     return spend
 
 

@@ -409,7 +409,7 @@ def test_evaluation_is_exported():
     assert "evaluation" in clv.__all__
     assert set(evaluation.__all__) == {
         "holdout_comparison", "holdout_metrics", "holdout_by_frequency", "tracking", "goodness_of_fit",
-        "compare_models", "interval_coverage",
+        "compare_models", "interval_coverage", "survival_comparison",
     }
 
 
