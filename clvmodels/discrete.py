@@ -25,6 +25,7 @@ from .data import (
     _end_tick,
     _PurchaseDays,
     _purchase_days,
+    _DateReading,
     _read_transactions,
     _require_purchases_by,
     _rfm_frame,
@@ -77,6 +78,8 @@ def discrete_rfm_summary(
     period="Y",
     observation_end=None,
     datetime_format=None,
+    date_unit=None,
+    timezone=None,
 ):
     """Summarise a transaction log into one discrete-time history per customer.
 
@@ -96,8 +99,8 @@ def discrete_rfm_summary(
         still running at ``observation_end`` is left out, since its opportunity is
         not over); later transactions are ignored. By default the period of the
         last transaction is taken as complete.
-    datetime_format : str, optional
-        ``strftime`` format of the dates.
+    datetime_format, date_unit, timezone : optional
+        How dates are read, as in :func:`clvmodels.rfm_summary`.
 
     Returns
     -------
@@ -141,10 +144,11 @@ def discrete_rfm_summary(
     problems = Problems("transactions")
     code = _check_period(period, problems)
     clock = _Clock.for_unit("D", problems)
-    log = _read_transactions(transactions, customer_col, date_col, None, clock, datetime_format, problems)
+    reading = _DateReading(datetime_format, date_unit, timezone)
+    log = _read_transactions(transactions, customer_col, date_col, None, clock, reading, problems)
     end = None
     if observation_end is not None:
-        end = _end_tick(observation_end, "observation_end", clock, datetime_format, problems)
+        end = _end_tick(observation_end, "observation_end", clock, reading, problems)
         if log is not None and end is not None:
             _require_purchases_by(end, "observation_end", log, date_col, clock, problems)
     problems.raise_if_any()
@@ -166,12 +170,14 @@ def discrete_calibration_holdout_split(
     calibration_end,
     observation_end=None,
     datetime_format=None,
+    date_unit=None,
+    timezone=None,
 ):
     """Summarise a transaction log over calibration periods and the holdout periods after them.
 
     Parameters
     ----------
-    transactions, customer_col, date_col, period, datetime_format
+    transactions, customer_col, date_col, period, datetime_format, date_unit, timezone
         As in :func:`discrete_rfm_summary`.
     calibration_end : str or datetime-like
         Last day of the calibration periods (periods ending by it count).
@@ -213,11 +219,12 @@ def discrete_calibration_holdout_split(
     problems = Problems("transactions")
     code = _check_period(period, problems)
     clock = _Clock.for_unit("D", problems)
-    log = _read_transactions(transactions, customer_col, date_col, None, clock, datetime_format, problems)
-    calibration = _end_tick(calibration_end, "calibration_end", clock, datetime_format, problems)
+    reading = _DateReading(datetime_format, date_unit, timezone)
+    log = _read_transactions(transactions, customer_col, date_col, None, clock, reading, problems)
+    calibration = _end_tick(calibration_end, "calibration_end", clock, reading, problems)
     end = None
     if observation_end is not None:
-        end = _end_tick(observation_end, "observation_end", clock, datetime_format, problems)
+        end = _end_tick(observation_end, "observation_end", clock, reading, problems)
     if log is not None and calibration is not None:
         _require_purchases_by(calibration, "calibration_end", log, date_col, clock, problems)
     problems.raise_if_any()
@@ -316,6 +323,8 @@ def tenure_summary(
     period="M",
     observation_end=None,
     datetime_format=None,
+    date_unit=None,
+    timezone=None,
 ):
     """Turn subscription records into one (tenure, churned) row per customer.
 
@@ -336,8 +345,8 @@ def tenure_summary(
         The day the records were taken (default: the latest start or end date).
         Subscriptions ending after it count as active; those starting after it are
         left out.
-    datetime_format : str, optional
-        ``strftime`` format of the dates.
+    datetime_format, date_unit, timezone : optional
+        How dates are read, as in :func:`clvmodels.rfm_summary`.
 
     Returns
     -------
@@ -386,17 +395,19 @@ def tenure_summary(
     problems.add_if(customer_col, ids.isna().to_numpy(), "are missing customer ids")
     problems.add_if(customer_col, (ids.duplicated(keep="first") & ids.notna()).to_numpy(),
                     "repeat an earlier customer id (one subscription per customer)")
-    start = datetime_column(subscriptions, start_col, problems, datetime_format)
+    reading = _DateReading(datetime_format, date_unit, timezone)
+    start = datetime_column(subscriptions, start_col, problems, datetime_format, date_unit=date_unit, timezone=timezone)
     has_end = subscriptions[end_col].notna().to_numpy()
     end = np.full(len(subscriptions), np.datetime64("NaT"), dtype="datetime64[ns]")
     if has_end.any():
-        parsed = datetime_column(subscriptions.loc[has_end, [end_col]], end_col, problems, datetime_format)
+        parsed = datetime_column(subscriptions.loc[has_end, [end_col]], end_col, problems, datetime_format,
+                                 date_unit=date_unit, timezone=timezone)
         if parsed is not None:
             end[has_end] = parsed.astype("datetime64[ns]")
     clock = _Clock.for_unit("D", problems)
     obs = None
     if observation_end is not None:
-        obs = _end_tick(observation_end, "observation_end", clock, datetime_format, problems)
+        obs = _end_tick(observation_end, "observation_end", clock, reading, problems)
     if problems.messages:
         problems.raise_if_any()
 
