@@ -327,6 +327,19 @@ class CovariateMixin:
         return record
 
     @classmethod
+    def record_parameters(cls, record):
+        """The parameter names a model record of this class must hold and which of them
+        (the coefficients) may be any number, from the record's covariate settings."""
+        settings = record.get("settings") if isinstance(record.get("settings"), dict) else {}
+        lists = [settings.get(f"{p}_covariates") or [] for p in PROCESSES]
+        if not all(isinstance(v, list) and all(isinstance(n, str) for n in v) for v in lists):
+            return cls.param_names, ()  # the constructor reports the malformed setting
+        if not any(lists) or not all(p in cls.covariate_links for p, v in zip(PROCESSES, lists) if v):
+            return cls.param_names, ()
+        design = Design(cls.param_names, cls.covariate_links, *lists)
+        return design.names, design.coefficient_names
+
+    @classmethod
     def from_dict(cls, record):
         model = super().from_dict(record)
         if model._has_covariates():

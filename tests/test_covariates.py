@@ -484,3 +484,19 @@ def test_command_line_fits_and_scores_with_covariates(cdnow_sample, tmp_path, ca
                        "--purchase-covariates", "varies"])
     assert status == 2
     assert "'varies' varies within" in capsys.readouterr().err
+
+
+def test_model_records_with_covariates_are_checked(fitted):
+    record = fitted.to_dict()
+    assert record["params"]["purchase[x2]"] < 0
+    assert clv.model_from_dict(record).coefficient_names == fitted.coefficient_names  # negative coefficients pass
+    for change, words in (
+        (lambda r: r["params"].pop("dropout_b[x2]"), "needs parameters"),
+        (lambda r: r["params"].update(a=-1.0), "parameter 'a' must be a finite number > 0"),
+        (lambda r: r["params"].update({"purchase[x1]": float("nan")}), "purchase\\[x1\\]"),
+        (lambda r: r["settings"].update(purchase_covariates=["x1"]), "needs parameters"),
+    ):
+        broken = json.loads(json.dumps(record))
+        change(broken)
+        with pytest.raises(ValueError, match=words):
+            clv.model_from_dict(broken)
