@@ -150,11 +150,13 @@ def _fit_ours(model_class, **settings):
     return fit
 
 
-def _fit_lifetimes(fitter_class, columns=("frequency", "recency", "T")):
-    """The step fitting lifetimes' ``fitter_class`` to ``columns`` (it computes the SEs in fit)."""
+def _fit_lifetimes(fitter_class, columns=("frequency", "recency", "T"), standard_errors=True):
+    """The step fitting lifetimes' ``fitter_class`` to ``columns`` (it computes the SEs in fit;
+    ParetoNBDFitter computes no Hessian, hence no standard errors: NaN)."""
     def fit(rfm, meta, _):
         fitter = fitter_class().fit(*(rfm[c] for c in columns))
-        return _fit_record(fitter.params_, fitter.standard_errors_)
+        errors = fitter.standard_errors_ if standard_errors else pd.Series(np.nan, index=fitter.params_.index)
+        return _fit_record(fitter.params_, errors)
     return fit
 
 
@@ -198,6 +200,8 @@ STEPS = {
     "fit_day": {"clvmodels": _fit_ours(clv.BetaGeoModel), "lifetimes": _fit_lifetimes(lifetimes.BetaGeoFitter)},
     "fit_mbg": {"clvmodels": _fit_ours(clv.ModifiedBetaGeoModel),
                 "lifetimes": _fit_lifetimes(lifetimes.ModifiedBetaGeoFitter)},
+    "pnbd_fit": {"clvmodels": _fit_ours(clv.ParetoNBDModel),
+                 "lifetimes": _fit_lifetimes(lifetimes.ParetoNBDFitter, standard_errors=False)},
     "gamma_gamma": {"clvmodels": _fit_ours(clv.GammaGammaModel),
                     "lifetimes": _fit_lifetimes(lifetimes.GammaGammaFitter, ("frequency", "monetary_value"))},
     "clv": {"clvmodels": _clv_ours, "lifetimes": _clv_lifetimes},

@@ -19,13 +19,15 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from clvmodels import bgnbd, gamma_gamma, mbgnbd
+from clvmodels import bgnbd, gamma_gamma, mbgnbd, pareto_nbd
 
 BG_PARAMS = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}  # alpha in weeks
 # MBG/NBD on the same CDNOW sample (Batislam, Denizel & Filiztekin 2007 model; REFERENCE.md).
 MBG_PARAMS = {"r": 0.525, "alpha": 6.183, "a": 0.891, "b": 1.614}
 SAMPLERS = {"bgnbd": bgnbd.sample, "mbgnbd": mbgnbd.sample}
 GG_PARAMS = {"p": 6.25, "q": 3.74, "v": 15.44}
+# Pareto/NBD CDNOW estimates (FHL 2005 / REFERENCE.md), alpha and beta in weeks.
+PNBD_PARAMS = {"r": 0.5533, "alpha": 10.578, "s": 0.6062, "beta": 11.669}
 ORIGIN = np.datetime64("2020-01-01", "D")
 DAYS_PER_WEEK = 7.0
 
@@ -86,6 +88,27 @@ def rfm_with_covariates(n_customers, *, window_weeks=52.0, seed=0, bg_params=BG_
     })
     table = model.sample(rng.uniform(1 / DAYS_PER_WEEK, window_weeks, n_customers), rng, covariates=covariates)
     table[["x1", "x2"]] = covariates.to_numpy()
+    table.attrs["time_unit"] = "W"
+    return table
+
+
+def pnbd_rfm_table(n_customers, *, window_weeks=52.0, seed=0, params=PNBD_PARAMS):
+    """An RFM table of ``n_customers`` drawn from the Pareto/NBD model
+    (:func:`clvmodels.pareto_nbd.sample`) at day resolution, in weeks, like
+    :func:`rfm_table` with ``resolution="day"``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns frequency, recency, T; ``attrs["time_unit"] = "W"``.
+    """
+    rng = np.random.default_rng(seed)
+    window_days = int(round(window_weeks * DAYS_PER_WEEK))
+    in_days = {**params, "alpha": params["alpha"] * DAYS_PER_WEEK, "beta": params["beta"] * DAYS_PER_WEEK}
+    T_days = rng.integers(1, window_days + 1, n_customers).astype(float)
+    table = pareto_nbd.sample(in_days, T_days, rng)
+    table["recency"] = np.floor(table["recency"]) / DAYS_PER_WEEK
+    table["T"] = T_days / DAYS_PER_WEEK
     table.attrs["time_unit"] = "W"
     return table
 

@@ -38,6 +38,7 @@ STEP_LABELS = {
     "fit_day": "BetaGeoModel.fit incl. SEs, day-resolution times",
     "fit_mbg": "ModifiedBetaGeoModel.fit incl. SEs, day-resolution times",
     "gamma_gamma": "GammaGammaModel.fit",
+    "pnbd_fit": "ParetoNBDModel.fit incl. SEs, day-resolution times",
     "clv": "customer_lifetime_value, 12 monthly periods, day-resolution times",
     "clv_continuous": "customer_lifetime_value, 12 monthly periods, continuous times",
     "predictions": "all predictions (P(alive), E[purchases], spend, CLV), day-resolution times",
@@ -98,6 +99,8 @@ class Case:
             return ("rfm", "day", self.customers, "mbgnbd")
         if self.step == "fit_covariates":
             return ("covariates", self.customers)
+        if self.step == "pnbd_fit":
+            return ("pnbd", "day", self.customers)
         day = self.step in ("fit_day", "clv", "predictions")  # as rfm_summary makes them from daily logs
         return ("rfm", "day" if day else "continuous", self.customers)
 
@@ -128,6 +131,8 @@ def plan(scale, steps):
     for n in (0.1 * M, 1 * M):  # issue 9: MBG/NBD fit on 1M customers >= 30x
         cases.append(Case("fit_mbg", s(n), s(n), target=Target(speedup=30) if n == 1 * M else None))
     cases.append(Case("gamma_gamma", s(1 * M), s(1 * M), target=Target(speedup=20)))
+    # issue 9: Pareto/NBD fit incl. SEs on 100k customers drawn from the model, >= 50x.
+    cases.append(Case("pnbd_fit", s(0.1 * M), s(0.1 * M), target=Target(speedup=50)))
     cases.append(Case("clv", s(1 * M), s(1 * M), target=Target(speedup=30)))
     # Continuous times defeat evaluating once per distinct (frequency, T): the hard case.
     cases.append(Case("clv_continuous", s(0.1 * M), s(0.1 * M)))
@@ -170,6 +175,9 @@ def make_input(key, directory, seed):
             table = generate.repeat_buyers(key[1], seed=seed + 1)
         elif key[0] == "covariates":
             table = generate.rfm_with_covariates(key[1], seed=seed + 3)
+        elif key[0] == "pnbd":
+            table = generate.pnbd_rfm_table(key[2], seed=seed + 3)
+            meta["pnbd_params"] = generate.PNBD_PARAMS
         else:
             model = key[3] if len(key) > 3 else "bgnbd"
             params = generate.MBG_PARAMS if model == "mbgnbd" else generate.BG_PARAMS
@@ -276,12 +284,15 @@ def compare(case, ours, theirs, input_dir):
                                  f"(by definition lifetimes averages records, clvmodels purchase days; "
                                  f"{int((~same_definition).sum())} customers)")
         return result
-    if case.step in ("fit_continuous", "fit_day", "fit_mbg", "gamma_gamma"):
+    if case.step in ("fit_continuous", "fit_day", "fit_mbg", "gamma_gamma", "pnbd_fit"):
         params = _rel_diff(list(ours["params"].values()), [theirs["params"][k] for k in ours["params"]])
         ses = _rel_diff(list(ours["standard_errors"].values()),
                         [theirs["standard_errors"][k] for k in ours["standard_errors"]])
         ll_gain = _log_likelihood_gain(case, ours["params"], theirs["params"], input_dir)
-        ok = params <= 1e-4
+        # A flat likelihood (Pareto/NBD's s and beta) leaves lifetimes' Nelder-Mead short of
+        # the optimum by ~1e-4: a fit also agrees when it is within 1e-3 and its
+        # log-likelihood is at least lifetimes'.
+        ok = params <= 1e-4 or (params <= 1e-3 and ll_gain >= 0)
         se_text = f"SEs {ses:.1g}"
         for name, fit in (("clvmodels", ours), ("lifetimes", theirs)):
             missing = [k for k, v in fit["standard_errors"].items() if not np.isfinite(v)]
@@ -302,12 +313,15 @@ def compare(case, ours, theirs, input_dir):
 
 def _log_likelihood_gain(case, ours, theirs, input_dir):
     """Total log-likelihood at clvmodels' estimate minus at lifetimes' (clvmodels' formulas)."""
-    from clvmodels import bgnbd, gamma_gamma, mbgnbd
+    from clvmodels import bgnbd, gamma_gamma, mbgnbd, pareto_nbd
 
     data, _ = load_input(input_dir)
     if case.step == "gamma_gamma":
         columns = (data["frequency"], data["monetary_value"])
         ll = gamma_gamma.log_likelihood
+    elif case.step == "pnbd_fit":
+        columns = (data["frequency"], data["recency"], data["T"])
+        ll = pareto_nbd.log_likelihood
     else:
         columns = (data["frequency"], data["recency"], data["T"])
         ll = mbgnbd.log_likelihood if case.step == "fit_mbg" else bgnbd.log_likelihood

@@ -20,6 +20,7 @@ from .sbg import ShiftedBetaGeoModel
 from .bdw import BetaDiscreteWeibullModel
 from .clv import contractual_lifetime_value, customer_lifetime_value
 from .gamma_gamma import GammaGammaModel
+from .pareto_nbd import ParetoNBDModel
 from . import evaluation
 from . import plotting
 from . import report
@@ -45,6 +46,7 @@ __all__ = [
     "BetaDiscreteWeibullModel",
     "ContractualModel",
     "GammaGammaModel",
+    "ParetoNBDModel",
     "TransactionModel",
     "SpendModel",
     "Mixing",
