@@ -142,10 +142,10 @@ def _fit_record(params, standard_errors, optimizer=None):
             "optimizer": optimizer}
 
 
-def _fit_ours(model_class):
+def _fit_ours(model_class, **settings):
     """The step fitting clvmodels' ``model_class`` (standard errors included)."""
     def fit(rfm, meta, _):
-        model = model_class().fit(rfm)
+        model = model_class(**settings).fit(rfm)
         return _fit_record(model.params_, model.standard_errors_, model.optimizer_)
     return fit
 
@@ -207,6 +207,10 @@ STEPS = {
     "clv": {"clvmodels": _clv_ours, "lifetimes": _clv_lifetimes},
     "clv_continuous": {"clvmodels": _clv_ours, "lifetimes": _clv_lifetimes},
     "predictions": {"clvmodels": _predictions_ours, "lifetimes": _predictions_lifetimes},
+    # issue 12: lifetimes has no covariates; "plain" is the same table fitted without them
+    "fit_covariates": {"clvmodels": _fit_ours(clv.BetaGeoModel, purchase_covariates=["x1", "x2"],
+                                              dropout_covariates=["x1", "x2"]),
+                       "plain": _fit_ours(clv.BetaGeoModel)},
 }
 _NEEDS_MODELS = {"clv", "clv_continuous", "predictions"}
 WARMUP_ROWS = 2000

@@ -68,6 +68,30 @@ def rfm_table(n_customers, *, resolution="continuous", window_weeks=52.0, seed=0
     return table
 
 
+# Issue 12: coefficients of x1 ~ N(0, 1) and x2 ~ Bernoulli(0.4) in both processes.
+COVARIATE_EFFECTS = {"purchase[x1]": 0.3, "purchase[x2]": -0.2, "dropout_a[x1]": 0.2, "dropout_a[x2]": 0.0,
+                     "dropout_b[x1]": -0.1, "dropout_b[x2]": 0.3}
+
+
+def rfm_with_covariates(n_customers, *, window_weeks=52.0, seed=0, bg_params=BG_PARAMS,
+                        effects=COVARIATE_EFFECTS):
+    """An RFM table drawn from BG/NBD with two covariates in both processes (continuous
+    times, weeks): columns frequency, recency, T, x1, x2."""
+    from clvmodels import BetaGeoModel  # noqa: PLC0415 (only this table needs the model class)
+
+    rng = np.random.default_rng(seed)
+    covariates = pd.DataFrame({"x1": rng.normal(size=n_customers),
+                               "x2": rng.binomial(1, 0.4, n_customers).astype(float)})
+    model = BetaGeoModel.from_dict({
+        "params": {**bg_params, **effects}, "time_unit": "W",
+        "settings": {"purchase_covariates": ["x1", "x2"], "dropout_covariates": ["x1", "x2"]},
+    })
+    table = model.sample(rng.uniform(1 / DAYS_PER_WEEK, window_weeks, n_customers), rng, covariates=covariates)
+    table[["x1", "x2"]] = covariates.to_numpy()
+    table.attrs["time_unit"] = "W"
+    return table
+
+
 def pnbd_rfm_table(n_customers, *, window_weeks=52.0, seed=0, params=PNBD_PARAMS):
     """An RFM table of ``n_customers`` drawn from the Pareto/NBD model
     (:func:`clvmodels.pareto_nbd.sample`) at day resolution, in weeks, like

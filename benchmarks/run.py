@@ -42,6 +42,7 @@ STEP_LABELS = {
     "clv": "customer_lifetime_value, 12 monthly periods, day-resolution times",
     "clv_continuous": "customer_lifetime_value, 12 monthly periods, continuous times",
     "predictions": "all predictions (P(alive), E[purchases], spend, CLV), day-resolution times",
+    "fit_covariates": "BetaGeoModel.fit incl. SEs, 2 covariates in both processes, continuous times",
 }
 STEP_ORDER = list(STEP_LABELS)
 M = 1_000_000
@@ -53,6 +54,7 @@ class Target:
     peak_mb: float = None  # clvmodels peak memory above the input at most this
     seconds: float = None  # clvmodels at most this long
     linear_with: tuple = None  # (step, size) of a smaller case: memory must grow at most linearly
+    times_plain: float = None  # at most this many times the plain fit (impl "plain") on the same input
 
     def describe(self):
         parts = []
@@ -64,6 +66,8 @@ class Target:
             parts.append(f"<= {self.seconds:g} s")
         if self.linear_with:
             parts.append("memory linear")
+        if self.times_plain:
+            parts.append(f"<= {self.times_plain:g}x the plain fit")
         return ", ".join(parts)
 
 
@@ -93,6 +97,8 @@ class Case:
             return ("repeat", self.customers)
         if self.step == "fit_mbg":  # drawn from MBG/NBD itself
             return ("rfm", "day", self.customers, "mbgnbd")
+        if self.step == "fit_covariates":
+            return ("covariates", self.customers)
         if self.step == "pnbd_fit":
             return ("pnbd", "day", self.customers)
         day = self.step in ("fit_day", "clv", "predictions")  # as rfm_summary makes them from daily logs
@@ -137,6 +143,8 @@ def plan(scale, steps):
     cases.append(Case("predictions", s(1 * M), s(1 * M), lifetimes=False))
     cases.append(Case("predictions", s(10 * M), s(10 * M), lifetimes=False,
                       target=Target(seconds=5, linear_with=("predictions", s(1 * M)))))
+    # issue 12: with covariates (nothing to compress), beside the plain fit of the same table
+    cases.append(Case("fit_covariates", s(1 * M), s(1 * M), lifetimes=False, target=Target(times_plain=10)))
     return [c for c in cases if c.step in steps]
 
 
@@ -165,6 +173,8 @@ def make_input(key, directory, seed):
     else:
         if key[0] == "repeat":
             table = generate.repeat_buyers(key[1], seed=seed + 1)
+        elif key[0] == "covariates":
+            table = generate.rfm_with_covariates(key[1], seed=seed + 3)
         elif key[0] == "pnbd":
             table = generate.pnbd_rfm_table(key[2], seed=seed + 3)
             meta["pnbd_params"] = generate.PNBD_PARAMS
@@ -349,6 +359,15 @@ def evaluate(case, cases):
             notes.append(f"peak x{growth:.1f} for x{size_growth:g} customers")
         else:
             notes.append("no smaller case to compare memory")
+    if target.times_plain:
+        plain = case.results.get("plain", {})
+        if plain.get("ok"):
+            ratio = ours["seconds"] / plain["seconds"]
+            verdicts.append(ratio <= target.times_plain)
+            notes.append(f"{ratio:.1f}x the plain fit's {plain['seconds']:.3g} s")
+        else:
+            verdicts.append(False)
+            notes.append("plain fit not measured")
     if case.parity is not None and not case.parity.get("ok"):
         notes.append("answers differ")
     return all(verdicts), "; ".join(notes)
@@ -561,7 +580,8 @@ def main(argv=None):
             if case.step in ("summary", "calibration"):
                 case.n = json.loads((input_dir / "meta.json").read_text())["n_rows"]
             outputs = {}
-            for impl in (["lifetimes"] if case.lifetimes else []) + ["clvmodels"]:
+            baseline = ["plain"] if case.target and case.target.times_plain else []
+            for impl in (["lifetimes"] if case.lifetimes else []) + ["clvmodels"] + baseline:
                 output = workdir / f"out_{impl}.pkl"
                 n_rows = json.loads((input_dir / "meta.json").read_text())["n_rows"]
                 prefault = 0 if args.no_prefault else prefault_mb(n_rows)
@@ -574,7 +594,7 @@ def main(argv=None):
                           else reply["error"])
                 log(f"[{time.perf_counter() - started:6.1f}s] {number}/{len(cases)} {case.step} "
                     f"{case.size_label} {impl}: {status}")
-            if len(outputs) == 2:
+            if "lifetimes" in outputs and "clvmodels" in outputs:
                 answers = {}
                 for impl, path in outputs.items():
                     with open(path, "rb") as handle:

@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 from . import datasets
 from ._base import load_model, model_from_dict
 from ._families import ContractualModel, Mixing, SpendModel, TransactionModel, registered_models
+from ._covariates import encode_categorical, likelihood_ratio_test
 from .data import calibration_holdout_split, compress, rfm_summary
 from .discrete import discrete_calibration_holdout_split, discrete_rfm_summary, tenure_from_survivors, tenure_summary
 from .bgnbd import BetaGeoModel
@@ -50,6 +51,8 @@ __all__ = [
     "SpendModel",
     "Mixing",
     "registered_models",
+    "encode_categorical",
+    "likelihood_ratio_test",
     "customer_lifetime_value",
     "contractual_lifetime_value",
     "evaluation",

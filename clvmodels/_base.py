@@ -487,12 +487,16 @@ def model_from_dict(record):
     cls = _MODEL_CLASSES.get(name) if isinstance(name, str) else None
     if cls is None:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(_MODEL_CLASSES))}")
-    check_model_record(record, cls.param_names, cls)
+    # A model with covariates has their coefficients too (named from its settings), of any sign.
+    names, unbounded = cls.record_parameters(record) if hasattr(cls, "record_parameters") else (cls.param_names, ())
+    check_model_record(record, names, cls, unbounded)
     try:
         model = cls.from_dict(record)
     except (KeyError, TypeError, AttributeError) as error:
         raise ValueError(f"{cls.__name__} record is incomplete or malformed ({error})") from None
-    bad = [name for name, value in model.params_.items() if not (np.isfinite(value) and value > 0)]
+    unbounded = getattr(model, "coefficient_names", ())  # covariate coefficients may be any number
+    bad = [name for name, value in model.params_.items()
+           if not (np.isfinite(value) and (value > 0 or name in unbounded))]
     if bad:
         raise ValueError(f"parameter {bad[0]!r} must be a finite number > 0")
     return model

@@ -43,6 +43,7 @@ import pandas as pd
 from . import _intervals
 from ._arrays import distinct_rows
 from ._base import _MODEL_CLASSES, BaseModel
+from ._covariates import CovariateMixin, take_rows
 from ._validation import check_positive_number, check_times
 
 
@@ -95,13 +96,17 @@ def require_finite(values, model, what):
     return values
 
 
-class TransactionModel(BaseModel):
+class TransactionModel(CovariateMixin, BaseModel):
     """Base class of the purchase (transaction) models.
 
     Subclasses declare ``param_names``, ``rfm_columns``, ``time_params``,
     ``time_columns``, ``formulas`` (see the module docstring) and, for reports and the
     command line, ``key`` (a short name such as "bgnbd"), ``title`` (e.g. "BG/NBD")
-    and ``param_descriptions`` (one phrase per parameter).
+    and ``param_descriptions`` (one phrase per parameter). Models whose formulas take
+    one value of some parameters per customer declare ``covariate_links`` and accept
+    the settings ``purchase_covariates``, ``dropout_covariates`` and
+    ``covariate_penalizer`` (see :class:`clvmodels._covariates.CovariateMixin`); with
+    covariates, every method taking ``data`` needs the covariate columns in it.
     """
 
     key = None
@@ -160,7 +165,7 @@ class TransactionModel(BaseModel):
         history = self._history(data)
         t = check_positive_number(t, "t", allow_zero=True)
         values = self.formulas.expected_purchases(
-            self.params_, t, *history, ticks_per_unit=self._ticks_per_unit(data)
+            self.formula_params(data), t, *history, ticks_per_unit=self._ticks_per_unit(data)
         )
         return self._finite_series(values, data, "expected_purchases")
 
@@ -180,7 +185,7 @@ class TransactionModel(BaseModel):
                 self, lambda model, rows: model.probability_alive(rows), data, interval, n_draws, random_state
             )
         history = self._history(data)
-        values = self.formulas.probability_alive(self.params_, *history)
+        values = self.formulas.probability_alive(self.formula_params(data), *history)
         return self._finite_series(np.clip(values, 0.0, 1.0), data, "probability_alive")
 
     def conditional_probability_of_purchases(self, data, n, t):
@@ -205,12 +210,13 @@ class TransactionModel(BaseModel):
         history = self._history(data)
         t = check_positive_number(t, "t", allow_zero=True)
         n = _checked_n(n)
+        params = self.formula_params(data)
         if n.ndim == 0:
-            values = self.formulas.conditional_probability_of_purchases(self.params_, n, t, *history)
+            values = self.formulas.conditional_probability_of_purchases(params, n, t, *history)
             return self._finite_series(np.clip(values, 0.0, 1.0), data, "probability")
         counts = n.reshape(-1)
         values = self.formulas.conditional_probability_of_purchases(
-            self.params_, counts[:, None], t, *(column[None, :] for column in history)
+            params, counts[:, None], t, *(column[None, :] for column in history)
         )
         values = np.clip(require_finite(values, self, "conditional_probability_of_purchases"), 0.0, 1.0)
         return pd.DataFrame(values.T, index=data.index, columns=pd.Index(counts.astype(np.int64), name="n"))
@@ -246,15 +252,18 @@ class TransactionModel(BaseModel):
         level = _intervals.check_level(level)
         if n_draws:
             draws = [row for row in self.parameter_draws(_intervals.check_draws(n_draws), random_state).to_numpy()]
-            parameter_sets = [dict(zip(self.param_names, row)) for row in draws]
+            parameter_sets = [self.formula_params(data, row) for row in draws]
         else:
-            parameter_sets = [self.params_]
-        distinct, index = self._distinct_histories(history, data)
+            parameter_sets = [self.formula_params(data)]
+        if self._has_covariates():
+            distinct, index = history, None  # each customer has parameters of her own
+        else:
+            distinct, index = self._distinct_histories(history, data)
         pmf_formula = self.formulas.conditional_probability_of_purchases
 
         def pmf(counts, rows):
             columns = [column[rows][None, :] for column in distinct]
-            total = sum(pmf_formula(params, counts, t, *columns) for params in parameter_sets)
+            total = sum(pmf_formula(take_rows(params, rows), counts, t, *columns) for params in parameter_sets)
             return require_finite(total / len(parameter_sets), self, "purchases_interval")
 
         quantiles = _intervals.quantiles_from_pmf(pmf, len(distinct[0]), _intervals.tail_probabilities(level))
@@ -286,9 +295,10 @@ class TransactionModel(BaseModel):
         draws = self.parameter_draws(n_draws, rng).to_numpy()
         totals = np.zeros(n_draws)
         for rows in _intervals.chunks(len(data), int(chunk_size)):
-            history = self.history(data.iloc[rows])
+            part = data.iloc[rows]
+            history = self.history(part)
             for k, draw in enumerate(draws):
-                params = dict(zip(self.param_names, draw))
+                params = self.formula_params(part, draw)
                 totals[k] += self.formulas.sample_future_purchases(params, [t], *history, rng).sum()
         low, high = np.quantile(totals, _intervals.tail_probabilities(level)[[0, 2]])
         return pd.Series({"estimate": estimate, "lower": low, "upper": high}, name="total_purchases")
@@ -323,13 +333,14 @@ class TransactionModel(BaseModel):
         times, discounts = check_times(times, "times"), np.asarray(discounts, dtype=float)
         ticks = self._ticks_per_unit(data)
         fast = getattr(self.formulas, "discounted_expected_purchases", None)
+        params = self.formula_params(data)
         if fast is not None:
-            total = fast(self.params_, times, discounts, *history, ticks_per_unit=ticks)
+            total = fast(params, times, discounts, *history, ticks_per_unit=ticks)
         else:
             total = np.zeros(len(data))
             previous = np.zeros(len(data))
             for time, discount in zip(times, discounts):
-                cumulative = self.formulas.expected_purchases(self.params_, time, *history, ticks_per_unit=ticks)
+                cumulative = self.formulas.expected_purchases(params, time, *history, ticks_per_unit=ticks)
                 total += discount * (cumulative - previous)
                 previous = cumulative
         return self._finite_series(total, data, "discounted_expected_purchases")
@@ -337,25 +348,36 @@ class TransactionModel(BaseModel):
     def log_likelihood(self, data):
         """Per-customer log-likelihood of ``data`` at the fitted parameters."""
         history = self._history(data)
-        return self._finite_series(self.formulas.log_likelihood(self.params_, *history), data, "log_likelihood")
+        values = self.formulas.log_likelihood(self.formula_params(data), *history)
+        return self._finite_series(values, data, "log_likelihood")
 
     # ----- a customer just acquired -------------------------------------------------------
     def expected_purchases_new_customer(self, t):
-        """Expected repeat purchases of a customer just acquired, by time ``t`` (model time unit)."""
+        """Expected repeat purchases of a customer just acquired, by time ``t`` (model time unit).
+
+        With covariates: of a customer whose covariates are their means in the fitted
+        data (for given customers, use :meth:`expected_purchases` on rows with
+        frequency, recency and T zero and their covariates).
+        """
         self._check_fitted()
-        values = self.formulas.expected_purchases_new_customer(self.params_, check_times(t))
+        values = self.formulas.expected_purchases_new_customer(self._typical_params(), check_times(t))
         return self._scalar_or_array(values, "expected_purchases_new_customer")
 
     def probability_of_purchases(self, n, t):
         """P(X(t) = n): probability that a customer just acquired makes ``n`` repeat
-        purchases by time ``t`` (model time unit); ``n`` and ``t`` broadcast."""
+        purchases by time ``t`` (model time unit); ``n`` and ``t`` broadcast. With
+        covariates: at their means in the fitted data."""
         self._check_fitted()
-        values = self.formulas.probability_of_purchases(self.params_, _checked_n(n), check_times(t))
+        values = self.formulas.probability_of_purchases(self._typical_params(), _checked_n(n), check_times(t))
         return self._scalar_or_array(np.clip(values, 0.0, 1.0), "probability_of_purchases")
 
     # ----- simulation and what-if --------------------------------------------------------
-    def sample(self, T, random_state=None):
+    def sample(self, T, random_state=None, *, covariates=None):
         """Simulate customer histories of observation lengths ``T`` from the fitted model.
+
+        With covariates, ``covariates`` is a DataFrame holding each customer's
+        covariate columns (one row per entry of ``T``); without it every customer has
+        the covariates' means in the fitted data.
 
         Returns
         -------
@@ -365,7 +387,8 @@ class TransactionModel(BaseModel):
         """
         self._check_fitted()
         T = check_times(T, "T")
-        table = self.formulas.sample(self.params_, T, random_state)
+        params = self._typical_params() if covariates is None else self.formula_params(covariates)
+        table = self.formulas.sample(params, T, random_state)
         if self.time_unit_:
             table.attrs["time_unit"] = self.time_unit_
         return table
@@ -387,13 +410,13 @@ class TransactionModel(BaseModel):
         """
         history = self._history(data)
         ends = check_times(period_ends, "period_ends")
-        return self.formulas.sample_future_purchases(self.params_, ends, *history, random_state)
+        return self.formulas.sample_future_purchases(self.formula_params(data), ends, *history, random_state)
 
     def mixing_distributions(self):
         """The model's latent traits across customers: a dict of name -> :class:`Mixing`,
         with keys "purchase" (the purchase process) and "dropout" where the model has them."""
         self._check_fitted()
-        return self.formulas.mixing_distributions(self.params_)
+        return self.formulas.mixing_distributions(self._typical_params())
 
     def with_dropout_scaled(self, factor):
         """A copy of this fitted model whose mean dropout rate is ``factor`` times as large.
@@ -405,7 +428,8 @@ class TransactionModel(BaseModel):
         self._check_fitted()
         factor = check_positive_number(factor, "factor")
         record = self.to_dict()
-        record["params"] = {k: float(v) for k, v in self.formulas.scale_dropout(self.params_, factor).items()}
+        scaled = self.formulas.scale_dropout(self.params_, factor)  # the shared parameters; coefficients kept
+        record["params"] = {**record["params"], **{k: float(v) for k, v in scaled.items()}}
         record["covariance_log_params"] = None
         return type(self).from_dict(record)
 
@@ -418,6 +442,9 @@ class TransactionModel(BaseModel):
             self.param_descriptions.get(name, "") + (f" (per {unit})" if unit and name in self.time_params else "")
             for name in table.index
         ]
+        effects = self.covariate_effects()
+        for name, meaning in effects["meaning"].items():
+            table.loc[name, "meaning"] = meaning
         return table
 
 

@@ -652,14 +652,15 @@ def _setting_defaults(constructor):
     }
 
 
-def check_model_record(record, param_names, constructor=None):
+def check_model_record(record, param_names, constructor=None, unbounded=()):
     """Check the types of a model record (``to_dict`` output) before it is rebuilt.
 
     Every entry has the type ``to_dict`` writes: parameters are JSON numbers (not
     text), finite and > 0; counts and the log-likelihood are finite numbers or null;
     the time unit is a known code or null; the covariance is a square table of
     numbers or nulls, one row per parameter; settings are those of ``constructor``
-    (the model class), numbers >= 0 where its defaults are numbers.
+    (the model class), numbers >= 0 where its defaults are numbers. Parameters in
+    ``unbounded`` (covariate coefficients) may be any finite number.
 
     Raises
     ------
@@ -678,7 +679,7 @@ def check_model_record(record, param_names, constructor=None):
         value = params[name]
         if not _is_number(value):
             raise ValueError(f"parameter {name!r} must be a number, got {_kind(value)}")
-        if not (_finite(value) and value > 0):
+        if not (_finite(value) and (value > 0 or name in unbounded)):
             raise ValueError(f"parameter {name!r} must be a finite number > 0, got {value!r}")
     settings = record.get("settings", {})
     if not isinstance(settings, dict):

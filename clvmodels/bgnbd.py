@@ -25,7 +25,19 @@ from ._validation import check_times
 
 
 def _unpack(params):
-    return (float(params[k]) for k in ("r", "alpha", "a", "b"))
+    """(r, alpha, a, b) as floats, or as arrays where the mapping holds one value per
+    customer (models with covariates: see :mod:`clvmodels._covariates`)."""
+    return (_number_or_array(params[k]) for k in ("r", "alpha", "a", "b"))
+
+
+def _number_or_array(value):
+    return float(value) if np.ndim(value) == 0 else np.asarray(value, dtype=float)
+
+
+def _per_customer(*values):
+    """Whether any parameter holds one value per customer (then nothing may be
+    evaluated once per distinct history)."""
+    return any(np.ndim(v) > 0 for v in values)
 
 
 def _log_odds_dead(r, alpha, a, b, x, t_x, T):
@@ -177,6 +189,151 @@ def derivatives(params, data, order):
     return ll, grad, hess
 
 
+# Sums over j < x of ln(b + j) and its derivatives are taken term by term up to this
+# many purchases (cheaper than special functions of one argument per customer).
+_TERMWISE_PURCHASES = 24
+
+
+def prepare_rows(columns):
+    """What :func:`row_derivatives` needs from the rows: the dropout term of eq. 6 is
+    there for repeat buyers only, and terms in x alone are evaluated per distinct x
+    where their parameter is shared by every customer. Rows sorted by decreasing
+    frequency (as :mod:`clvmodels._covariates` passes them) make every subset a slice."""
+    x, t_x, T = (np.asarray(columns[c], dtype=float) for c in ("frequency", "recency", "T"))
+    n_repeat = int(np.count_nonzero(x > 0))
+    descending = bool(np.all(x[1:] <= x[:-1]))
+    repeat = slice(0, n_repeat) if descending else np.flatnonzero(x > 0)
+    x_unique, x_index = unique_inverse(x)
+    xr = x[repeat]
+    data = {
+        "x": x, "T": T, "repeat": repeat, "xr": xr, "t_xr": t_x[repeat], "gap_r": T[repeat] - t_x[repeat],
+        "x_unique": x_unique, "x_index": x_index, "xr_index": x_index[repeat], "buyers_above": None,
+    }
+    if descending and n_repeat:
+        # buyers_above[j]: how many repeat buyers (a prefix) made more than j purchases.
+        above = np.bincount(xr.astype(np.int64)[xr <= _TERMWISE_PURCHASES], minlength=_TERMWISE_PURCHASES + 1)
+        data["buyers_above"] = n_repeat - np.cumsum(above)[: _TERMWISE_PURCHASES + 1]
+    return data
+
+
+def _of_x(function, shift, data, rows=None):
+    """``function(shift + x)`` per row (per repeat buyer with ``rows``), evaluated once per
+    distinct x when ``shift`` is one number."""
+    if np.ndim(shift) == 0:
+        values = function(shift + data["x_unique"])
+        return values[data["x_index"] if rows is None else data["xr_index"]]
+    return function(shift + (data["x"] if rows is None else data["xr"]))
+
+
+def _trigamma(values):
+    return special.polygamma(1, values)
+
+
+def _rising(shift, data, order):
+    """ln G(c + x) - ln G(c), and for ``order`` >= 1 and 2 its first and second derivatives
+    in c (differences of digamma and trigamma), per repeat buyer, c = ``shift``.
+
+    With one c per customer and rows sorted by frequency they are the sums over
+    j < x of ln(c + j), 1/(c + j) and -1/(c + j)^2, term by term over the prefixes of
+    customers with more than j purchases; special functions finish the few with more
+    than ``_TERMWISE_PURCHASES``.
+    """
+    above = data["buyers_above"]
+    if np.ndim(shift) == 0 or above is None:
+        functions = (special.gammaln, special.digamma, _trigamma)[: order + 1]
+        return [_of_x(f, shift, data, True) - f(shift) for f in functions]
+    sums = [np.zeros(len(shift)) for _ in range(order + 1)]
+    for j in range(_TERMWISE_PURCHASES):
+        m = above[j]
+        if m == 0:
+            break
+        term = shift[:m] + j
+        sums[0][:m] += np.log(term)
+        if order >= 1:
+            np.reciprocal(term, out=term)
+            sums[1][:m] += term
+            if order >= 2:
+                term *= term
+                sums[2][:m] -= term
+    m = above[_TERMWISE_PURCHASES]
+    if m:
+        c, c_x = shift[:m] + _TERMWISE_PURCHASES, shift[:m] + data["xr"][:m]
+        for total, f in zip(sums, (special.gammaln, special.digamma, _trigamma)):
+            total[:m] += f(c_x) - f(c)
+    return sums
+
+
+def row_derivatives(params, data, order):
+    """Each customer's log-likelihood (FHL 2005 eq. 6) and, for ``order`` 1 and 2, its
+    gradient and Hessian w.r.t. (r, alpha, a, b), which may hold one value per customer.
+
+    For models with covariates (:mod:`clvmodels._covariates`), which combine the rows
+    by the chain rule. Writing the dropout term as softplus(L), L the log-odds of
+    having dropped out, its derivatives are p L' and p(1-p) L'L'^T + p L'' with
+    p = expit(L); ln B(a, b + x) - ln B(a, b) is ln G(b + x) - ln G(b) minus the same
+    at a + b.
+
+    Returns
+    -------
+    ll : ndarray
+    grad : list of 4 ndarrays, or None
+    hess : dict of (i, j) -> ndarray for i <= j, or None
+    """
+    r, alpha, a, b = _unpack(params)
+    x, T, rep = data["x"], data["T"], data["repeat"]
+    xr, t_xr = data["xr"], data["t_xr"]
+    at_repeat = lambda v: v if np.ndim(v) == 0 else v[rep]  # noqa: E731
+    r_r, alpha_r, a_r, b_r = (at_repeat(v) for v in (r, alpha, a, b))
+
+    log_alpha, log_alpha_T = np.log(alpha), np.log(alpha + T)
+    ll = _of_x(special.gammaln, r, data) - special.gammaln(r) + r * log_alpha - (r + x) * log_alpha_T
+    inv_t_xr = 1.0 / (alpha_r + t_xr)
+    log_ratio = np.log1p(data["gap_r"] * inv_t_xr)
+    r_plus_xr = r_r + xr
+    inv_bx = 1.0 / (b_r + xr - 1)
+    with np.errstate(divide="ignore"):
+        L = np.log(a_r) + np.log(inv_bx) + r_plus_xr * log_ratio
+    softplus = np.maximum(L, 0.0) + np.log1p(np.exp(-np.abs(L)))
+    ab_r = a_r + b_r
+    rising_b, rising_ab = _rising(b_r, data, order), _rising(ab_r, data, order)
+    ll[rep] += rising_b[0] - rising_ab[0] + softplus
+    if order == 0:
+        return ll, None, None
+
+    n = len(x)
+    p_dead = np.exp(L - softplus)
+    inv_T, inv_Tr = 1.0 / (alpha + T), 1.0 / (alpha_r + T[rep])
+    inv_diff = inv_Tr - inv_t_xr
+    L_alpha = r_plus_xr * inv_diff
+    grad_r = _of_x(special.digamma, r, data) - special.digamma(r) + log_alpha - log_alpha_T
+    grad_r[rep] += p_dead * log_ratio
+    grad_alpha = r / alpha - (r + x) * inv_T
+    grad_alpha[rep] += p_dead * L_alpha
+    grad_a, grad_b = np.zeros(n), np.zeros(n)
+    grad_a[rep] = p_dead / a_r - rising_ab[1]
+    grad_b[rep] = rising_b[1] - rising_ab[1] - p_dead * inv_bx
+    grad = [grad_r, grad_alpha, grad_a, grad_b]
+    if order == 1:
+        return ll, grad, None
+
+    s = p_dead * (1 - p_dead)
+    hess = {key: np.zeros(n) for key in ((0, 2), (0, 3), (1, 2), (1, 3), (2, 2), (2, 3), (3, 3))}
+    hess[0, 0] = _of_x(_trigamma, r, data) - _trigamma(r)
+    hess[0, 0][rep] += s * log_ratio**2
+    hess[0, 1] = 1.0 / alpha - inv_T
+    hess[0, 1][rep] += s * log_ratio * L_alpha + p_dead * inv_diff
+    hess[1, 1] = -r / alpha**2 + (r + x) * inv_T**2
+    hess[1, 1][rep] += s * L_alpha**2 + p_dead * r_plus_xr * (inv_t_xr**2 - inv_Tr**2)
+    hess[0, 2][rep] = s * log_ratio / a_r
+    hess[0, 3][rep] = -s * log_ratio * inv_bx
+    hess[1, 2][rep] = s * L_alpha / a_r
+    hess[1, 3][rep] = -s * L_alpha * inv_bx
+    hess[2, 2][rep] = (s - p_dead) / a_r**2 - rising_ab[2]
+    hess[2, 3][rep] = -rising_ab[2] - s * inv_bx / a_r
+    hess[3, 3][rep] = rising_b[2] - rising_ab[2] + (s + p_dead) * inv_bx**2
+    return ll, grad, hess
+
+
 def probability_alive(params, x, t_x, T):
     """P(alive at T | x, t_x, T) (FHL 2005 eq. 11); 1 for customers with no repeat purchase."""
     return _probability_alive(*_unpack(params), x, t_x, T)
@@ -206,10 +363,14 @@ def _removable_at_a_equal_1(formula, a):
     and near it loses digits to cancellation; within 1e-4 of 1 it is interpolated
     linearly between a = 1 -+ 1e-4 (error of order 1e-8).
     """
-    if abs(a - 1) >= _A_NEAR_ONE:
+    near = np.abs(np.asarray(a) - 1) < _A_NEAR_ONE
+    if not np.any(near):
         return formula(a)
     below, above = formula(1 - _A_NEAR_ONE), formula(1 + _A_NEAR_ONE)
-    return below + (a - 1 + _A_NEAR_ONE) / (2 * _A_NEAR_ONE) * (above - below)
+    interpolated = below + (a - 1 + _A_NEAR_ONE) / (2 * _A_NEAR_ONE) * (above - below)
+    if np.ndim(a) == 0:
+        return interpolated
+    return np.where(near, interpolated, formula(np.where(near, 2.0, a)))  # one a per customer
 
 
 def _expected_new(r, alpha, a, b, t):
@@ -279,7 +440,7 @@ def expected_purchases(params, t, x, t_x, T, ticks_per_unit=None):
 def _expected_if_alive(r, alpha, a, b, t, x, T, ticks_per_unit=None):
     """E[X(T, T + t) | alive at T, x, T]: eq. 10 before weighting by P(alive)."""
     t = check_times(t)
-    if t.ndim == 0:
+    if t.ndim == 0 and not _per_customer(r, alpha, a, b):
         xs, Ts, index = _per_distinct_x_T(np.ravel(x), np.ravel(T), ticks_per_unit)
         unconditional = _unconditional_expected(r, alpha, a, b, t, xs, Ts)
         return (unconditional if index is None else unconditional[index]).reshape(np.shape(x))
@@ -301,6 +462,8 @@ def discounted_expected_purchases(params, times, discounts, x, t_x, T, ticks_per
 def _discounted_if_alive(r, alpha, a, b, times, discounts, x, T, ticks_per_unit=None):
     """:func:`discounted_expected_purchases` for a customer alive at T."""
     times, discounts = check_times(times), np.asarray(discounts, dtype=float)
+    if _per_customer(r, alpha, a, b):
+        ticks_per_unit = None
     xs, Ts, index = _per_distinct_x_T(x, T, ticks_per_unit)
     total = np.zeros_like(Ts)
     previous = np.zeros_like(Ts)
@@ -433,7 +596,8 @@ def _sample_future_given_alive(r, alpha, a, b, period_ends, x, T, alive, random_
     counts = spread_over_periods(total, horizon, ends, rng)
     buyers = np.flatnonzero(total)
     if buyers.size:
-        last = rng.geometric(np.clip(rng.beta(a, b + x[buyers]), 1e-300, 1.0))
+        a_buyers, b_buyers = (v if np.ndim(v) == 0 else np.broadcast_to(v, x.shape)[buyers] for v in (a, b))
+        last = rng.geometric(np.clip(rng.beta(a_buyers, b_buyers + x[buyers]), 1e-300, 1.0))
         cumulative = np.minimum(np.cumsum(counts[buyers], axis=1), last[:, None])
         counts[buyers] = np.diff(cumulative, axis=1, prepend=0)
     return counts
@@ -479,11 +643,21 @@ class BetaGeoModel(TransactionModel):
         L2 penalty on the parameters; 0 gives the maximum-likelihood estimate.
     max_iter : int, default 2000
         Iteration budget of each optimiser tried.
+    purchase_covariates : list of str, optional
+        Numeric columns z whose coefficients g_p scale each customer's purchase rate
+        by exp(g_p' z): alpha_i = alpha exp(-g_p' z_i) (Fader & Hardie 2007, note 019).
+    dropout_covariates : list of str, optional
+        Numeric columns with coefficients of their own on a and on b:
+        a_i = a exp(g_a' z_i), b_i = b exp(g_b' z_i).
+    covariate_penalizer : float, default 0.0
+        L2 penalty on the coefficients of the standardised covariates.
 
     Attributes
     ----------
     params_ : pandas.Series
-        ``r``, ``alpha`` (in the data's time unit), ``a``, ``b``.
+        ``r``, ``alpha`` (in the data's time unit), ``a``, ``b`` (with covariates: at
+        covariates zero), then the coefficients ``purchase[z]``, ``dropout_a[z]``,
+        ``dropout_b[z]``.
     log_likelihood_ : float
         Total log-likelihood of the fitted data.
     time_unit_ : str or None
@@ -513,4 +687,13 @@ class BetaGeoModel(TransactionModel):
         "b": "dropout: second shape of the Beta distribution of p",
     }
     example_params = {"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.5}
+    # Covariates (clvmodels._covariates): the purchase rate scales as exp(g'z) through
+    # alpha_i = alpha exp(-g'z); a and b have coefficients of their own (Fader & Hardie
+    # 2007, "Incorporating time-invariant covariates into the Pareto/NBD and BG/NBD models").
+    covariate_links = {"purchase": (("alpha", -1),), "dropout": (("a", 1), ("b", 1))}
+    covariate_quantities = {
+        "alpha": "the purchase rate",
+        "a": "the dropout shape a (larger: more likely to drop out after a purchase)",
+        "b": "the dropout shape b (larger: less likely to drop out after a purchase)",
+    }
     formulas = sys.modules[__name__]  # this module's functions (see clvmodels._families)

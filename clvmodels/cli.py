@@ -337,6 +337,13 @@ def _add_fit_options(parser):
         "--penalizer", type=_non_negative, metavar="PENALTY",
         help="L2 penalty on the parameters; try 0.001 if a fit does not converge (default 0)",
     )
+    for process, effect in (("purchase", "scale each customer's purchase rate"),
+                            ("dropout", "shift each customer's dropout")):
+        parser.add_argument(
+            f"--{process}-covariates", nargs="+", metavar="COLUMN",
+            help=f"numeric columns, constant within each customer, that {effect} (BG/NBD with covariates; "
+            "'predict' takes them from the model file)",
+        )
 
 
 def _add_common_options(parser):
@@ -455,6 +462,8 @@ def resolve_settings(args, base=None):
         settings["observation_end"] = _check_date(settings["observation_end"], "--observation-end", settings)
     settings["interval"] = getattr(args, "interval", None)
     _check_horizon(settings)
+    for key in COVARIATE_SETTINGS:  # kept by the transaction model itself, not the bundle's settings
+        settings[key] = list(getattr(args, key, None) or [])
     return settings
 
 
@@ -482,6 +491,34 @@ def _check_horizon(settings):
         raise UsageError(
             f"--horizon {horizon:,} periods of {period}: {horizon * years:,.4g} years, more than {MAX_HORIZON_YEARS:,}"
         )
+
+
+COVARIATE_SETTINGS = ("purchase_covariates", "dropout_covariates")
+
+
+def _covariate_columns(settings):
+    return list(dict.fromkeys(name for key in COVARIATE_SETTINGS for name in settings.get(key) or []))
+
+
+def attach_covariates(rfm, transactions, settings):
+    """``rfm`` with each customer's covariate columns (constant within a customer) from
+    ``transactions``; a usage error names a column that varies within a customer."""
+    columns = _covariate_columns(settings)
+    if not columns:
+        return rfm
+    grouped = transactions.groupby(settings["customer_col"], sort=False)[columns]
+    varying = (grouped.nunique(dropna=False) > 1).sum()
+    for column, count in varying.items():
+        if count:
+            raise UsageError(
+                f"covariate column {column!r} varies within {count:,} customers; covariates must be "
+                "constant per customer (e.g. the acquisition channel or the first order's value)"
+            )
+    values = grouped.first().reindex(rfm.index)
+    table = rfm.copy()
+    for column in columns:
+        table[column] = values[column].to_numpy()
+    return table
 
 
 def _check_date(value, option, settings):
@@ -515,6 +552,7 @@ class Source:
         needed = [settings["customer_col"], settings["date_col"]]
         if settings["amount_col"]:
             needed.append(settings["amount_col"])
+        needed += _covariate_columns(settings)
         with progress.step(f"read {self.name}") as step:
             if self.dataset:
                 from .datasets import load_cdnow
@@ -607,7 +645,7 @@ def summarise(source, transactions, settings, progress):
                 DataWarning,
                 stacklevel=2,
             )
-    return rfm
+    return attach_covariates(rfm, transactions, settings)
 
 
 def _sort_by_id(table):
@@ -625,12 +663,27 @@ def fit_models(rfm, settings, progress):
 
     penalizer = float(settings.get("penalizer") or 0.0)
     with progress.step("fit") as step:
-        transaction_model = _purchase_models()[settings.get("model") or DEFAULT_MODEL](penalizer=penalizer).fit(rfm)
+        covariates = {key: settings.get(key) or [] for key in COVARIATE_SETTINGS}
+        chosen = _purchase_models()[settings.get("model") or DEFAULT_MODEL]
+        with _covariate_errors():
+            options = covariates if any(covariates.values()) else {}
+            transaction_model = chosen(penalizer=penalizer, **options).fit(rfm)
         spend_model = None
         if settings["amount_col"]:
             spend_model = GammaGammaModel(penalizer=penalizer).fit(rfm)
         step.detail = ", ".join(type(m).__name__ for m in (transaction_model, spend_model) if m is not None)
     return transaction_model, spend_model
+
+
+@contextmanager
+def _covariate_errors():
+    """Problems with the covariate columns (ValueError naming the column) as usage errors."""
+    try:
+        yield
+    except ValueError as error:
+        if "covariate" not in str(error):
+            raise
+        raise UsageError(one_line(error)) from error
 
 
 def score(rfm, transaction_model, spend_model, settings):
@@ -823,6 +876,9 @@ def format_model(model):
     role = "purchase model" if hasattr(model, "expected_purchases") else "spend model"
     head = f"{model.title or name} {role} ({name}; fitted on {customers}{unit}{ll})"
     table = model.summary().to_string(float_format=lambda v: f"{v:.6g}")
+    if getattr(model, "coefficient_names", ()):
+        effects = "\n".join(f"  {meaning}" for meaning in model.covariate_effects()["meaning"])
+        table = f"{table}\ncovariates:\n{effects}"
     return f"{head}\n{table}"
 
 
@@ -992,7 +1048,7 @@ def _score_and_write(rfm, transaction_model, spend_model, settings, out, progres
     if dataset:
         _cli_engines.write_forecast_in_chunks(rfm, transaction_model, spend_model, settings, out, progress)
         return None
-    with progress.step("score") as step:
+    with progress.step("score") as step, _covariate_errors():
         forecast = score(rfm, transaction_model, spend_model, settings)
         step.detail = f"{len(forecast):,} customers"
     check_forecast(forecast)
@@ -1034,6 +1090,8 @@ def run_predict(args, progress):
         )
     if not settings["amount_col"] and spend_model is not None:
         spend_model = None
+    for key in COVARIATE_SETTINGS:
+        settings[key] = list(getattr(transaction_model, key, None) or [])
     _outputs(args)
     with _cli_engines.dask_client(args, progress):
         rfm, _ = _read_rfm(source, settings, progress)

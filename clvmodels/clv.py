@@ -140,16 +140,17 @@ def _simulated_interval(transaction_model, spend_model, data, value, period_ends
     seeds = rng.integers(0, 2**63 - 1, size=n_draws)
     purchase_formula = transaction_model.formulas.sample_future_purchases
     spend_formula = spend_model.formulas.sample_future_spend
-    purchase_names, spend_names = list(transaction_model.param_names), list(spend_model.param_names)
+    spend_names = list(spend_model.param_names)
     block = _SIMULATION_BLOCK
     chunk_size = max(block, chunk_size // block * block)
 
-    def simulate(history, spend_history, start):
+    def simulate(history, spend_history, start, rows):
         values = np.empty((n_draws, len(history[0])))
 
         def one_draw(k):
             stream = np.random.default_rng([int(seeds[k]), start // block])
-            counts = purchase_formula(dict(zip(purchase_names, purchase_draws[k])), period_ends, *history, stream)
+            params = transaction_model.formula_params(rows, purchase_draws[k])  # per customer with covariates
+            counts = purchase_formula(params, period_ends, *history, stream)
             spend = spend_formula(dict(zip(spend_names, spend_draws[k])), counts, *spend_history, stream)
             values[k] = spend @ weights
 
@@ -165,7 +166,7 @@ def _simulated_interval(transaction_model, spend_model, data, value, period_ends
             part = data.iloc[rows]
             history, spend_history = transaction_model.history(part), spend_model.history(part)
             yield np.concatenate([
-                simulate([c[b] for c in history], [c[b] for c in spend_history], rows.start + b.start)
+                simulate([c[b] for c in history], [c[b] for c in spend_history], rows.start + b.start, part.iloc[b])
                 for b in _intervals.chunks(len(part), block)
             ], axis=1)
 
