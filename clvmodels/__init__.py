@@ -5,7 +5,7 @@ transaction histories and predicts, per customer, future purchases, spend, the
 probability of still being a customer, and a churn-adjusted discounted CLV.
 """
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 from . import datasets
 from ._base import load_model, model_from_dict

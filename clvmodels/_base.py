@@ -378,7 +378,7 @@ class BaseModel:
     # ----- persistence ----------------------------------------------------------------
     def to_dict(self):
         """The fitted model as a JSON-serialisable dict (no customer data inside)."""
-        from . import __version__
+        from ._version import __version__
 
         self._check_fitted()
         return {

@@ -359,7 +359,7 @@ def build_parser():
         description="Probabilistic customer lifetime value (a purchase model + Gamma-Gamma) as a batch job.",
         epilog="Exit status: 0 success, 2 bad command line or input, 1 internal failure.",
     )
-    from . import __version__
+    from ._version import __version__
 
     parser.add_argument("--version", action="version", version=f"clvmodels {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
@@ -734,7 +734,7 @@ def output_table(forecast, customer_col):
 # ----- the forecast bundle ------------------------------------------------------------------
 def bundle_record(transaction_model, spend_model, settings, rfm, source, n_rows):
     """The JSON-able model file: both models, the settings used and where the data came from."""
-    from . import __version__
+    from ._version import __version__
 
     stored = {key: settings.get(key) for key in SETTINGS}
     stored["model"] = transaction_model.key

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import evaluation
 from ._units import DAYS_PER_UNIT, check_time_unit
 from ._validation import Problems, check_positive_number, datetime_column, require_columns, require_dataframe
 
@@ -503,7 +504,8 @@ def validation_report(
         import matplotlib  # noqa: F401
     except ImportError as error:
         raise ImportError("validation_report needs matplotlib: pip install 'clvmodels[plot]'") from error
-    from . import __version__, evaluation, plotting
+    from . import plotting
+    from ._version import __version__
     from .clv import customer_lifetime_value, period_length
     from .data import calibration_holdout_split
     from .gamma_gamma import GammaGammaModel
@@ -546,6 +548,7 @@ def validation_report(
         comparison = evaluation.holdout_comparison(fitted, split, gg)
         metrics = evaluation.holdout_metrics(comparison)
         by_frequency = evaluation.holdout_by_frequency(comparison)
+        coverage = _interval_coverage(fitted, split)
         spend_correlation = evaluation.spend_frequency_correlation(split) if gg is not None else None
         verdict = evaluation.verdict(gof, metrics, by_frequency, spend_correlation)
         model_table = None
@@ -574,7 +577,7 @@ def validation_report(
             metrics=metrics, by_frequency=by_frequency, track=track, segments=segments, forecast=forecast,
             summary=summary, figures=figures, plotting=plotting, horizon=horizon, period=period,
             step=step, segment_names=SEGMENTS, settings=settings, fit_seconds=fit_seconds,
-            verdict=verdict, model_table=model_table, currency=currency,
+            verdict=verdict, model_table=model_table, currency=currency, coverage=coverage,
         )
     messages = _unique_warnings(caught)
 
@@ -744,6 +747,40 @@ def _verdict_section(verdict, model_title):
     )
 
 
+def _interval_coverage(model, split):
+    """:func:`clvmodels.evaluation.interval_coverage`, or None where the model cannot
+    give intervals (no closed-form distribution, or no standard errors for the total)."""
+    try:
+        return evaluation.interval_coverage(model, split, levels=(0.8, 0.9), n_draws=200)
+    except (AttributeError, NotImplementedError, ValueError):
+        return None
+
+
+def _coverage_html(coverage, units):
+    """The holdout coverage of the per-customer purchase intervals and the base's total."""
+    rows = [
+        [f"{100 * level:.0f}%", 100 * row["below"], 100 * row["inside"], 100 * row["above"], 100 * row["nominal_tail"]]
+        for level, row in coverage.iterrows()
+    ]
+    percent = {j: (lambda v: f"{v:.1f}") for j in range(1, 5)}
+    html = _table(
+        rows, ["interval", "below lower %", "inside %", "above upper %", "nominal tail %"],
+        "Holdout purchases against each customer's prediction interval (closed-form distribution given the "
+        "calibration history)", percent,
+    )
+    total = coverage.attrs["total"]
+    inside = total["lower"] <= total["actual"] <= total["upper"]
+    html += _p(
+        f"Total holdout purchases of the base: {_fixed(total['estimate'], 0)} expected, "
+        f"{100 * total['level']:.0f}% interval {_fixed(total['lower'], 0)}–{_fixed(total['upper'], 0)} "
+        f"(parameter uncertainty and who buys, simulated), against {_fixed(total['actual'], 0)} actual: "
+        + ("inside the interval." if inside else "outside the interval.")
+        + " A calibrated model has at most the nominal share of customers in each tail (counts are whole "
+        "numbers, so the tails may be smaller)."
+    )
+    return html
+
+
 def _comparison_section(table):
     """The table of :func:`clvmodels.evaluation.compare_models`, best value per column in bold."""
     columns = [
@@ -835,7 +872,7 @@ def _tracking_rows(track, days_per_unit):
 
 def _build_body(*, split, transactions, customer_col, date_col, datetime_format, unit, model, gg, gof, comparison,
                 metrics, by_frequency, track, segments, forecast, summary, figures, plotting, horizon, period,
-                step, segment_names, settings, fit_seconds, verdict, model_table, currency):
+                step, segment_names, settings, fit_seconds, verdict, model_table, currency, coverage):
     units = _UNIT_NAMES[unit]
     per_unit_days = DAYS_PER_UNIT[unit]
     calibration_length = float(split["T"].max())
@@ -935,6 +972,8 @@ def _build_body(*, split, transactions, customer_col, date_col, datetime_format,
         caption="Mean holdout purchases, actual and predicted, by calibration repeat purchases (FHL 2005 Figure 4).",
         alt="Line chart: actual vs predicted mean holdout purchases by calibration frequency",
     ) + "</div>"
+    if coverage is not None:
+        body += _coverage_html(coverage, units)
     parts.append(_section("holdout", "Holdout period: conditional expectations", body))
 
     # ----- tracking

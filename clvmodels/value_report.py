@@ -141,7 +141,8 @@ def value_report(
         import matplotlib  # noqa: F401
     except ImportError as error:
         raise ImportError("value_report needs matplotlib: pip install 'clvmodels[plot]'") from error
-    from . import __version__, plotting
+    from . import plotting
+    from ._version import __version__
 
     if not path.parent.exists():
         raise ValueError(f"path {str(path)!r}: the directory {str(path.parent)!r} does not exist")

@@ -550,3 +550,15 @@ def test_missing_chromium_fails_in_ci_and_skips_elsewhere(monkeypatch):
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception):
         _chromium()
+
+
+def test_report_shows_the_holdout_coverage_of_the_intervals(report, split):
+    """The holdout section gives the shares below, inside and above each customer's 80% and
+    90% purchase interval and the base's total against its interval (evaluation.interval_coverage)."""
+    want = evaluation.interval_coverage(clv.BetaGeoModel().fit(split), split, levels=(0.8, 0.9))
+    text = _section_text(report, "holdout")
+    for level, row in want.iterrows():
+        cells = f"{100 * level:.0f}% {100 * row['below']:.1f} {100 * row['inside']:.1f} {100 * row['above']:.1f}"
+        assert cells in text
+    total = want.attrs["total"]
+    assert f"{total['estimate']:,.0f} expected" in text and f"against {total['actual']:,.0f} actual" in text
