@@ -19,7 +19,7 @@ from scipy import special
 
 from ._arrays import distinct_rows, dot, unique_inverse
 from ._families import Mixing, TransactionModel
-from ._special import hyp2f1
+from ._special import beta_expectation, log_beta_ratio, log_pochhammer, smooth_by_group
 from ._validation import check_times
 
 
@@ -39,7 +39,8 @@ def _log_odds_dead(r, alpha, a, b, x, t_x, T):
         np.log1p(log_odds, out=log_odds)  # ln((alpha + T) / (alpha + t_x))
         np.add(x, r, out=scratch)
         log_odds *= scratch
-        np.add(x, b - 1, out=scratch)
+        np.subtract(x, 1.0, out=scratch)  # (x - 1) + b: exact for tiny b
+        scratch += b
         np.maximum(scratch, np.finfo(float).tiny, out=scratch)
         np.log(scratch, out=scratch)
         log_odds -= scratch
@@ -107,7 +108,7 @@ def derivatives(params, data, order):
     r_plus_xr = r + xr
     with np.errstate(divide="ignore"):
         # 1/(b+x-1) per distinct x; 0 at x = 0, which no repeat row indexes.
-        inv_b_u = np.where(xu > 0, 1.0 / (b + xu - 1), 0.0)
+        inv_b_u = np.where(xu > 0, 1.0 / ((xu - 1) + b), 0.0)
         L = (np.log(a) + np.log(inv_b_u))[xr_index] + r_plus_xr * log_ratio
     # softplus(L) = ln(1 + e^L), written to neither overflow nor cost a logaddexp.
     softplus = np.maximum(L, 0.0) + np.log1p(np.exp(-np.abs(L)))
@@ -178,30 +179,107 @@ def probability_alive(params, x, t_x, T):
     return alive.reshape(shape) if shape else float(alive[0])
 
 
-_A_NEAR_ONE = 1e-4
+def _expected_while_alive(a, b, r, s):
+    """E[(1 - (1 + p s)^-r) / p] for p ~ Beta(a, b), elementwise.
 
+    This is the expected number of purchases in the next ``t`` time units of a customer
+    alive now whose purchase rate is Gamma(r, alpha + T) and dropout probability
+    Beta(a, b) (r = r + x, b = b + x after x repeat purchases; s = t / (alpha + T)):
+    with those rates fixed an alive customer makes (1 - e^(-lambda p t)) / p purchases
+    in expectation, and averaging over lambda gives the integrand. It equals FHL 2005
+    eq. 10's (a+b-1)/(a-1) [1 - (1+s)^-r 2F1(r, b; a+b-1; s/(1+s))] (Euler's integral
+    of 2F1), but the integral has no removable singularity at a = 1, no cancellation
+    between 1 and the hypergeometric term, and no overflow for large parameters.
 
-def _removable_at_a_equal_1(formula, a):
-    """Evaluate ``formula(a)``, which has the factor 1 / (a - 1) of FHL 2005 eqs. 9-10.
+    It is evaluated by :func:`clvmodels._special.beta_expectation` (a trapezoidal rule
+    in logit p). A shape below the rule's range is raised by one first: for a < 2
+    (where the integrand's growth towards p = 0 is not outweighed by the density),
 
-    The expression has a finite limit at a = 1, but evaluating it there divides 0 by 0
-    and near it loses digits to cancellation; within 1e-4 of 1 it is interpolated
-    linearly between a = 1 -+ 1e-4 (error of order 1e-8).
+        E_{a,b}[g] = g(0) E_{a,b}[(1-p)^m] + a/(a+b) E_{a+1,b}[(g(p) - g(0) (1-p)^m) / p],
+
+    with E_{a,b}[(1-p)^m] = B(a, b+m) / B(a, b) exact and m ~ (r+1)s/2 chosen so the
+    difference is small where p s is; for b < 1, E_{a,b}[f] = f(1) + b/(a+b)
+    E_{a,b+1}[(f(p) - f(1)) / (1-p)], whose terms are both positive.
     """
-    if abs(a - 1) >= _A_NEAR_ONE:
-        return formula(a)
-    below, above = formula(1 - _A_NEAR_ONE), formula(1 + _A_NEAR_ONE)
-    return below + (a - 1 + _A_NEAR_ONE) / (2 * _A_NEAR_ONE) * (above - below)
+    a, b, r, s = (np.ravel(v).astype(float) for v in np.broadcast_arrays(a, b, r, s))
+    at_zero = r * s
+    m = np.maximum((r + 1) * s / 2, 1.0)
+
+    def g(p, q, rows):
+        R, S = r[rows, None], s[rows, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = -np.expm1(-R * np.log1p(p * S)) / p
+        return np.where(p > 0, value, R * S)
+
+    def g_less_h_over_p(p, q, rows):
+        G0, M = at_zero[rows, None], m[rows, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = (g(p, q, rows) - G0 * np.exp(M * np.log(q))) / p
+        return np.where(p > 0, value, G0 * (M - (r[rows, None] + 1) * s[rows, None] / 2))
+
+    out = np.empty(a.shape)
+    for raise_a in (False, True):
+        for raise_b in (False, True):
+            rows = np.flatnonzero(((a < 2) == raise_a) & ((b < 1) == raise_b))
+            if len(rows):
+                out[rows] = _beta_mean(g, g_less_h_over_p, a, b, rows, at_zero, m, raise_a, raise_b)
+    return out
+
+
+def _beta_mean(g, g_less_h_over_p, a, b, rows, at_zero, m, raise_a, raise_b):
+    A, B = a[rows], b[rows]
+    if raise_a:
+        func, A_used = g_less_h_over_p, A + 1
+        base = at_zero[rows] * np.exp(log_beta_ratio(A, B, m[rows]))
+        weight = A / (A + B)
+        reach = -np.log(m[rows]) - 40.0
+    else:
+        func, A_used, base, weight, reach = g, A, 0.0, 1.0, None
+
+    def expect(f, shape_b):
+        return beta_expectation(lambda p, q, local: f(p, q, rows[local]), A_used, shape_b, reach)
+
+    if not raise_b:
+        return base + weight * expect(func, B)
+
+    def at_one(p, q, index):
+        return func(np.ones_like(p), np.zeros_like(q), index)
+
+    def quotient(p, q, index):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = (func(p, q, index) - at_one(p, q, index)) / q
+        return np.where(q > 0, value, 0.0)
+
+    value_at_one = at_one(np.ones((len(rows), 1)), np.zeros((len(rows), 1)), rows)[:, 0]
+    return base + weight * (value_at_one + B / (A_used + B) * expect(quotient, B + 1))
+
+
+def _expected_by_frequency(r, a, b, x, s):
+    """:func:`_expected_while_alive` at shapes (a, b + x), r + x and ``s``, per element:
+    evaluated once per distinct x, and interpolated in ln s where a frequency has
+    many customers (see :func:`clvmodels._special.smooth_by_group`)."""
+    x, s = np.broadcast_arrays(np.asarray(x, dtype=float), np.asarray(s, dtype=float))
+    shape = x.shape
+    x_unique, group = unique_inverse(x.ravel())
+    result = np.zeros(x.size)
+    positive = s.ravel() > 0  # no time, no purchases
+
+    def at(groups, log_s):
+        xs = x_unique[groups]
+        return _expected_while_alive(a, b + xs, r + xs, np.exp(log_s))
+
+    if np.any(positive):
+        with np.errstate(divide="ignore"):
+            log_s = np.log(s.ravel()[positive])
+        result[positive] = smooth_by_group(at, group[positive], log_s, log=True)
+    return result.reshape(shape)
 
 
 def _expected_new(r, alpha, a, b, t):
-    z = t / (alpha + t)
-    power = np.exp(r * (np.log(alpha) - np.log(alpha + t)))
-
-    def formula(a):
-        return (a + b - 1) / (a - 1) * (1 - power * hyp2f1(r, b, a + b - 1, z))
-
-    return _removable_at_a_equal_1(formula, a)
+    """FHL 2005 eq. 9: E[X(t)] of a customer just acquired (x = 0, T = 0)."""
+    t = np.asarray(t, dtype=float)
+    value = _expected_by_frequency(r, a, b, np.zeros(t.shape), t / alpha)
+    return value if value.ndim else float(value)
 
 
 def expected_purchases_new_customer(params, t):
@@ -211,22 +289,12 @@ def expected_purchases_new_customer(params, t):
 
 
 def _unconditional_expected(r, alpha, a, b, t, x, T):
-    """(a+b+x-1)/(a-1) [1 - ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; z)] of
-    FHL 2005 eq. 10, the expectation before weighting by P(alive).
-
-    That product over- and underflows for heavy buyers; Euler's transformation turns
-    it into (1-z)^(a-1) 2F1(a+b-1-r, a-1; a+b+x-1; z), which stays near 1, so the
-    result is finite for any frequency.
-    """
-    log_one_minus_z = np.log(alpha + T) - np.log(alpha + T + t)
-    z = -np.expm1(log_one_minus_z)
-
-    def formula(a):
-        c = a + b + x - 1
-        tail = np.exp((a - 1) * log_one_minus_z) * hyp2f1(a + b - 1 - r, a - 1, c, z)
-        return c / (a - 1) * (1 - tail)
-
-    return _removable_at_a_equal_1(formula, a)
+    """The expectation of FHL 2005 eq. 10 before weighting by P(alive): expected
+    purchases in (T, T + t] of a customer alive at T with x repeat purchases
+    (:func:`_expected_while_alive` with s = t / (alpha + T)); finite and accurate for any
+    parameters and frequency."""
+    x, T = np.broadcast_arrays(np.asarray(x, dtype=float), np.asarray(T, dtype=float))
+    return _expected_by_frequency(r, a, b, x, np.asarray(t, dtype=float) / (alpha + T))
 
 
 def _per_distinct_x_T(x, T, ticks_per_unit):
@@ -268,21 +336,29 @@ def expected_purchases(params, t, x, t_x, T, ticks_per_unit=None):
 def discounted_expected_purchases(params, times, discounts, x, t_x, T, ticks_per_unit=None):
     """sum_k discounts[k] (E[X(times[k])] - E[X(times[k-1])]), with E[X(0)] = 0, per customer.
 
-    The churn-adjusted, discounted purchase count behind CLV. Evaluated once per
-    distinct (x, T) when ``ticks_per_unit`` says times are on a grid, and weighted by
-    P(alive) at the end, so the cost barely grows with the number of customers.
+    The churn-adjusted, discounted purchase count behind CLV, summed by parts as
+    sum_k E[X(times[k])] (discounts[k] - discounts[k+1]) (discounts[K] = 0). Before the
+    weighting by P(alive) it depends on a customer only through x and alpha + T: it is
+    evaluated once per distinct (x, T) when ``ticks_per_unit`` says times are on a
+    grid, and otherwise, per distinct x, interpolated in ln(alpha + T) (with a checked
+    error, see :func:`clvmodels._special.smooth_by_group`), so the cost per customer is
+    one short polynomial, not one expectation per period.
     """
     r, alpha, a, b = _unpack(params)
     times, discounts = check_times(times), np.asarray(discounts, dtype=float)
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
-    xs, Ts, index = _per_distinct_x_T(x, T, ticks_per_unit)
-    total = np.zeros_like(Ts)
-    previous = np.zeros_like(Ts)
-    for time, discount in zip(times, discounts):
-        cumulative = _unconditional_expected(r, alpha, a, b, time, xs, Ts)
-        total += discount * (cumulative - previous)
-        previous = cumulative
-    return (total if index is None else total[index]) * probability_alive(params, x, t_x, T)
+    weights = discounts - np.append(discounts[1:], 0.0)
+    xs, Ts, index = _per_distinct_x_T(np.ravel(x), np.ravel(T), ticks_per_unit)
+    x_unique, group = unique_inverse(xs)
+
+    def discounted(groups, log_age):
+        s = times[None, :] / np.exp(log_age)[:, None]
+        frequency = np.broadcast_to(x_unique[groups][:, None], s.shape)
+        return _expected_by_frequency(r, a, b, frequency, s) @ weights
+
+    total = smooth_by_group(discounted, group, np.log(alpha + Ts), log=bool(np.all(weights >= 0) and np.any(weights > 0)))
+    total = total if index is None else total[index]
+    return total.reshape(np.shape(x)) * probability_alive(params, x, t_x, T)
 
 
 def probability_of_purchases(params, n, t):
@@ -346,17 +422,15 @@ def conditional_probability_of_purchases(params, n, t, x, t_x, T):
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
     alive = probability_alive(params, x, t_x, T)
     shape = r + x
-    q = t / (alpha + T + t)
-    log_p = np.log(alpha + T) - np.log(alpha + T + t)  # ln(1 - q)
+    age = alpha + T
+    q = t / (age + t)
+    log_p = -np.log1p(t / age)  # ln(1 - q)
     with np.errstate(divide="ignore", invalid="ignore"):
-        log_exactly = (
-            special.gammaln(shape + n) - special.gammaln(shape) - special.gammaln(n + 1)
-            + shape * log_p + special.xlogy(n, q)
-        )
-        survive_all = np.exp(special.betaln(a, b + x + n) - special.betaln(a, b + x) + log_exactly)
+        log_exactly = log_pochhammer(shape, n) - special.gammaln(n + 1) + shape * log_p + special.xlogy(n, q)
+        survive_all = np.exp(log_beta_ratio(a, b + x, n) + log_exactly)
         drop_after_nth = np.where(
             n > 0,
-            np.exp(special.betaln(a + 1, b + x + n - 1) - special.betaln(a, b + x))
+            np.exp(np.log(a) - np.log(a + b + x + (n - 1)) + log_beta_ratio(a, b + x, np.maximum(n - 1, 0)))
             * special.betainc(np.maximum(n, 1), shape, q),
             0.0,
         )
