@@ -200,6 +200,7 @@ STEPS = {
     "calibration": {"clvmodels": _split_ours, "lifetimes": _split_lifetimes},
     "fit_continuous": {"clvmodels": _bg_fit_ours, "lifetimes": _bg_fit_lifetimes},
     "fit_day": {"clvmodels": _bg_fit_ours, "lifetimes": _bg_fit_lifetimes},
+    "fit_day_noattrs": {"clvmodels": _bg_fit_ours, "lifetimes": _bg_fit_lifetimes},
     "gamma_gamma": {"clvmodels": _gg_fit_ours, "lifetimes": _gg_fit_lifetimes},
     "clv": {"clvmodels": _clv_ours, "lifetimes": _clv_lifetimes},
     "clv_continuous": {"clvmodels": _clv_ours, "lifetimes": _clv_lifetimes},

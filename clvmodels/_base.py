@@ -19,7 +19,7 @@ import pandas as pd
 
 from ._arrays import compress_rows, on_grid
 from ._optimize import Objective, finite_difference_derivatives, maximise
-from ._units import check_time_unit, ticks_per_unit
+from ._units import DAYS_PER_UNIT, check_time_unit, ticks_per_unit
 from ._validation import check_rfm, check_sample_weight
 from .exceptions import ConvergenceError, ModelWarning, NotFittedError
 
@@ -33,19 +33,42 @@ _WARM_START_ROWS = (2_000, 20_000)
 # Without time columns, compression is skipped when a sample of this many rows is
 # more than half distinct.
 _COMPRESSION_PROBE_ROWS = 10_000
+# Clock resolutions tried on tables without a time unit: whole units, days in a week,
+# hours in a day, days in a month, quarter and year, hours in a week.
+_CANDIDATE_TICKS = (1.0, 7.0, 24.0, DAYS_PER_UNIT["M"], DAYS_PER_UNIT["Q"], DAYS_PER_UNIT["Y"], 168.0)
+
+
+def time_resolution(columns, time_columns, time_unit=None):
+    """Ticks per time unit at which every time column is a whole number of ticks, or None.
+
+    With a known ``time_unit`` that is its clock resolution (7 days a week, as
+    :func:`clvmodels.rfm_summary` makes them). Without one (a table read from SQL or a
+    CSV), the resolutions of every unit clvmodels knows are tried on the data
+    themselves: whole units, days in a week, hours in a day, days in a month, quarter or
+    year, hours in a week. Continuous times match none of them.
+    """
+    if not time_columns:
+        return None
+    known = ticks_per_unit(time_unit) if time_unit else None
+    candidates = (known,) if known else _CANDIDATE_TICKS
+    for ticks in candidates:
+        if all(on_grid(columns[name], ticks) for name in time_columns):
+            return ticks
+    return None
 
 
 def _compression_ticks(columns, time_columns, time_unit):
     """Tick sizes for :func:`compress_rows` if compressing is likely to pay, else None.
 
-    Times at day resolution (as :func:`clvmodels.rfm_summary` makes them) take few
+    Times at a clock resolution (days in weeks, whether the table came from
+    :func:`clvmodels.rfm_summary` or not, see :func:`time_resolution`) take few
     distinct values, so rows repeat; continuous times almost never do. Without time
     columns, a strided sample of the rows decides.
     """
     ticks = {"frequency": 1.0} if "frequency" in columns else {}
     if time_columns:
-        per_unit = ticks_per_unit(time_unit) or 1.0
-        if not all(on_grid(columns[name], per_unit) for name in time_columns):
+        per_unit = time_resolution(columns, time_columns, time_unit)
+        if per_unit is None:
             return None
         return {**ticks, **{name: per_unit for name in time_columns}}
     n = len(next(iter(columns.values())))
@@ -327,8 +350,16 @@ class BaseModel:
         return check_rfm(data, columns)
 
     def _ticks_per_unit(self, data):
-        """Time resolution of ``data`` (days per unit; 1 for hours), if its unit is known."""
-        return ticks_per_unit(data.attrs.get("time_unit") or self.time_unit_)
+        """Time resolution of ``data`` (days per unit; 1 for hours): from its time unit,
+        else detected from its time columns (see :func:`time_resolution`)."""
+        unit = data.attrs.get("time_unit") or self.time_unit_
+        if unit or not self.time_columns:
+            return ticks_per_unit(unit)
+        try:
+            columns = {name: np.asarray(data[name], dtype=float) for name in self.time_columns}
+        except (KeyError, TypeError, ValueError):
+            return None
+        return time_resolution(columns, self.time_columns)
 
     def _series(self, values, data, name):
         return pd.Series(values, index=data.index, name=name)

@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import generate  # noqa: E402
 
-STEPS = {"summary", "calibration", "fit_continuous", "fit_day", "gamma_gamma", "clv", "clv_continuous",
+STEPS = {"summary", "calibration", "fit_continuous", "fit_day", "fit_day_noattrs", "gamma_gamma", "clv", "clv_continuous",
          "predictions"}
 
 
