@@ -18,7 +18,7 @@ from . import evaluation
 from . import plotting
 from . import report
 from .segments import customer_segments
-from .exceptions import CLVWarning, ConvergenceError, DataWarning, ModelWarning, NotFittedError
+from .exceptions import BoundaryWarning, CLVWarning, ConvergenceError, DataWarning, ModelWarning, NotFittedError
 
 __all__ = [
     "__version__",
@@ -40,6 +40,7 @@ __all__ = [
     "load_model",
     "model_from_dict",
     "CLVWarning",
+    "BoundaryWarning",
     "ConvergenceError",
     "DataWarning",
     "ModelWarning",

@@ -239,3 +239,31 @@ def _clenshaw(coefficients, piece, u):
     scratch -= b2
     scratch += columns[0].take(piece)
     return scratch
+
+
+# Asymptotic series of digamma(y) - ln y + 1/(2y), in powers of 1/y^2, for y >= 30.
+_DIGAMMA = (-1 / 12, 1 / 120, -1 / 252, 1 / 240, -1 / 132, 691 / 32760)
+
+
+def _digamma_tail(y):
+    square = 1.0 / (y * y)
+    total = np.zeros_like(y)
+    for coefficient in reversed(_DIGAMMA):
+        total = total * square + coefficient
+    return total * square
+
+
+def digamma_difference(y, x):
+    """digamma(y + x) - digamma(y) for y > 0, x >= 0 (the derivative of
+    :func:`log_pochhammer` in ``y`` is this), accurate where both digammas are large and
+    nearly equal: their difference loses eps ln(y) / (x / y) relative there."""
+    y, x = np.broadcast_arrays(np.asarray(y, dtype=float), np.asarray(x, dtype=float))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        direct = special.digamma(y + x) - special.digamma(y)
+        large = np.maximum(y, _STIRLING_FROM)
+        series = (
+            np.log1p(x / large) - 0.5 / (large + x) + 0.5 / large
+            + _digamma_tail(large + x) - _digamma_tail(large)
+        )
+    value = np.where(y >= _STIRLING_FROM, series, direct)
+    return value if value.ndim else float(value)

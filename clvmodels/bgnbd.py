@@ -19,7 +19,7 @@ from scipy import special
 
 from ._arrays import distinct_rows, dot, unique_inverse
 from ._families import Mixing, TransactionModel
-from ._special import beta_expectation, log_beta_ratio, log_pochhammer, smooth_by_group
+from ._special import beta_expectation, digamma_difference, log_beta_ratio, log_pochhammer, smooth_by_group
 from ._validation import check_times
 
 
@@ -68,10 +68,12 @@ def log_likelihood(params, x, t_x, T):
     r, alpha, a, b = _unpack(params)
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
     log_odds = np.where(x > 0, _log_odds_dead(r, alpha, a, b, x, t_x, T), -np.inf)
+    # ln G(r+x) - ln G(r) and the Beta ratio without differences of huge log-gammas, and
+    # r ln(alpha / (alpha + T)) without cancellation, so the likelihood stays accurate as
+    # parameters run off towards a limit (see clvmodels._optimize.maximise_with_boundary).
     return (
-        special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
-        + special.betaln(a, b + x) - special.betaln(a, b)
-        - (r + x) * np.log(alpha + T) + np.logaddexp(0.0, log_odds)
+        log_pochhammer(r, x) + log_beta_ratio(a, b, x)
+        - r * np.log1p(T / alpha) - x * np.log(alpha + T) + np.logaddexp(0.0, log_odds)
     )
 
 
@@ -112,11 +114,10 @@ def derivatives(params, data, order):
         L = (np.log(a) + np.log(inv_b_u))[xr_index] + r_plus_xr * log_ratio
     # softplus(L) = ln(1 + e^L), written to neither overflow nor cost a logaddexp.
     softplus = np.maximum(L, 0.0) + np.log1p(np.exp(-np.abs(L)))
-    gamma_terms = (
-        special.gammaln(r + xu) - special.gammaln(r) + special.gammaln(a + b)
-        + special.gammaln(b + xu) - special.gammaln(b) - special.gammaln(a + b + xu)
-    )
-    ll = dot(wu, gamma_terms) + r * np.log(alpha) * w_sum - r * dot(w, log_alpha_T) - dot(wx, log_alpha_T) + dot(wr, softplus)
+    # Written to stay accurate as parameters run off (see log_likelihood).
+    gamma_terms = log_pochhammer(r, xu) + log_pochhammer(b, xu) - log_pochhammer(a + b, xu)
+    log_T_over_alpha = np.log1p(T / alpha)  # ln((alpha + T) / alpha)
+    ll = dot(wu, gamma_terms) - r * dot(w, log_T_over_alpha) - dot(wx, log_alpha_T) + dot(wr, softplus)
     if order == 0:
         return ll, None, None
 
@@ -124,16 +125,17 @@ def derivatives(params, data, order):
     wp = wr * p_dead  # weight times P(dropped out | x, t_x, T)
     wp_per_x = np.bincount(xr_index, weights=wp, minlength=len(xu))
     inv_T = 1.0 / (alpha + T)
+    T_over = T / (alpha * (alpha + T))  # 1/alpha - 1/(alpha + T)
     inv_Tr = 1.0 / (alpha + t_xr + data["gap_r"])
     inv_diff = inv_Tr - inv_t_xr
     L_alpha = r_plus_xr * inv_diff
-    psi_ab, psi_abx = special.digamma(a + b), special.digamma(a + b + xu)
+    step_ab = digamma_difference(a + b, xu)  # psi(a+b+x) - psi(a+b), accurate for huge a + b
     wp_sum = wp_per_x.sum()
     grad = np.array([
-        dot(wu, special.digamma(r + xu) - special.digamma(r)) + w_sum * np.log(alpha) - dot(w, log_alpha_T) + dot(wp, log_ratio),
-        r * w_sum / alpha - r * dot(w, inv_T) - dot(wx, inv_T) + dot(wp, L_alpha),
-        dot(wu, psi_ab - psi_abx) + wp_sum / a,
-        dot(wu, psi_ab + special.digamma(b + xu) - special.digamma(b) - psi_abx) - dot(wp_per_x, inv_b_u),
+        dot(wu, digamma_difference(r, xu)) - dot(w, log_T_over_alpha) + dot(wp, log_ratio),
+        r * dot(w, T_over) - dot(wx, inv_T) + dot(wp, L_alpha),
+        -dot(wu, step_ab) + wp_sum / a,
+        dot(wu, digamma_difference(b, xu) - step_ab) - dot(wp_per_x, inv_b_u),
     ])
     if order == 1:
         return ll, grad, None
@@ -152,10 +154,10 @@ def derivatives(params, data, order):
     hess = np.triu(hess) + np.triu(hess, 1).T
     tri_ab, tri_abx = special.polygamma(1, a + b), special.polygamma(1, a + b + xu)
     hess[0, 0] += dot(wu, special.polygamma(1, r + xu) - special.polygamma(1, r))
-    hess[0, 1] += w_sum / alpha - dot(w, inv_T) + dot(wp, inv_diff)
+    hess[0, 1] += dot(w, T_over) + dot(wp, inv_diff)
     hess[1, 0] = hess[0, 1]
     hess[1, 1] += (
-        -r * w_sum / alpha**2 + r * dot(w, inv_T**2) + dot(wx, inv_T**2)
+        -r * dot(w, T_over * (1.0 / alpha + inv_T)) + dot(wx, inv_T**2)
         + dot(wp * r_plus_xr, inv_t_xr**2 - inv_Tr**2)
     )
     ab = dot(wu, tri_ab - tri_abx)

@@ -161,6 +161,7 @@ class GammaGammaModel(SpendModel):
         "v": "scale of the distribution of customers' spend scales (money units)",
     }
     example_params = {"p": 6.0, "q": 4.0, "v": 15.0}
+    fit_rows_label = "repeat buyers with a positive monetary_value"
     formulas = sys.modules[__name__]  # this module's functions (see clvmodels._families)
 
     def _check_params(self):
