@@ -422,21 +422,27 @@ def conditional_probability_of_purchases(params, n, t, x, t_x, T):
     r, alpha, a, b = _unpack(params)
     n = np.asarray(n, dtype=float)
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
-    alive = probability_alive(params, x, t_x, T)
+    x, t_x, T = np.broadcast_arrays(x, t_x, T)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        odds = _log_odds_dead(r, alpha, a, b, *(np.atleast_1d(v) for v in (x, t_x, T))).reshape(x.shape)
+        log_odds = np.where(x > 0, odds, -np.inf)
+    alive, dead = special.expit(-log_odds), special.expit(log_odds)  # 1 - alive without rounding
     shape = r + x
     age = alpha + T
-    q = t / (age + t)
+    # 1 - q, with q = t / (age + t), without cancellation
+    one_minus_q = age / (age + t)
     log_p = -np.log1p(t / age)  # ln(1 - q)
     with np.errstate(divide="ignore", invalid="ignore"):
-        log_exactly = log_pochhammer(shape, n) - special.gammaln(n + 1) + shape * log_p + special.xlogy(n, q)
+        log_q = np.where(t > 0, -np.log1p(age / t), -np.inf)
+        log_exactly = log_pochhammer(shape, n) - special.gammaln(n + 1) + shape * log_p + np.where(n > 0, n * log_q, 0.0)
         survive_all = np.exp(log_beta_ratio(a, b + x, n) + log_exactly)
         drop_after_nth = np.where(
             n > 0,
             np.exp(np.log(a) - np.log(a + b + x + (n - 1)) + log_beta_ratio(a, b + x, np.maximum(n - 1, 0)))
-            * special.betainc(np.maximum(n, 1), shape, q),
+            * special.betaincc(shape, np.maximum(n, 1), one_minus_q),  # I_q(n, shape)
             0.0,
         )
-    return alive * (survive_all + drop_after_nth) + (1 - alive) * (n == 0)
+    return alive * (survive_all + drop_after_nth) + dead * (n == 0)
 
 
 def mixing_distributions(params):
