@@ -126,9 +126,15 @@ def log_pochhammer(x, k):
 
 
 def log_beta_ratio(a, b, shift):
-    """ln B(a, b + shift) - ln B(a, b) = E-type ratios of Beta functions, accurate for
-    any size of ``b`` (see :func:`log_pochhammer`)."""
-    return log_pochhammer(b, shift) - log_pochhammer(np.add(a, b), shift)
+    """ln B(a, b + shift) - ln B(a, b), accurate for any sizes: as Pochhammer ratios in
+    ``shift`` (ln G(b+shift) - ln G(b) - [ln G(a+b+shift) - ln G(a+b)]) when shift <= a,
+    else in ``a`` (ln G(a+b) - ln G(b) - [ln G(a+b+shift) - ln G(b+shift)]), so the
+    log-gammas that cancel are always those of the smaller increment."""
+    a, b, shift = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (a, b, shift)))
+    in_shift = log_pochhammer(b, shift) - log_pochhammer(a + b, shift)
+    in_a = log_pochhammer(b, a) - log_pochhammer(b + shift, a)
+    value = np.where(shift <= a, in_shift, in_a)
+    return value if value.ndim else float(value)
 
 
 def smooth_by_group(func, group, y, *, log=False, width=2.0, n_nodes=16, tolerance=1e-13, min_points=256):
