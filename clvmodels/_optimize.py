@@ -163,7 +163,8 @@ def _problem(point, value, grad, hess):
 
 
 def format_params(names, log_params):
-    return ", ".join(f"{name}={value:.4g}" for name, value in zip(names, np.exp(log_params)))
+    with np.errstate(over="ignore"):
+        return ", ".join(f"{name}={value:.4g}" for name, value in zip(names, np.exp(log_params)))
 
 
 def maximise(objective, start, names, model_name, max_iter):
