@@ -346,7 +346,8 @@ class BaseModel:
             cov_log = np.full((len(names), len(names)), np.nan)
         self._cov_log = cov_log
         jac = np.exp(log_params)
-        return pd.DataFrame(cov_log * np.outer(jac, jac), index=names, columns=names)
+        with np.errstate(over="ignore", invalid="ignore"):  # NaN rows of parameters at the boundary
+            return pd.DataFrame(cov_log * np.outer(jac, jac), index=names, columns=names)
 
     # ----- fitted state -------------------------------------------------------------------
     def _check_fitted(self):
@@ -512,7 +513,8 @@ class BaseModel:
         )
         model._cov_log = cov_log
         jac = model.params_.to_numpy()
-        model.covariance_ = pd.DataFrame(cov_log * np.outer(jac, jac), index=names, columns=names)
+        with np.errstate(over="ignore", invalid="ignore"):
+            model.covariance_ = pd.DataFrame(cov_log * np.outer(jac, jac), index=names, columns=names)
         return model
 
 
