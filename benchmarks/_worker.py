@@ -142,24 +142,22 @@ def _fit_record(params, standard_errors, optimizer=None):
             "optimizer": optimizer}
 
 
-def _bg_fit_ours(rfm, meta, _):
-    model = clv.BetaGeoModel().fit(rfm)
-    return _fit_record(model.params_, model.standard_errors_, model.optimizer_)
+def _fit_ours(model_class, **settings):
+    """The step fitting clvmodels' ``model_class`` (standard errors included)."""
+    def fit(rfm, meta, _):
+        model = model_class(**settings).fit(rfm)
+        return _fit_record(model.params_, model.standard_errors_, model.optimizer_)
+    return fit
 
 
-def _bg_fit_lifetimes(rfm, meta, _):
-    fitter = lifetimes.BetaGeoFitter().fit(rfm["frequency"], rfm["recency"], rfm["T"])
-    return _fit_record(fitter.params_, fitter.standard_errors_)
-
-
-def _gg_fit_ours(rfm, meta, _):
-    model = clv.GammaGammaModel().fit(rfm)
-    return _fit_record(model.params_, model.standard_errors_, model.optimizer_)
-
-
-def _gg_fit_lifetimes(rfm, meta, _):
-    fitter = lifetimes.GammaGammaFitter().fit(rfm["frequency"], rfm["monetary_value"])
-    return _fit_record(fitter.params_, fitter.standard_errors_)
+def _fit_lifetimes(fitter_class, columns=("frequency", "recency", "T"), standard_errors=True):
+    """The step fitting lifetimes' ``fitter_class`` to ``columns`` (it computes the SEs in fit;
+    ParetoNBDFitter computes no Hessian, hence no standard errors: NaN)."""
+    def fit(rfm, meta, _):
+        fitter = fitter_class().fit(*(rfm[c] for c in columns))
+        errors = fitter.standard_errors_ if standard_errors else pd.Series(np.nan, index=fitter.params_.index)
+        return _fit_record(fitter.params_, errors)
+    return fit
 
 
 def _clv_ours(rfm, meta, models):
@@ -198,13 +196,22 @@ def _predictions_lifetimes(rfm, meta, models):
 STEPS = {
     "summary": {"clvmodels": _summary_ours, "lifetimes": _summary_lifetimes},
     "calibration": {"clvmodels": _split_ours, "lifetimes": _split_lifetimes},
-    "fit_continuous": {"clvmodels": _bg_fit_ours, "lifetimes": _bg_fit_lifetimes},
-    "fit_day": {"clvmodels": _bg_fit_ours, "lifetimes": _bg_fit_lifetimes},
-    "fit_day_noattrs": {"clvmodels": _bg_fit_ours, "lifetimes": _bg_fit_lifetimes},
-    "gamma_gamma": {"clvmodels": _gg_fit_ours, "lifetimes": _gg_fit_lifetimes},
+    "fit_continuous": {"clvmodels": _fit_ours(clv.BetaGeoModel), "lifetimes": _fit_lifetimes(lifetimes.BetaGeoFitter)},
+    "fit_day": {"clvmodels": _fit_ours(clv.BetaGeoModel), "lifetimes": _fit_lifetimes(lifetimes.BetaGeoFitter)},
+    "fit_day_noattrs": {"clvmodels": _fit_ours(clv.BetaGeoModel), "lifetimes": _fit_lifetimes(lifetimes.BetaGeoFitter)},
+    "fit_mbg": {"clvmodels": _fit_ours(clv.ModifiedBetaGeoModel),
+                "lifetimes": _fit_lifetimes(lifetimes.ModifiedBetaGeoFitter)},
+    "pnbd_fit": {"clvmodels": _fit_ours(clv.ParetoNBDModel),
+                 "lifetimes": _fit_lifetimes(lifetimes.ParetoNBDFitter, standard_errors=False)},
+    "gamma_gamma": {"clvmodels": _fit_ours(clv.GammaGammaModel),
+                    "lifetimes": _fit_lifetimes(lifetimes.GammaGammaFitter, ("frequency", "monetary_value"))},
     "clv": {"clvmodels": _clv_ours, "lifetimes": _clv_lifetimes},
     "clv_continuous": {"clvmodels": _clv_ours, "lifetimes": _clv_lifetimes},
     "predictions": {"clvmodels": _predictions_ours, "lifetimes": _predictions_lifetimes},
+    # issue 12: lifetimes has no covariates; "plain" is the same table fitted without them
+    "fit_covariates": {"clvmodels": _fit_ours(clv.BetaGeoModel, purchase_covariates=["x1", "x2"],
+                                              dropout_covariates=["x1", "x2"]),
+                       "plain": _fit_ours(clv.BetaGeoModel)},
 }
 _NEEDS_MODELS = {"clv", "clv_continuous", "predictions"}
 WARMUP_ROWS = 2000

@@ -19,17 +19,23 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from clvmodels import bgnbd, gamma_gamma
+from clvmodels import bgnbd, gamma_gamma, mbgnbd, pareto_nbd
 
 BG_PARAMS = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}  # alpha in weeks
+# MBG/NBD on the same CDNOW sample (Batislam, Denizel & Filiztekin 2007 model; REFERENCE.md).
+MBG_PARAMS = {"r": 0.525, "alpha": 6.183, "a": 0.891, "b": 1.614}
+SAMPLERS = {"bgnbd": bgnbd.sample, "mbgnbd": mbgnbd.sample}
 GG_PARAMS = {"p": 6.25, "q": 3.74, "v": 15.44}
+# Pareto/NBD CDNOW estimates (FHL 2005 / REFERENCE.md), alpha and beta in weeks.
+PNBD_PARAMS = {"r": 0.5533, "alpha": 10.578, "s": 0.6062, "beta": 11.669}
 ORIGIN = np.datetime64("2020-01-01", "D")
 DAYS_PER_WEEK = 7.0
 
 
 def rfm_table(n_customers, *, resolution="continuous", window_weeks=52.0, seed=0,
-              bg_params=BG_PARAMS, gg_params=GG_PARAMS):
-    """An RFM table of ``n_customers`` drawn from BG/NBD + Gamma-Gamma, in weeks.
+              bg_params=BG_PARAMS, gg_params=GG_PARAMS, model="bgnbd"):
+    """An RFM table of ``n_customers`` drawn from BG/NBD (or ``model="mbgnbd"``: MBG/NBD,
+    with ``bg_params`` its parameters) + Gamma-Gamma, in weeks.
 
     Each customer's age ``T`` is uniform over (1 day, ``window_weeks``] (first
     purchases spread evenly over the window). With ``resolution="day"`` the
@@ -46,17 +52,63 @@ def rfm_table(n_customers, *, resolution="continuous", window_weeks=52.0, seed=0
     if resolution not in ("continuous", "day"):
         raise ValueError(f"resolution must be 'continuous' or 'day', got {resolution!r}")
     rng = np.random.default_rng(seed)
+    sample = SAMPLERS[model]
     window_days = int(round(window_weeks * DAYS_PER_WEEK))
     if resolution == "continuous":
         T = rng.uniform(1 / DAYS_PER_WEEK, window_weeks, n_customers)
-        table = bgnbd.sample(bg_params, T, rng)
+        table = sample(bg_params, T, rng)
     else:
         params_in_days = {**bg_params, "alpha": bg_params["alpha"] * DAYS_PER_WEEK}
         T_days = rng.integers(1, window_days + 1, n_customers).astype(float)
-        table = bgnbd.sample(params_in_days, T_days, rng)
+        table = sample(params_in_days, T_days, rng)
         table["recency"] = np.floor(table["recency"]) / DAYS_PER_WEEK
         table["T"] = T_days / DAYS_PER_WEEK
     table["monetary_value"] = gamma_gamma.sample(gg_params, table["frequency"].to_numpy(), rng)
+    table.attrs["time_unit"] = "W"
+    return table
+
+
+# Issue 12: coefficients of x1 ~ N(0, 1) and x2 ~ Bernoulli(0.4) in both processes.
+COVARIATE_EFFECTS = {"purchase[x1]": 0.3, "purchase[x2]": -0.2, "dropout_a[x1]": 0.2, "dropout_a[x2]": 0.0,
+                     "dropout_b[x1]": -0.1, "dropout_b[x2]": 0.3}
+
+
+def rfm_with_covariates(n_customers, *, window_weeks=52.0, seed=0, bg_params=BG_PARAMS,
+                        effects=COVARIATE_EFFECTS):
+    """An RFM table drawn from BG/NBD with two covariates in both processes (continuous
+    times, weeks): columns frequency, recency, T, x1, x2."""
+    from clvmodels import BetaGeoModel  # noqa: PLC0415 (only this table needs the model class)
+
+    rng = np.random.default_rng(seed)
+    covariates = pd.DataFrame({"x1": rng.normal(size=n_customers),
+                               "x2": rng.binomial(1, 0.4, n_customers).astype(float)})
+    model = BetaGeoModel.from_dict({
+        "params": {**bg_params, **effects}, "time_unit": "W",
+        "settings": {"purchase_covariates": ["x1", "x2"], "dropout_covariates": ["x1", "x2"]},
+    })
+    table = model.sample(rng.uniform(1 / DAYS_PER_WEEK, window_weeks, n_customers), rng, covariates=covariates)
+    table[["x1", "x2"]] = covariates.to_numpy()
+    table.attrs["time_unit"] = "W"
+    return table
+
+
+def pnbd_rfm_table(n_customers, *, window_weeks=52.0, seed=0, params=PNBD_PARAMS):
+    """An RFM table of ``n_customers`` drawn from the Pareto/NBD model
+    (:func:`clvmodels.pareto_nbd.sample`) at day resolution, in weeks, like
+    :func:`rfm_table` with ``resolution="day"``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns frequency, recency, T; ``attrs["time_unit"] = "W"``.
+    """
+    rng = np.random.default_rng(seed)
+    window_days = int(round(window_weeks * DAYS_PER_WEEK))
+    in_days = {**params, "alpha": params["alpha"] * DAYS_PER_WEEK, "beta": params["beta"] * DAYS_PER_WEEK}
+    T_days = rng.integers(1, window_days + 1, n_customers).astype(float)
+    table = pareto_nbd.sample(in_days, T_days, rng)
+    table["recency"] = np.floor(table["recency"]) / DAYS_PER_WEEK
+    table["T"] = T_days / DAYS_PER_WEEK
     table.attrs["time_unit"] = "W"
     return table
 
@@ -169,3 +221,52 @@ def transactions(n_transactions, n_customers, *, window_days=365, seed=0,
     log.attrs["observation_end"] = str(ORIGIN + np.timedelta64(window_days - 1, "D"))
     log.attrs["calibration_end"] = str(ORIGIN + np.timedelta64(window_days * 2 // 3 - 1, "D"))
     return log
+
+
+def write_parquet_dataset(directory, n_transactions, n_customers, *, n_partitions=50, n_chunks=None,
+                          window_days=365, seed=0, time_of_day=True):
+    """Write a transaction log of about ``n_transactions`` rows as a Parquet dataset.
+
+    The customers are drawn in chunks (at most 5M transactions each, so memory stays
+    bounded whatever the size) with :func:`transactions`; chunk k's customer ids are
+    offset so they are distinct. Each chunk's rows (in date order) are dealt out to
+    ``n_partitions`` files in equal consecutive slices, so every file holds a slice of
+    every chunk's dates and a customer's purchases are spread over many files, as in a
+    lake partitioned by arrival time. Each file gets one row group per chunk.
+
+    Returns
+    -------
+    dict
+        ``rows``, ``customers``, ``files`` and the ISO ``observation_end`` and
+        ``calibration_end`` of the log.
+    """
+    import os
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n_chunks = n_chunks or max(1, -(-n_transactions // 5_000_000))
+    os.makedirs(directory, exist_ok=True)
+    schema = pa.schema([("customer_id", pa.int64()), ("date", pa.timestamp("ns")), ("amount", pa.float64())])
+    writers = [pq.ParquetWriter(os.path.join(directory, f"part-{i:05d}.parquet"), schema) for i in range(n_partitions)]
+    rows = customers = 0
+    attrs = {}
+    try:
+        for chunk in range(n_chunks):
+            chunk_customers = n_customers // n_chunks + (1 if chunk < n_customers % n_chunks else 0)
+            chunk_rows = n_transactions // n_chunks + (1 if chunk < n_transactions % n_chunks else 0)
+            log = transactions(chunk_rows, chunk_customers, window_days=window_days, seed=seed + 7919 * chunk,
+                               time_of_day=time_of_day)
+            log["customer_id"] += customers
+            attrs = dict(log.attrs)
+            table = pa.Table.from_pandas(log, schema=schema, preserve_index=False)
+            bounds = np.linspace(0, len(log), n_partitions + 1).astype(int)
+            for writer, start, stop in zip(writers, bounds[:-1], bounds[1:]):
+                writer.write_table(table.slice(start, stop - start))
+            rows += len(log)
+            customers += chunk_customers
+            del log, table
+    finally:
+        for writer in writers:
+            writer.close()
+    return {"rows": rows, "customers": customers, "files": n_partitions, **attrs}

@@ -143,3 +143,13 @@ def on_grid(values, ticks_per_unit):
     recognised at once, and :func:`_column_codes` checks every value before relying on it."""
     ticks = values[:1000] * ticks_per_unit
     return np.max(np.abs(ticks - np.rint(ticks)), initial=0.0) <= 1e-6
+
+
+def distinct_with_inverse(columns):
+    """The distinct rows of ``columns`` (a dict of equal-length 1-d arrays), in order
+    of first appearance, and the index of each row into them: expensive formulas are
+    then evaluated once per distinct row (e.g. per (frequency, recency, n_periods))."""
+    codes = _row_codes(columns, {})
+    running = np.maximum.accumulate(codes)
+    first = np.flatnonzero(np.concatenate(([True], running[1:] > running[:-1])))
+    return {name: values[first] for name, values in columns.items()}, codes

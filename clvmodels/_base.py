@@ -18,10 +18,12 @@ import numpy as np
 import pandas as pd
 
 from ._arrays import compress_rows, on_grid
+from ._dask import distinct_rows_with_weights
+from ._io import read_json_file
 from ._optimize import Objective, finite_difference_derivatives, maximise, maximise_with_boundary
 from ._summary import ModelSummary, model_html
 from ._units import DAYS_PER_UNIT, check_time_unit, ticks_per_unit
-from ._validation import check_rfm, check_sample_weight
+from ._validation import check_format_version, check_model_record, check_rfm, check_sample_weight
 from .exceptions import BoundaryWarning, ConvergenceError, ModelWarning, NotFittedError
 
 FORMAT_NAME = "clvmodels-model"
@@ -31,8 +33,8 @@ FORMAT_VERSION = 1
 PARAM_RANGE = (1e-50, 1e50)
 _MODEL_CLASSES = {}
 
-# A fit on many distinct rows starts from fits on random subsamples of these sizes
-# (each one used when there are more than twice as many rows).
+# A fit on many distinct rows starts from fits on subsamples of these sizes (each one
+# used when there are more than twice as many rows), chosen by a hash of the row values.
 _WARM_START_ROWS = (2_000, 20_000)
 # Without time columns, compression is skipped when a sample of this many rows is
 # more than half distinct.
@@ -86,9 +88,10 @@ class BaseModel:
     """Base class of the clvmodels models: maximum likelihood over log-parameters.
 
     Subclasses set ``param_names``, ``rfm_columns`` (the data columns, in the order
-    the formulas take them), ``time_params`` (parameters in units of time, e.g. a
-    Gamma rate), ``time_columns`` (columns measured in time) and ``formulas``, a
-    namespace of pure functions:
+    the formulas take them), ``time_params`` (parameters measured in units of time,
+    which scale like the time columns: x 7 from weeks to days, e.g. the rate
+    parameter alpha of a Gamma-distributed purchase rate), ``time_columns`` (columns
+    measured in time) and ``formulas``, a namespace of pure functions:
 
     ``log_likelihood(params, *columns)``
         Per-row log-likelihood (required).
@@ -173,18 +176,22 @@ class BaseModel:
 
         Parameters
         ----------
-        data : pandas.DataFrame
+        data : pandas.DataFrame or dask.dataframe.DataFrame
             One row per customer (or per distinct history, with ``sample_weight``)
             holding the model's RFM columns, e.g. the output of
             :func:`clvmodels.rfm_summary`. ``data.attrs["time_unit"]`` is remembered.
+            A Dask DataFrame is reduced in the cluster to its distinct rows with
+            their counts, and that small table is fitted here: the same fit.
         sample_weight : array-like or str, optional
             Number of customers each row stands for, or the name of a column holding
-            it. Fitting unique rows with their counts gives exactly the full fit.
+            it (the only form a Dask DataFrame takes). Fitting unique rows with their
+            counts gives exactly the full fit.
 
         Returns
         -------
         self
         """
+        data, sample_weight = distinct_rows_with_weights(data, self.rfm_columns, sample_weight)
         self._validate_settings()
         arrays = check_rfm(data, self.rfm_columns, what=f"data for {type(self).__name__}")
         weights = None if sample_weight is None else check_sample_weight(sample_weight, data)
@@ -285,11 +292,12 @@ class BaseModel:
         """
         start = np.log(self._start_params(columns, counts)) - time_shift
         name = type(self).__name__
-        random = np.random.default_rng(0)
+        ranks = None
         for size in _WARM_START_ROWS:
             if len(counts) <= 2 * size:
                 break
-            rows = np.sort(random.integers(0, len(counts), size))
+            ranks = _row_hashes(columns, counts) if ranks is None else ranks
+            rows = _rows_of_smallest(ranks, size)
             subsample = self._objective({c: v[rows] for c, v in columns.items()}, counts[rows], time_shift)
             try:
                 start, _, _ = maximise(subsample, start, self.param_names, name, self.max_iter)
@@ -360,6 +368,40 @@ class BaseModel:
     def standard_errors_(self):
         self._check_fitted()
         return pd.Series(np.sqrt(np.diag(self.covariance_.to_numpy())), index=self.params_.index)
+
+    def parameter_draws(self, n_draws, random_state=None):
+        """Draws of the parameters from their asymptotic sampling distribution.
+
+        The log-parameters are multivariate normal around the estimate with the inverse
+        of the observed information as covariance (the same approximation as the
+        standard errors of :meth:`summary`); exponentiating keeps every draw positive.
+
+        Parameters
+        ----------
+        n_draws : int
+        random_state : int or numpy.random.Generator, optional
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per draw, one column per parameter.
+
+        Raises
+        ------
+        ValueError
+            If the fit gave no standard errors (singular Hessian, or a model file
+            saved without them).
+        """
+        self._check_fitted()
+        cov = self._cov_log
+        if not np.all(np.isfinite(cov)):
+            raise ValueError(
+                f"{type(self).__name__} has no standard errors (singular Hessian, or a model file "
+                "without them), so parameter uncertainty cannot be drawn"
+            )
+        rng = np.random.default_rng(random_state)
+        log_draws = rng.multivariate_normal(np.log(self.params_.to_numpy()), cov, size=int(n_draws), method="eigh")
+        return pd.DataFrame(np.exp(log_draws), columns=list(self.param_names))
 
     def summary(self):
         """Parameter table (estimate, standard error and 95% interval) with the fit's
@@ -518,6 +560,24 @@ class BaseModel:
         return model
 
 
+def _row_hashes(columns, counts):
+    """A 64-bit hash of each row's values (and count): the same row gets the same hash
+    wherever it stands, so subsamples chosen by hash do not depend on row order."""
+    hashes = np.full(len(counts), 0x9E3779B97F4A7C15, dtype=np.uint64)
+    for values in (*columns.values(), counts):
+        bits = np.ascontiguousarray(values, dtype=np.float64).view(np.uint64)
+        hashes ^= bits
+        hashes *= np.uint64(0xBF58476D1CE4E5B9)  # splitmix64's mixing steps (wrap around)
+        hashes ^= hashes >> np.uint64(31)
+    return hashes
+
+
+def _rows_of_smallest(hashes, size):
+    """Positions of the ``size`` rows with the smallest hashes, in hash order: O(n)."""
+    rows = np.argpartition(hashes, size)[:size]
+    return rows[np.argsort(hashes[rows], kind="stable")]
+
+
 def _nan_to_none(matrix):
     return [[None if not np.isfinite(v) else float(v) for v in row] for row in np.asarray(matrix)]
 
@@ -531,11 +591,7 @@ def load_model(path):
         If the file is not JSON written by clvmodels, names an unknown model or holds
         invalid parameters.
     """
-    text = Path(path).read_text(encoding="utf-8")
-    try:
-        record = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: not a clvmodels model file (not valid JSON: {error.msg})") from None
+    record = read_json_file(path, "clvmodels model file")
     try:
         return model_from_dict(record)
     except ValueError as error:
@@ -553,20 +609,25 @@ def model_from_dict(record):
     """
     if not isinstance(record, dict) or record.get("format") != FORMAT_NAME:
         raise ValueError(f"not a clvmodels model file (no '\"format\": \"{FORMAT_NAME}\"' entry)")
-    version = record.get("format_version", 0)
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ValueError(f"written by a newer clvmodels (format version {version!r}); upgrade clvmodels")
-    cls = _MODEL_CLASSES.get(record.get("model"))
+    check_format_version(record.get("format_version"), FORMAT_VERSION)
+    name = record.get("model")
+    cls = _MODEL_CLASSES.get(name) if isinstance(name, str) else None
     if cls is None:
-        raise ValueError(f"unknown model {record.get('model')!r}; known: {', '.join(sorted(_MODEL_CLASSES))}")
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(_MODEL_CLASSES))}")
+    # A model with covariates has their coefficients too (named from its settings), of any sign.
+    names, unbounded = cls.record_parameters(record) if hasattr(cls, "record_parameters") else (cls.param_names, ())
+    check_model_record(record, names, cls, unbounded)
     try:
         model = cls.from_dict(record)
-    except (KeyError, TypeError) as error:
+    except (KeyError, TypeError, AttributeError) as error:
         raise ValueError(f"{cls.__name__} record is incomplete or malformed ({error})") from None
-    bad = [name for name, value in model.params_.items() if not (np.isfinite(value) and value > 0)]
+    unbounded = getattr(model, "coefficient_names", ())  # covariate coefficients may be any number
+    bad = [name for name, value in model.params_.items()
+           if not (np.isfinite(value) and (value > 0 or name in unbounded))]
     if bad:
         raise ValueError(f"parameter {bad[0]!r} must be a finite number > 0")
-    out_of_range = [name for name, value in model.params_.items() if not PARAM_RANGE[0] <= value <= PARAM_RANGE[1]]
+    out_of_range = [name for name, value in model.params_.items()
+                    if name not in unbounded and not PARAM_RANGE[0] <= value <= PARAM_RANGE[1]]
     if out_of_range:
         name = out_of_range[0]
         raise ValueError(

@@ -28,6 +28,11 @@ Formulas a transaction model provides (times in the model's time unit):
     Parameters whose mean dropout rate is ``factor`` times as large.
 ``discounted_expected_purchases(params, times, discounts, *columns, ticks_per_unit=None)``
     Optional: a faster sum of discounted increments of ``expected_purchases``.
+``sample_future_purchases(params, period_ends, *columns, random_state)``
+    Purchases per future period drawn given each history (for value intervals).
+
+A spend model provides ``expected_spend``, ``population_mean_spend``, ``sample``,
+``log_likelihood`` and ``sample_future_spend(params, counts, *columns, random_state)``.
 """
 
 from dataclasses import dataclass
@@ -35,7 +40,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from . import _intervals
+from ._arrays import distinct_rows
 from ._base import _MODEL_CLASSES, BaseModel
+from ._covariates import CovariateMixin, take_rows
 from ._validation import check_positive_number, check_times
 
 
@@ -88,13 +96,17 @@ def require_finite(values, model, what):
     return values
 
 
-class TransactionModel(BaseModel):
+class TransactionModel(CovariateMixin, BaseModel):
     """Base class of the purchase (transaction) models.
 
     Subclasses declare ``param_names``, ``rfm_columns``, ``time_params``,
     ``time_columns``, ``formulas`` (see the module docstring) and, for reports and the
     command line, ``key`` (a short name such as "bgnbd"), ``title`` (e.g. "BG/NBD")
-    and ``param_descriptions`` (one phrase per parameter).
+    and ``param_descriptions`` (one phrase per parameter). Models whose formulas take
+    one value of some parameters per customer declare ``covariate_links`` and accept
+    the settings ``purchase_covariates``, ``dropout_covariates`` and
+    ``covariate_penalizer`` (see :class:`clvmodels._covariates.CovariateMixin`); with
+    covariates, every method taking ``data`` needs the covariate columns in it.
     """
 
     key = None
@@ -104,11 +116,18 @@ class TransactionModel(BaseModel):
     # Parameters in the model's time unit from which ``sample`` then ``fit`` recovers
     # them on a few thousand customers; used by the generic model tests and examples.
     example_params = {}
+    # The column holding each customer's observation length (what ``sample`` takes
+    # as ``T`` and ``probability_of_purchases`` as ``t``): "T", or e.g. "n_periods".
+    length_column = "T"
 
     # ----- helpers ----------------------------------------------------------------------
-    def _history(self, data):
+    def history(self, data):
+        """The model's columns of ``data``, checked, as float arrays in ``rfm_columns``
+        order: what the ``formulas`` take after the parameters."""
         arrays = self._rfm(data, self.rfm_columns)
         return [arrays[c] for c in self.rfm_columns]
+
+    _history = history
 
     def _finite_series(self, values, data, name):
         return self._series(require_finite(values, self, name), data, name)
@@ -118,7 +137,7 @@ class TransactionModel(BaseModel):
         return float(values) if values.ndim == 0 else values
 
     # ----- conditional on each customer's history --------------------------------------
-    def expected_purchases(self, data, t):
+    def expected_purchases(self, data, t, *, interval=None, n_draws=200, random_state=0):
         """Expected purchases in the next ``t`` time units, given each customer's history.
 
         Parameters
@@ -128,29 +147,45 @@ class TransactionModel(BaseModel):
             model's time unit.
         t : float
             Horizon in the model's time unit (``time_unit_``).
+        interval : float, optional
+            With e.g. 0.9, also a 90% interval of the expectation from the parameters'
+            sampling uncertainty (``n_draws`` draws, see :meth:`parameter_draws`).
 
         Returns
         -------
-        pandas.Series
-            On ``data.index``.
+        pandas.Series or pandas.DataFrame
+            On ``data.index``; with ``interval``, a DataFrame with columns
+            ``estimate``, ``lower``, ``upper`` and the interval of the total over
+            customers in ``attrs["total"]``.
         """
+        if interval is not None:
+            return _intervals.parameter_interval(
+                self, lambda model, rows: model.expected_purchases(rows, t), data, interval, n_draws, random_state
+            )
         history = self._history(data)
         t = check_positive_number(t, "t", allow_zero=True)
         values = self.formulas.expected_purchases(
-            self.params_, t, *history, ticks_per_unit=self._ticks_per_unit(data)
+            self.formula_params(data), t, *history, ticks_per_unit=self._ticks_per_unit(data)
         )
         return self._finite_series(values, data, "expected_purchases")
 
-    def probability_alive(self, data):
+    def probability_alive(self, data, *, interval=None, n_draws=200, random_state=0):
         """Probability that each customer is still active at the end of observation.
+
+        ``interval`` (e.g. 0.9) adds an interval from the parameters' sampling
+        uncertainty, as in :meth:`expected_purchases`.
 
         Returns
         -------
-        pandas.Series
-            On ``data.index``, values in [0, 1].
+        pandas.Series or pandas.DataFrame
+            On ``data.index``, values in [0, 1] (a DataFrame with ``interval``).
         """
+        if interval is not None:
+            return _intervals.parameter_interval(
+                self, lambda model, rows: model.probability_alive(rows), data, interval, n_draws, random_state
+            )
         history = self._history(data)
-        values = self.formulas.probability_alive(self.params_, *history)
+        values = self.formulas.probability_alive(self.formula_params(data), *history)
         return self._finite_series(np.clip(values, 0.0, 1.0), data, "probability_alive")
 
     def conditional_probability_of_purchases(self, data, n, t):
@@ -175,15 +210,110 @@ class TransactionModel(BaseModel):
         history = self._history(data)
         t = check_positive_number(t, "t", allow_zero=True)
         n = _checked_n(n)
+        params = self.formula_params(data)
         if n.ndim == 0:
-            values = self.formulas.conditional_probability_of_purchases(self.params_, n, t, *history)
+            values = self.formulas.conditional_probability_of_purchases(params, n, t, *history)
             return self._finite_series(np.clip(values, 0.0, 1.0), data, "probability")
         counts = n.reshape(-1)
         values = self.formulas.conditional_probability_of_purchases(
-            self.params_, counts[:, None], t, *(column[None, :] for column in history)
+            params, counts[:, None], t, *(column[None, :] for column in history)
         )
         values = np.clip(require_finite(values, self, "conditional_probability_of_purchases"), 0.0, 1.0)
         return pd.DataFrame(values.T, index=data.index, columns=pd.Index(counts.astype(np.int64), name="n"))
+
+    def purchases_interval(self, data, t, level=0.9, *, n_draws=0, random_state=0):
+        """Per-customer quantiles of the purchases X(T, T + t) in the next ``t`` time units.
+
+        From the closed-form predictive distribution given each history
+        (:meth:`conditional_probability_of_purchases`). With ``n_draws`` > 0 the
+        distribution is averaged over that many draws of the parameters
+        (:meth:`parameter_draws`), which adds their sampling uncertainty. Counts are
+        whole numbers, so each tail of the interval holds at most (1 - level) / 2.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame
+            The model's columns, one row per customer.
+        t : float
+            Horizon in the model's time unit.
+        level : float, default 0.9
+            Central coverage of the interval.
+        n_draws : int, default 0
+            Parameter draws to average over (0: the fitted parameters only).
+        random_state : int or numpy.random.Generator, optional
+
+        Returns
+        -------
+        pandas.DataFrame
+            On ``data.index``, integer columns ``lower``, ``median`` and ``upper``.
+        """
+        history = self._history(data)
+        t = check_positive_number(t, "t", allow_zero=True)
+        level = _intervals.check_level(level)
+        if n_draws:
+            draws = [row for row in self.parameter_draws(_intervals.check_draws(n_draws), random_state).to_numpy()]
+            parameter_sets = [self.formula_params(data, row) for row in draws]
+        else:
+            parameter_sets = [self.formula_params(data)]
+        if self._has_covariates():
+            distinct, index = history, None  # each customer has parameters of her own
+        else:
+            distinct, index = self._distinct_histories(history, data)
+        pmf_formula = self.formulas.conditional_probability_of_purchases
+
+        def pmf(counts, rows):
+            columns = [column[rows][None, :] for column in distinct]
+            total = sum(pmf_formula(take_rows(params, rows), counts, t, *columns) for params in parameter_sets)
+            return require_finite(total / len(parameter_sets), self, "purchases_interval")
+
+        quantiles = _intervals.quantiles_from_pmf(pmf, len(distinct[0]), _intervals.tail_probabilities(level))
+        if index is not None:
+            quantiles = quantiles[index]
+        table = pd.DataFrame(quantiles, index=data.index, columns=["lower", "median", "upper"])
+        table.attrs.update(level=level, t=t, n_draws=int(n_draws))
+        return table
+
+    def total_purchases_interval(self, data, t, level=0.9, *, n_draws=200, random_state=0,
+                                 chunk_size=_intervals.DEFAULT_CHUNK):
+        """Interval of the total purchases of all customers in ``data`` over the next ``t``.
+
+        By simulation: for each of ``n_draws`` draws of the parameters
+        (:meth:`parameter_draws`) every customer's future purchases are drawn given the
+        history (:meth:`sample_future_purchases`) and summed, so the interval carries
+        both the parameters' uncertainty and the randomness of who buys. The number a
+        finance team plans with.
+
+        Returns
+        -------
+        pandas.Series
+            ``estimate`` (the sum of :meth:`expected_purchases`), ``lower``, ``upper``.
+        """
+        t = check_positive_number(t, "t")
+        level, n_draws = _intervals.check_level(level), _intervals.check_draws(n_draws)
+        estimate = float(self.expected_purchases(data, t).sum())
+        rng = np.random.default_rng(random_state)
+        draws = self.parameter_draws(n_draws, rng).to_numpy()
+        totals = np.zeros(n_draws)
+        for rows in _intervals.chunks(len(data), int(chunk_size)):
+            part = data.iloc[rows]
+            history = self.history(part)
+            for k, draw in enumerate(draws):
+                params = self.formula_params(part, draw)
+                totals[k] += self.formulas.sample_future_purchases(params, [t], *history, rng).sum()
+        low, high = np.quantile(totals, _intervals.tail_probabilities(level)[[0, 2]])
+        return pd.Series({"estimate": estimate, "lower": low, "upper": high}, name="total_purchases")
+
+    def _distinct_histories(self, history, data):
+        """The distinct rows of ``history`` and each customer's index into them, when the
+        times are on the data's day grid; else the history itself and None."""
+        ticks = self._ticks_per_unit(data)
+        if ticks is None or len(history[0]) < 1000:
+            return history, None
+        per_unit = {c: (ticks if c in self.time_columns else 1.0) for c in self.rfm_columns}
+        found = distinct_rows(dict(zip(self.rfm_columns, history)), per_unit)
+        if found is None:
+            return history, None
+        return [found[0][c] for c in self.rfm_columns], found[1]
 
     def discounted_expected_purchases(self, data, times, discounts):
         """sum_k discounts[k] (E[X(times[k])] - E[X(times[k-1])]) per customer, with
@@ -203,13 +333,14 @@ class TransactionModel(BaseModel):
         times, discounts = check_times(times, "times"), np.asarray(discounts, dtype=float)
         ticks = self._ticks_per_unit(data)
         fast = getattr(self.formulas, "discounted_expected_purchases", None)
+        params = self.formula_params(data)
         if fast is not None:
-            total = fast(self.params_, times, discounts, *history, ticks_per_unit=ticks)
+            total = fast(params, times, discounts, *history, ticks_per_unit=ticks)
         else:
             total = np.zeros(len(data))
             previous = np.zeros(len(data))
             for time, discount in zip(times, discounts):
-                cumulative = self.formulas.expected_purchases(self.params_, time, *history, ticks_per_unit=ticks)
+                cumulative = self.formulas.expected_purchases(params, time, *history, ticks_per_unit=ticks)
                 total += discount * (cumulative - previous)
                 previous = cumulative
         return self._finite_series(total, data, "discounted_expected_purchases")
@@ -217,25 +348,36 @@ class TransactionModel(BaseModel):
     def log_likelihood(self, data):
         """Per-customer log-likelihood of ``data`` at the fitted parameters."""
         history = self._history(data)
-        return self._finite_series(self.formulas.log_likelihood(self.params_, *history), data, "log_likelihood")
+        values = self.formulas.log_likelihood(self.formula_params(data), *history)
+        return self._finite_series(values, data, "log_likelihood")
 
     # ----- a customer just acquired -------------------------------------------------------
     def expected_purchases_new_customer(self, t):
-        """Expected repeat purchases of a customer just acquired, by time ``t`` (model time unit)."""
+        """Expected repeat purchases of a customer just acquired, by time ``t`` (model time unit).
+
+        With covariates: of a customer whose covariates are their means in the fitted
+        data (for given customers, use :meth:`expected_purchases` on rows with
+        frequency, recency and T zero and their covariates).
+        """
         self._check_fitted()
-        values = self.formulas.expected_purchases_new_customer(self.params_, check_times(t))
+        values = self.formulas.expected_purchases_new_customer(self._typical_params(), check_times(t))
         return self._scalar_or_array(values, "expected_purchases_new_customer")
 
     def probability_of_purchases(self, n, t):
         """P(X(t) = n): probability that a customer just acquired makes ``n`` repeat
-        purchases by time ``t`` (model time unit); ``n`` and ``t`` broadcast."""
+        purchases by time ``t`` (model time unit); ``n`` and ``t`` broadcast. With
+        covariates: at their means in the fitted data."""
         self._check_fitted()
-        values = self.formulas.probability_of_purchases(self.params_, _checked_n(n), check_times(t))
+        values = self.formulas.probability_of_purchases(self._typical_params(), _checked_n(n), check_times(t))
         return self._scalar_or_array(np.clip(values, 0.0, 1.0), "probability_of_purchases")
 
     # ----- simulation and what-if --------------------------------------------------------
-    def sample(self, T, random_state=None):
+    def sample(self, T, random_state=None, *, covariates=None):
         """Simulate customer histories of observation lengths ``T`` from the fitted model.
+
+        With covariates, ``covariates`` is a DataFrame holding each customer's
+        covariate columns (one row per entry of ``T``); without it every customer has
+        the covariates' means in the fitted data.
 
         Returns
         -------
@@ -245,16 +387,36 @@ class TransactionModel(BaseModel):
         """
         self._check_fitted()
         T = check_times(T, "T")
-        table = self.formulas.sample(self.params_, T, random_state)
+        params = self._typical_params() if covariates is None else self.formula_params(covariates)
+        table = self.formulas.sample(params, T, random_state)
         if self.time_unit_:
             table.attrs["time_unit"] = self.time_unit_
         return table
+
+    def sample_future_purchases(self, data, period_ends, random_state=None):
+        """Draw each customer's purchases in consecutive future periods, given the history.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame
+            The model's columns.
+        period_ends : array-like
+            Increasing ends of the periods after the end of observation, in the
+            model's time unit.
+
+        Returns
+        -------
+        ndarray of shape (customers, periods)
+        """
+        history = self._history(data)
+        ends = check_times(period_ends, "period_ends")
+        return self.formulas.sample_future_purchases(self.formula_params(data), ends, *history, random_state)
 
     def mixing_distributions(self):
         """The model's latent traits across customers: a dict of name -> :class:`Mixing`,
         with keys "purchase" (the purchase process) and "dropout" where the model has them."""
         self._check_fitted()
-        return self.formulas.mixing_distributions(self.params_)
+        return self.formulas.mixing_distributions(self._typical_params())
 
     def with_dropout_scaled(self, factor):
         """A copy of this fitted model whose mean dropout rate is ``factor`` times as large.
@@ -266,7 +428,8 @@ class TransactionModel(BaseModel):
         self._check_fitted()
         factor = check_positive_number(factor, "factor")
         record = self.to_dict()
-        record["params"] = {k: float(v) for k, v in self.formulas.scale_dropout(self.params_, factor).items()}
+        scaled = self.formulas.scale_dropout(self.params_, factor)  # the shared parameters; coefficients kept
+        record["params"] = {**record["params"], **{k: float(v) for k, v in scaled.items()}}
         record["covariance_log_params"] = None
         return type(self).from_dict(record)
 
@@ -279,6 +442,9 @@ class TransactionModel(BaseModel):
             self.param_descriptions.get(name, "") + (f" (per {unit})" if unit and name in self.time_params else "")
             for name in table.index
         ]
+        effects = self.covariate_effects()
+        for name, meaning in effects["meaning"].items():
+            table.loc[name, "meaning"] = meaning
         return table
 
 
@@ -297,17 +463,35 @@ class SpendModel(BaseModel):
     param_descriptions = {}
     example_params = {}
 
-    def expected_spend(self, data):
+    def expected_spend(self, data, *, interval=None, n_draws=200, random_state=0):
         """Expected spend per future purchase of each customer.
+
+        ``interval`` (e.g. 0.9) adds an interval from the parameters' sampling
+        uncertainty (``n_draws`` draws of the parameters).
 
         Returns
         -------
-        pandas.Series
-            On ``data.index``.
+        pandas.Series or pandas.DataFrame
+            On ``data.index`` (a DataFrame with ``estimate``, ``lower``, ``upper`` with
+            ``interval``).
         """
+        if interval is not None:
+            return _intervals.parameter_interval(
+                self, lambda model, rows: model.expected_spend(rows), data, interval, n_draws, random_state
+            )
         arrays = self._rfm(data, self.rfm_columns)
         values = self.formulas.expected_spend(self.params_, *(arrays[c] for c in self.rfm_columns))
         return self._series(require_finite(values, self, "expected_spend"), data, "expected_spend")
+
+    def history(self, data):
+        """The model's columns of ``data``, checked, as float arrays in ``rfm_columns`` order."""
+        arrays = self._rfm(data, self.rfm_columns)
+        return [arrays[c] for c in self.rfm_columns]
+
+    def sample_future_spend(self, data, counts, random_state=None):
+        """Draw the total spend of ``counts`` future purchases (customers x periods),
+        given each customer's spend history."""
+        return self.formulas.sample_future_spend(self.params_, counts, *self.history(data), random_state)
 
     def population_mean_spend(self):
         """Mean spend per purchase across all customers."""
@@ -338,14 +522,15 @@ def registered_models(family=None):
 
     Parameters
     ----------
-    family : {"transaction", "spend"}, optional
-        Only the purchase models or only the spend models.
+    family : {"transaction", "spend", "contractual"}, optional
+        Only the purchase models, the spend models or the contractual (renewal)
+        models.
 
     Returns
     -------
     dict of str -> class
     """
-    bases = {"transaction": TransactionModel, "spend": SpendModel, None: BaseModel}
+    bases = {"transaction": TransactionModel, "spend": SpendModel, "contractual": ContractualModel, None: BaseModel}
     base = bases[family]
     return {cls.key: cls for cls in _MODEL_CLASSES.values() if issubclass(cls, base) and cls.key}
 
@@ -356,3 +541,203 @@ def model_class(key, family="transaction"):
     if key not in models:
         raise ValueError(f"unknown {family} model {key!r}; choose one of {', '.join(sorted(models))}")
     return models[key]
+
+
+# Discounted sums over future periods stop once the discount factor is below this.
+_DISCOUNT_TAIL = 1e-15
+# Terms per block of those sums between stopping checks.
+_DERL_BLOCK = 1 << 16
+# Below this discount rate per period the residual-lifetime series is refused: it
+# would need more than ~350,000 terms.
+_MIN_DISCOUNT_RATE = 1e-4
+
+
+class ContractualModel(BaseModel):
+    """Base class of the contractual (subscription renewal) models: sBG, BdW.
+
+    A customer acquired at time 0 renews at the end of each period or leaves for
+    good. The data are one row per customer (or per distinct row, with weights):
+    ``tenure``, whole periods, and ``churned``, 0/1: a churned customer left in
+    period ``tenure`` (she made ``tenure - 1`` renewals); an active one has made
+    ``tenure`` renewals so far. :func:`clvmodels.tenure_summary` and
+    :func:`clvmodels.tenure_from_survivors` make such tables. The time unit is the
+    renewal period.
+
+    Formulas a contractual model provides (``formulas``, its module):
+
+    ``log_likelihood(params, tenure, churned)``
+        Per-row log-likelihood.
+    ``log_survival(params, t)``
+        ln S(t), S(t) = P(still a customer after t renewal opportunities), for a
+        customer just acquired; ``t`` >= 0 broadcasts.
+    ``sample(params, T, random_state)``
+        (tenure, churned) of customers observed for ``T`` periods each.
+    ``mixing_distributions(params)``
+        The latent traits' distributions across customers (for plots).
+    """
+
+    key = None
+    title = None
+    reference = None
+    param_descriptions = {}
+    example_params = {}
+    rfm_columns = ("tenure", "churned")
+
+    # ----- helpers ----------------------------------------------------------------------
+    def _contract_data(self, data):
+        arrays = self._rfm(data, self.rfm_columns)
+        return arrays["tenure"], arrays["churned"]
+
+    def _log_survival(self, t):
+        return np.asarray(self.formulas.log_survival(self.params_, t), dtype=float)
+
+    def _scalar_or_array(self, values, what):
+        values = require_finite(values, self, what)
+        return float(values) if values.ndim == 0 else values
+
+    # ----- a customer just acquired -------------------------------------------------------
+    def survival(self, t):
+        """S(t): probability that a customer just acquired is still a customer after
+        ``t`` renewal opportunities (periods), t >= 0."""
+        self._check_fitted()
+        values = np.exp(self._log_survival(check_times(t)))
+        return self._scalar_or_array(np.clip(values, 0.0, 1.0), "survival")
+
+    def retention(self, t):
+        """r(t) = S(t) / S(t - 1): the share of the customers active after ``t - 1``
+        renewals who renew the t-th time (the retention rate of period t), t >= 1."""
+        self._check_fitted()
+        t = check_times(t)
+        if np.any(t < 1):
+            raise ValueError("t must be >= 1 (retention of period t is S(t) / S(t - 1))")
+        values = np.exp(self._log_survival(t) - self._log_survival(t - 1))
+        return self._scalar_or_array(np.clip(values, 0.0, 1.0), "retention")
+
+    def discounted_expected_lifetime(self, discount_rate):
+        """DEL: expected discounted number of periods paid for by a customer just
+        acquired, the first (at acquisition) undiscounted, period k divided by
+        (1 + discount_rate)^k (Fader & Hardie 2010)."""
+        self._check_fitted()
+        z = 1.0 / (1.0 + check_positive_number(discount_rate, "discount_rate"))
+        residual = self._residual_lifetime(discount_rate, np.zeros(1))[0]
+        return float(require_finite(1.0 + z * residual, self, "discounted_expected_lifetime"))
+
+    # ----- conditional on each customer's record ------------------------------------------
+    def probability_alive(self, data, t=1):
+        """Probability that each customer is still a customer ``t`` renewals from now:
+        S(tenure + t) / S(tenure) for active customers, 0 for churned ones.
+
+        Returns
+        -------
+        pandas.Series
+            On ``data.index``, values in [0, 1].
+        """
+        tenure, churned = self._contract_data(data)
+        t = check_positive_number(t, "t", allow_zero=True)
+        values = np.where(churned == 1, 0.0, np.exp(self._log_survival(tenure + t) - self._log_survival(tenure)))
+        return self._series(np.clip(require_finite(values, self, "probability_alive"), 0.0, 1.0), data, "probability_alive")
+
+    def expected_residual_lifetime(self, data, discount_rate):
+        """DERL: discounted expected residual lifetime of each customer, in periods
+        (Fader & Hardie 2010, "Customer-base valuation in a contractual setting: the
+        perils of ignoring heterogeneity", Marketing Science 29(1), eq. 6).
+
+        For an active customer with ``tenure`` t (t renewals made), the expected
+        number of further renewals, each discounted: sum_{k>=0} S(t + 1 + k) / S(t)
+        / (1 + discount_rate)^k. As in the paper, the value is stated at the
+        customer's next renewal date (the end of the current period), so the next
+        renewal counts in full; multiply by 1 / (1 + discount_rate) for its value a
+        period earlier. Churned customers have 0.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame
+            ``tenure`` and ``churned``.
+        discount_rate : float
+            Per period, >= 1e-4 (without discounting the expected lifetime of the
+            sBG is infinite when alpha <= 1).
+
+        Returns
+        -------
+        pandas.Series
+            On ``data.index``, in periods (multiply by the margin per period for
+            the residual lifetime value: :func:`clvmodels.contractual_lifetime_value`).
+        """
+        tenure, churned = self._contract_data(data)
+        check_positive_number(discount_rate, "discount_rate")
+        distinct, index = np.unique(tenure, return_inverse=True)
+        values = self._residual_lifetime(discount_rate, distinct)[index.reshape(-1)]
+        values = np.where(churned == 1, 0.0, values)
+        return self._series(require_finite(values, self, "expected_residual_lifetime"), data, "derl")
+
+    def _residual_lifetime(self, discount_rate, tenure):
+        """DERL of active customers of the given whole tenures.
+
+        DERL(t) = sum_{k>=0} S(t + 1 + k) / S(t) z^k, z = 1 / (1 + d), is summed as a
+        series only at the longest tenure; below it, DERL(t) = r(t + 1) (1 + z DERL(t + 1))
+        with r(t + 1) = S(t + 1) / S(t), a recursion that shrinks errors as it goes down.
+        """
+        d = float(discount_rate)
+        if d < _MIN_DISCOUNT_RATE:
+            raise ValueError(
+                f"discount_rate must be >= {_MIN_DISCOUNT_RATE:g} per period for the residual lifetime, "
+                f"got {discount_rate!r} (the series needs ~35 / discount_rate terms)"
+            )
+        z = 1.0 / (1.0 + d)
+        tenure = np.asarray(tenure, dtype=float)
+        low, top = float(tenure.min()), float(tenure.max())
+        grid = np.arange(low, top + 1.0)
+        retention = np.exp(self._log_survival(grid[1:]) - self._log_survival(grid[:-1]))
+        values = np.empty(len(grid))
+        values[-1] = self._residual_series(z, top)
+        for i in range(len(grid) - 2, -1, -1):  # a loop over tenures, not customers
+            values[i] = retention[i] * (1.0 + z * values[i + 1])
+        return values[np.rint(tenure - low).astype(np.int64)]
+
+    def _residual_series(self, z, tenure):
+        """sum_{k>=0} S(t + 1 + k) / S(t) z^k at one tenure, in blocks of terms, until
+        the rest (at most S(t + 1 + K) / S(t) z^K / (1 - z), as S falls) is below
+        1e-13 of the sum, or z^K < 1e-15."""
+        log_z = np.log(z)
+        n_terms = int(np.ceil(np.log(_DISCOUNT_TAIL) / log_z)) + 1
+        log_s = float(self._log_survival(tenure))
+        total, start = 0.0, 0
+        while start < n_terms:
+            k = np.arange(start, min(start + _DERL_BLOCK, n_terms), dtype=float)
+            total += float(np.exp(self._log_survival(tenure + 1 + k) - log_s + k * log_z).sum())
+            start += len(k)
+            rest = np.exp(float(self._log_survival(tenure + 1 + start)) - log_s + start * log_z) / (1 - z)
+            if rest <= 1e-13 * total:
+                break
+        return total
+
+    def log_likelihood(self, data):
+        """Per-customer log-likelihood of ``data`` at the fitted parameters."""
+        tenure, churned = self._contract_data(data)
+        values = self.formulas.log_likelihood(self.params_, tenure, churned)
+        return self._series(require_finite(values, self, "log_likelihood"), data, "log_likelihood")
+
+    # ----- simulation -------------------------------------------------------------------
+    def sample(self, T, random_state=None):
+        """Simulate (tenure, churned) of customers observed for ``T`` periods each
+        (whole numbers) from the fitted model."""
+        self._check_fitted()
+        T = check_times(T, "T")
+        if np.any(T != np.round(T)):
+            raise ValueError("T must hold whole numbers of periods")
+        table = self.formulas.sample(self.params_, T, random_state)
+        if self.time_unit_:
+            table.attrs["time_unit"] = self.time_unit_
+        return table
+
+    def mixing_distributions(self):
+        """The latent traits across customers: a dict of name -> :class:`Mixing`
+        (key "dropout": the churn probability per period)."""
+        self._check_fitted()
+        return self.formulas.mixing_distributions(self.params_)
+
+    def describe_params(self):
+        """Parameter table with what each parameter means."""
+        table = self.summary()
+        table["meaning"] = [self.param_descriptions.get(name, "") for name in table.index]
+        return table

@@ -18,13 +18,26 @@ import numpy as np
 from scipy import special
 
 from ._arrays import distinct_rows, dot, unique_inverse
-from ._families import Mixing, TransactionModel
+from ._families import Mixing, TransactionModel, _checked_n
+from ._intervals import spread_over_periods
 from ._special import beta_expectation, digamma_difference, log_beta_ratio, log_pochhammer, smooth_by_group
 from ._validation import check_times
 
 
 def _unpack(params):
-    return (float(params[k]) for k in ("r", "alpha", "a", "b"))
+    """(r, alpha, a, b) as floats, or as arrays where the mapping holds one value per
+    customer (models with covariates: see :mod:`clvmodels._covariates`)."""
+    return (_number_or_array(params[k]) for k in ("r", "alpha", "a", "b"))
+
+
+def _number_or_array(value):
+    return float(value) if np.ndim(value) == 0 else np.asarray(value, dtype=float)
+
+
+def _per_customer(*values):
+    """Whether any parameter holds one value per customer (then nothing may be
+    evaluated once per distinct history)."""
+    return any(np.ndim(v) > 0 for v in values)
 
 
 def _log_odds_dead(r, alpha, a, b, x, t_x, T):
@@ -67,10 +80,15 @@ def log_likelihood(params, x, t_x, T):
     """
     r, alpha, a, b = _unpack(params)
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
-    log_odds = np.where(x > 0, _log_odds_dead(r, alpha, a, b, x, t_x, T), -np.inf)
+    return _log_likelihood(r, alpha, a, b, x, T, np.where(x > 0, _log_odds_dead(r, alpha, a, b, x, t_x, T), -np.inf))
+
+
+def _log_likelihood(r, alpha, a, b, x, T, log_odds):
+    """Eq. 6 given the log-odds of having dropped out (-inf where that is impossible)."""
     # ln G(r+x) - ln G(r) and the Beta ratio without differences of huge log-gammas, and
     # r ln(alpha / (alpha + T)) without cancellation, so the likelihood stays accurate as
     # parameters run off towards a limit (see clvmodels._optimize.maximise_with_boundary).
+    # Elementwise, so r, alpha, a, b may hold one value per customer (covariates).
     return (
         log_pochhammer(r, x) + log_beta_ratio(a, b, x)
         - r * np.log1p(T / alpha) - x * np.log(alpha + T) + np.logaddexp(0.0, log_odds)
@@ -80,13 +98,20 @@ def log_likelihood(params, x, t_x, T):
 def prepare(columns, weights):
     """Split the rows for :func:`derivatives`: terms in x alone are summed per distinct
     x; the dropout terms are needed for repeat buyers only."""
+    return _prepare_rows(columns, weights, columns["frequency"] > 0)
+
+
+def _prepare_rows(columns, weights, dropout_rows):
+    """:func:`prepare` with the dropout term (the softplus of eq. 6) on the rows where
+    the boolean ``dropout_rows`` is true; MBG/NBD has it on every row."""
     x, t_x, T = columns["frequency"], columns["recency"], columns["T"]
     x_unique, x_index = unique_inverse(x)
-    repeat = x > 0
+    repeat = np.asarray(dropout_rows, dtype=bool)
     t_xr = t_x[repeat]
     return {
         "T": T, "w": weights, "wx": weights * x, "w_sum": weights.sum(),
         "x_unique": x_unique, "w_per_x": np.bincount(x_index, weights=weights, minlength=len(x_unique)),
+        "dropout_per_x": np.bincount(x_index[repeat], minlength=len(x_unique)) > 0,
         "xr": x[repeat], "xr_index": x_index[repeat], "t_xr": t_xr, "gap_r": T[repeat] - t_xr, "wr": weights[repeat],
     }
 
@@ -109,8 +134,8 @@ def derivatives(params, data, order):
     log_ratio = np.log1p(data["gap_r"] * inv_t_xr)  # ln((alpha + T) / (alpha + t_x))
     r_plus_xr = r + xr
     with np.errstate(divide="ignore"):
-        # 1/(b+x-1) per distinct x; 0 at x = 0, which no repeat row indexes.
-        inv_b_u = np.where(xu > 0, 1.0 / ((xu - 1) + b), 0.0)
+        # 1/(b+x-1) per distinct x; 0 where no row has the dropout term (x = 0 in BG/NBD).
+        inv_b_u = np.where(data["dropout_per_x"], 1.0 / ((xu - 1) + b), 0.0)
         L = (np.log(a) + np.log(inv_b_u))[xr_index] + r_plus_xr * log_ratio
     # softplus(L) = ln(1 + e^L), written to neither overflow nor cost a logaddexp.
     softplus = np.maximum(L, 0.0) + np.log1p(np.exp(-np.abs(L)))
@@ -168,16 +193,175 @@ def derivatives(params, data, order):
     return ll, grad, hess
 
 
+# Sums over j < x of ln(b + j) and its derivatives are taken term by term up to this
+# many purchases (cheaper than special functions of one argument per customer).
+_TERMWISE_PURCHASES = 24
+
+
+def prepare_rows(columns):
+    """What :func:`row_derivatives` needs from the rows: the dropout term of eq. 6 is
+    there for repeat buyers only, and terms in x alone are evaluated per distinct x
+    where their parameter is shared by every customer. Rows sorted by decreasing
+    frequency (as :mod:`clvmodels._covariates` passes them) make every subset a slice."""
+    x, t_x, T = (np.asarray(columns[c], dtype=float) for c in ("frequency", "recency", "T"))
+    n_repeat = int(np.count_nonzero(x > 0))
+    descending = bool(np.all(x[1:] <= x[:-1]))
+    repeat = slice(0, n_repeat) if descending else np.flatnonzero(x > 0)
+    x_unique, x_index = unique_inverse(x)
+    xr = x[repeat]
+    data = {
+        "x": x, "T": T, "repeat": repeat, "xr": xr, "t_xr": t_x[repeat], "gap_r": T[repeat] - t_x[repeat],
+        "x_unique": x_unique, "x_index": x_index, "xr_index": x_index[repeat], "buyers_above": None,
+    }
+    if descending and n_repeat:
+        # buyers_above[j]: how many repeat buyers (a prefix) made more than j purchases.
+        above = np.bincount(xr.astype(np.int64)[xr <= _TERMWISE_PURCHASES], minlength=_TERMWISE_PURCHASES + 1)
+        data["buyers_above"] = n_repeat - np.cumsum(above)[: _TERMWISE_PURCHASES + 1]
+    return data
+
+
+def _trigamma(values):
+    return special.polygamma(1, values)
+
+
+def _trigamma_difference(c, x):
+    return _trigamma(c + x) - _trigamma(c)
+
+
+def _difference_of_x(function, shift, data, rows=None):
+    """``function(shift, x)`` (a difference such as ln G(shift + x) - ln G(shift)) per row
+    (per repeat buyer with ``rows``), evaluated once per distinct x when ``shift`` is one
+    number."""
+    if np.ndim(shift) == 0:
+        values = function(shift, data["x_unique"])
+        return values[data["x_index"] if rows is None else data["xr_index"]]
+    return function(shift, data["x"] if rows is None else data["xr"])
+
+
+def _rising(shift, data, order):
+    """ln G(c + x) - ln G(c), and for ``order`` >= 1 and 2 its first and second derivatives
+    in c (differences of digamma and trigamma), per repeat buyer, c = ``shift``.
+
+    With one c per customer and rows sorted by frequency they are the sums over
+    j < x of ln(c + j), 1/(c + j) and -1/(c + j)^2, term by term over the prefixes of
+    customers with more than j purchases; special functions finish the few with more
+    than ``_TERMWISE_PURCHASES``.
+    """
+    above = data["buyers_above"]
+    differences = (log_pochhammer, digamma_difference, _trigamma_difference)  # accurate for huge c
+    if np.ndim(shift) == 0 or above is None:
+        return [_difference_of_x(f, shift, data, True) for f in differences[: order + 1]]
+    sums = [np.zeros(len(shift)) for _ in range(order + 1)]
+    for j in range(_TERMWISE_PURCHASES):
+        m = above[j]
+        if m == 0:
+            break
+        term = shift[:m] + j
+        sums[0][:m] += np.log(term)
+        if order >= 1:
+            np.reciprocal(term, out=term)
+            sums[1][:m] += term
+            if order >= 2:
+                term *= term
+                sums[2][:m] -= term
+    m = above[_TERMWISE_PURCHASES]
+    if m:
+        c, rest = shift[:m] + _TERMWISE_PURCHASES, data["xr"][:m] - _TERMWISE_PURCHASES
+        for total, f in zip(sums, differences):
+            total[:m] += f(c, rest)
+    return sums
+
+
+def row_derivatives(params, data, order):
+    """Each customer's log-likelihood (FHL 2005 eq. 6) and, for ``order`` 1 and 2, its
+    gradient and Hessian w.r.t. (r, alpha, a, b), which may hold one value per customer.
+
+    For models with covariates (:mod:`clvmodels._covariates`), which combine the rows
+    by the chain rule. Writing the dropout term as softplus(L), L the log-odds of
+    having dropped out, its derivatives are p L' and p(1-p) L'L'^T + p L'' with
+    p = expit(L); ln B(a, b + x) - ln B(a, b) is ln G(b + x) - ln G(b) minus the same
+    at a + b.
+
+    Returns
+    -------
+    ll : ndarray
+    grad : list of 4 ndarrays, or None
+    hess : dict of (i, j) -> ndarray for i <= j, or None
+    """
+    r, alpha, a, b = _unpack(params)
+    x, T, rep = data["x"], data["T"], data["repeat"]
+    xr, t_xr = data["xr"], data["t_xr"]
+    at_repeat = lambda v: v if np.ndim(v) == 0 else v[rep]  # noqa: E731
+    r_r, alpha_r, a_r, b_r = (at_repeat(v) for v in (r, alpha, a, b))
+
+    # As in log_likelihood: no differences of huge log-gammas, and r ln(alpha / (alpha + T))
+    # as -r ln(1 + T / alpha), so the rows stay accurate as parameters run off.
+    log_alpha_T, log_T_over_alpha = np.log(alpha + T), np.log1p(T / alpha)
+    ll = _difference_of_x(log_pochhammer, r, data) - r * log_T_over_alpha - x * log_alpha_T
+    inv_t_xr = 1.0 / (alpha_r + t_xr)
+    log_ratio = np.log1p(data["gap_r"] * inv_t_xr)
+    r_plus_xr = r_r + xr
+    inv_bx = 1.0 / ((xr - 1) + b_r)  # exact for tiny b
+    with np.errstate(divide="ignore"):
+        L = np.log(a_r) + np.log(inv_bx) + r_plus_xr * log_ratio
+    softplus = np.maximum(L, 0.0) + np.log1p(np.exp(-np.abs(L)))
+    ab_r = a_r + b_r
+    rising_b, rising_ab = _rising(b_r, data, order), _rising(ab_r, data, order)
+    ll[rep] += rising_b[0] - rising_ab[0] + softplus
+    if order == 0:
+        return ll, None, None
+
+    n = len(x)
+    p_dead = np.exp(L - softplus)
+    inv_T, inv_Tr = 1.0 / (alpha + T), 1.0 / (alpha_r + T[rep])
+    T_over = T / (alpha * (alpha + T))  # 1/alpha - 1/(alpha + T)
+    inv_diff = inv_Tr - inv_t_xr
+    L_alpha = r_plus_xr * inv_diff
+    grad_r = _difference_of_x(digamma_difference, r, data) - log_T_over_alpha
+    grad_r[rep] += p_dead * log_ratio
+    grad_alpha = r * T_over - x * inv_T
+    grad_alpha[rep] += p_dead * L_alpha
+    grad_a, grad_b = np.zeros(n), np.zeros(n)
+    grad_a[rep] = p_dead / a_r - rising_ab[1]
+    grad_b[rep] = rising_b[1] - rising_ab[1] - p_dead * inv_bx
+    grad = [grad_r, grad_alpha, grad_a, grad_b]
+    if order == 1:
+        return ll, grad, None
+
+    s = p_dead * (1 - p_dead)
+    hess = {key: np.zeros(n) for key in ((0, 2), (0, 3), (1, 2), (1, 3), (2, 2), (2, 3), (3, 3))}
+    hess[0, 0] = _difference_of_x(_trigamma_difference, r, data)
+    hess[0, 0][rep] += s * log_ratio**2
+    hess[0, 1] = T_over.copy()  # added to in place below; T_over is used again
+    hess[0, 1][rep] += s * log_ratio * L_alpha + p_dead * inv_diff
+    hess[1, 1] = -r * T_over * (1.0 / alpha + inv_T) + x * inv_T**2
+    hess[1, 1][rep] += s * L_alpha**2 + p_dead * r_plus_xr * (inv_t_xr**2 - inv_Tr**2)
+    hess[0, 2][rep] = s * log_ratio / a_r
+    hess[0, 3][rep] = -s * log_ratio * inv_bx
+    hess[1, 2][rep] = s * L_alpha / a_r
+    hess[1, 3][rep] = -s * L_alpha * inv_bx
+    hess[2, 2][rep] = (s - p_dead) / a_r**2 - rising_ab[2]
+    hess[2, 3][rep] = -rising_ab[2] - s * inv_bx / a_r
+    hess[3, 3][rep] = rising_b[2] - rising_ab[2] + (s + p_dead) * inv_bx**2
+    return ll, grad, hess
+
+
 def probability_alive(params, x, t_x, T):
     """P(alive at T | x, t_x, T) (FHL 2005 eq. 11); 1 for customers with no repeat purchase."""
-    r, alpha, a, b = _unpack(params)
+    return _probability_alive(*_unpack(params), x, t_x, T)
+
+
+def _probability_alive(r, alpha, a, b, x, t_x, T, alive_without_repeat=True):
+    """Eq. 11; ``alive_without_repeat`` False drops the rule that a customer without
+    repeat purchases is alive (MBG/NBD, whose customers may drop out at time 0)."""
     x, t_x, T = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (x, t_x, T)))
     shape = x.shape
     x, t_x, T = (np.atleast_1d(v) for v in (x, t_x, T))
     alive = _log_odds_dead(r, alpha, a, b, x, t_x, T)
     np.negative(alive, out=alive)
     special.expit(alive, out=alive)
-    alive[x == 0] = 1.0
+    if alive_without_repeat:
+        alive[x == 0] = 1.0
     return alive.reshape(shape) if shape else float(alive[0])
 
 
@@ -259,7 +443,16 @@ def _beta_mean(g, g_less_h_over_p, a, b, rows, at_zero, m, raise_a, raise_b):
 def _expected_by_frequency(r, a, b, x, s):
     """:func:`_expected_while_alive` at shapes (a, b + x), r + x and ``s``, per element:
     evaluated once per distinct x, and interpolated in ln s where a frequency has
-    many customers (see :func:`clvmodels._special.smooth_by_group`)."""
+    many customers (see :func:`clvmodels._special.smooth_by_group`). Where r, a or b
+    hold one value per customer (covariates) each element is evaluated on its own."""
+    if _per_customer(r, a, b):
+        r, a, b, x, s = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (r, a, b, x, s)))
+        result = np.zeros(x.shape)
+        positive = s > 0  # no time, no purchases
+        if np.any(positive):
+            xp = x[positive]
+            result[positive] = _expected_while_alive(a[positive], b[positive] + xp, r[positive] + xp, s[positive])
+        return result
     x, s = np.broadcast_arrays(np.asarray(x, dtype=float), np.asarray(s, dtype=float))
     shape = x.shape
     x_unique, group = unique_inverse(x.ravel())
@@ -324,15 +517,18 @@ def expected_purchases(params, t, x, t_x, T, ticks_per_unit=None):
         Resolution of ``T`` (7 for weeks measured in days): the hypergeometric part is
         then evaluated once per distinct (x, T).
     """
-    r, alpha, a, b = _unpack(params)
-    t = check_times(t)
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
-    alive = probability_alive(params, x, t_x, T)
-    if t.ndim == 0:
+    return _expected_if_alive(*_unpack(params), t, x, T, ticks_per_unit) * probability_alive(params, x, t_x, T)
+
+
+def _expected_if_alive(r, alpha, a, b, t, x, T, ticks_per_unit=None):
+    """E[X(T, T + t) | alive at T, x, T]: eq. 10 before weighting by P(alive)."""
+    t = check_times(t)
+    if t.ndim == 0 and not _per_customer(r, alpha, a, b):
         xs, Ts, index = _per_distinct_x_T(np.ravel(x), np.ravel(T), ticks_per_unit)
         unconditional = _unconditional_expected(r, alpha, a, b, t, xs, Ts)
-        return (unconditional if index is None else unconditional[index]).reshape(np.shape(x)) * alive
-    return _unconditional_expected(r, alpha, a, b, t, x, T) * alive
+        return (unconditional if index is None else unconditional[index]).reshape(np.shape(x))
+    return _unconditional_expected(r, alpha, a, b, t, x, T)
 
 
 def discounted_expected_purchases(params, times, discounts, x, t_x, T, ticks_per_unit=None):
@@ -346,10 +542,22 @@ def discounted_expected_purchases(params, times, discounts, x, t_x, T, ticks_per
     error, see :func:`clvmodels._special.smooth_by_group`), so the cost per customer is
     one short polynomial, not one expectation per period.
     """
-    r, alpha, a, b = _unpack(params)
-    times, discounts = check_times(times), np.asarray(discounts, dtype=float)
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    discounted = _discounted_if_alive(*_unpack(params), times, discounts, x, T, ticks_per_unit)
+    return discounted * probability_alive(params, x, t_x, T)
+
+
+def _discounted_if_alive(r, alpha, a, b, times, discounts, x, T, ticks_per_unit=None):
+    """:func:`discounted_expected_purchases` for a customer alive at T (also MBG/NBD's,
+    at b + 1). With one parameter set per customer (covariates) nothing is shared
+    between customers: each customer's expectations at the period ends are evaluated
+    on their own."""
+    times, discounts = check_times(times), np.asarray(discounts, dtype=float)
     weights = discounts - np.append(discounts[1:], 0.0)
+    if _per_customer(r, alpha, a, b):
+        x, T = np.broadcast_arrays(np.asarray(x, dtype=float), np.asarray(T, dtype=float))
+        per_period = np.stack([_unconditional_expected(r, alpha, a, b, time, x, T) for time in np.ravel(times)], axis=-1)
+        return per_period @ weights
     xs, Ts, index = _per_distinct_x_T(np.ravel(x), np.ravel(T), ticks_per_unit)
     x_unique, group = unique_inverse(xs)
 
@@ -360,17 +568,13 @@ def discounted_expected_purchases(params, times, discounts, x, t_x, T, ticks_per
 
     total = smooth_by_group(discounted, group, np.log(alpha + Ts), log=bool(np.all(weights >= 0) and np.any(weights > 0)))
     total = total if index is None else total[index]
-    return total.reshape(np.shape(x)) * probability_alive(params, x, t_x, T)
+    return total.reshape(np.shape(x))
 
 
 def probability_of_purchases(params, n, t):
     """P(X(t) = n) for a customer just acquired (FHL 2005 eq. 8): the conditional
     probability of :func:`conditional_probability_of_purchases` with no history."""
-    t = check_times(t)
-    n = np.asarray(n, dtype=float)
-    if np.any((n < 0) | (n != np.round(n))):
-        raise ValueError("n must be a whole number >= 0")
-    return conditional_probability_of_purchases(params, n, t, 0.0, 0.0, 0.0)
+    return conditional_probability_of_purchases(params, _checked_n(n), check_times(t), 0.0, 0.0, 0.0)
 
 
 def sample(params, T, random_state=None):
@@ -389,17 +593,23 @@ def sample(params, T, random_state=None):
     pandas.DataFrame
         Columns frequency, recency, T (continuous times).
     """
+    return _draw_histories(*_unpack(params), T, random_state)
+
+
+def _draw_histories(r, alpha, a, b, T, random_state, dropout_at_start=False):
+    """:func:`sample`; with ``dropout_at_start`` a customer may also drop out right
+    after the first purchase (MBG/NBD)."""
     import pandas as pd
 
-    r, alpha, a, b = _unpack(params)
     rng = np.random.default_rng(random_state)
     T = np.asarray(T, dtype=float)
     rate = rng.gamma(r, 1 / alpha, size=T.shape)
     dropout = rng.beta(a, b, size=T.shape)
     # Purchases while alive form a Poisson process; the customer drops out right after
-    # the J-th repeat purchase, J ~ Geometric(p).
+    # the J-th repeat purchase, J ~ Geometric(p) (after the (J-1)-th, counting the
+    # first purchase as the 0-th, when she may drop out at the start).
     purchases_if_alive = rng.poisson(rate * T)
-    last_purchase = rng.geometric(np.clip(dropout, 1e-300, 1))
+    last_purchase = rng.geometric(np.clip(dropout, 1e-300, 1)) - int(dropout_at_start)
     x = np.minimum(purchases_if_alive, last_purchase)
     # Given n arrivals in (0, T], the x-th is T times the x-th of n sorted uniforms.
     with np.errstate(invalid="ignore"):
@@ -419,14 +629,23 @@ def conditional_probability_of_purchases(params, n, t, x, t_x, T):
     Poisson process with a Gamma rate are negative binomial. A customer who has
     dropped out makes none. ``n`` broadcasts against the customers.
     """
-    r, alpha, a, b = _unpack(params)
-    n = np.asarray(n, dtype=float)
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    r, alpha, a, b = _unpack(params)
     x, t_x, T = np.broadcast_arrays(x, t_x, T)
     with np.errstate(divide="ignore", invalid="ignore"):
         odds = _log_odds_dead(r, alpha, a, b, *(np.atleast_1d(v) for v in (x, t_x, T))).reshape(x.shape)
         log_odds = np.where(x > 0, odds, -np.inf)
     alive, dead = special.expit(-log_odds), special.expit(log_odds)  # 1 - alive without rounding
+    return _pmf_given_alive(r, alpha, a, b, n, t, x, T, alive, dead)
+
+
+def _pmf_given_alive(r, alpha, a, b, n, t, x, T, alive, dead=None):
+    """P(X(T, T + t) = n) given P(alive at T) = ``alive`` (and ``dead`` = 1 - alive, if
+    known without rounding), lambda ~ Gamma(r + x, alpha + T) and p ~ Beta(a, b + x) for
+    a customer alive at T. Elementwise: the parameters may hold one value per customer."""
+    n = np.asarray(n, dtype=float)
+    if dead is None:
+        dead = 1 - alive
     shape = r + x
     age = alpha + T
     # 1 - q, with q = t / (age + t), without cancellation
@@ -443,6 +662,51 @@ def conditional_probability_of_purchases(params, n, t, x, t_x, T):
             0.0,
         )
     return alive * (survive_all + drop_after_nth) + dead * (n == 0)
+
+
+def sample_future_purchases(params, period_ends, x, t_x, T, random_state=None):
+    """Draw each customer's purchases in consecutive future periods given the history.
+
+    Alive at T with P(alive | history); if alive, lambda ~ Gamma(r + x, alpha + T) and
+    p ~ Beta(a, b + x) (the posterior given alive), purchases arrive at rate lambda
+    and the customer drops out right after the J-th, J ~ Geometric(p). The purchases
+    a customer would make over the whole horizon are drawn at once and placed
+    uniformly in time (as Poisson arrivals are, given their number); dropping out
+    truncates their running count at J.
+
+    Parameters
+    ----------
+    params : mapping
+    period_ends : array-like
+        Increasing ends of the periods, in the model's time unit after T.
+    x, t_x, T : ndarray
+
+    Returns
+    -------
+    ndarray of int64, shape (customers, periods)
+    """
+    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    alive = probability_alive(params, x, t_x, T)
+    return _sample_future_given_alive(*_unpack(params), period_ends, x, T, alive, random_state)
+
+
+def _sample_future_given_alive(r, alpha, a, b, period_ends, x, T, alive, random_state):
+    """:func:`sample_future_purchases` given P(alive at T) = ``alive``; alive customers
+    have lambda ~ Gamma(r + x, alpha + T) and p ~ Beta(a, b + x)."""
+    rng = np.random.default_rng(random_state)
+    ends = np.asarray(period_ends, dtype=float)
+    horizon = float(ends[-1])
+    alive = rng.random(x.shape) < alive
+    rate = rng.gamma(r + x, 1.0 / (alpha + T))
+    total = rng.poisson(rate * horizon) * alive
+    counts = spread_over_periods(total, horizon, ends, rng)
+    buyers = np.flatnonzero(total)
+    if buyers.size:
+        a_buyers, b_buyers = (v if np.ndim(v) == 0 else np.broadcast_to(v, x.shape)[buyers] for v in (a, b))
+        last = rng.geometric(np.clip(rng.beta(a_buyers, b_buyers + x[buyers]), 1e-300, 1.0))
+        cumulative = np.minimum(np.cumsum(counts[buyers], axis=1), last[:, None])
+        counts[buyers] = np.diff(cumulative, axis=1, prepend=0)
+    return counts
 
 
 def mixing_distributions(params):
@@ -485,11 +749,21 @@ class BetaGeoModel(TransactionModel):
         L2 penalty on the parameters; 0 gives the maximum-likelihood estimate.
     max_iter : int, default 2000
         Iteration budget of each optimiser tried.
+    purchase_covariates : list of str, optional
+        Numeric columns z whose coefficients g_p scale each customer's purchase rate
+        by exp(g_p' z): alpha_i = alpha exp(-g_p' z_i) (Fader & Hardie 2007, note 019).
+    dropout_covariates : list of str, optional
+        Numeric columns with coefficients of their own on a and on b:
+        a_i = a exp(g_a' z_i), b_i = b exp(g_b' z_i).
+    covariate_penalizer : float, default 0.0
+        L2 penalty on the coefficients of the standardised covariates.
 
     Attributes
     ----------
     params_ : pandas.Series
-        ``r``, ``alpha`` (in the data's time unit), ``a``, ``b``.
+        ``r``, ``alpha`` (in the data's time unit), ``a``, ``b`` (with covariates: at
+        covariates zero), then the coefficients ``purchase[z]``, ``dropout_a[z]``,
+        ``dropout_b[z]``.
     log_likelihood_ : float
         Total log-likelihood of the fitted data.
     time_unit_ : str or None
@@ -519,4 +793,13 @@ class BetaGeoModel(TransactionModel):
         "b": "dropout: second shape of the Beta distribution of p",
     }
     example_params = {"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.5}
+    # Covariates (clvmodels._covariates): the purchase rate scales as exp(g'z) through
+    # alpha_i = alpha exp(-g'z); a and b have coefficients of their own (Fader & Hardie
+    # 2007, "Incorporating time-invariant covariates into the Pareto/NBD and BG/NBD models").
+    covariate_links = {"purchase": (("alpha", -1),), "dropout": (("a", 1), ("b", 1))}
+    covariate_quantities = {
+        "alpha": "the purchase rate",
+        "a": "the dropout shape a (larger: more likely to drop out after a purchase)",
+        "b": "the dropout shape b (larger: less likely to drop out after a purchase)",
+    }
     formulas = sys.modules[__name__]  # this module's functions (see clvmodels._families)

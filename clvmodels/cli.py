@@ -29,15 +29,24 @@ periods), ``expected_spend`` (per future purchase, Gamma-Gamma), ``clv``
 ``segment``. Outputs are written atomically (see :mod:`clvmodels._io`) and the same
 input always gives byte-identical output.
 
+TRANSACTIONS may also be a Parquet dataset (a directory or a quoted glob), and
+``--engine`` chooses who summarises it: pandas in memory (default), DuckDB out of
+core, or Dask (``--scheduler ADDRESS`` for a running cluster, else a local one); an
+``--out`` directory (always, with Dask) is written as a Parquet dataset, atomically
+(:mod:`clvmodels._cli_engines`, docs/scaling.md).
+
 Progress goes to stderr: one line per step with elapsed times (a live bar only on a
 terminal), then a one-line summary; ``--quiet`` silences them (warnings and errors
 still show). Results (parameter tables, forecast summary) go to stdout.
 
 Exit status: 0 on success; 2 for a problem with the command line or the input
-(missing or unreadable file, unknown format, missing column, unparseable dates,
-negative amounts, invalid model file), reported as one line on stderr that names
-the file, column and number of rows; 1 for an internal failure (e.g. the fit does
-not converge), with the message on one line, and the traceback with ``--debug``.
+(missing or unreadable file, unknown format, missing column, unparseable or
+day/month-ambiguous dates, negative amounts, invalid model file, an output that is
+an input or another output, a missing optional extra, an absurd horizon), reported
+as one line on stderr that names the file, column and number of rows, before any
+output is written; 1 for an internal failure (e.g. the fit does not converge, or a
+prediction is NaN or infinite, in which case nothing is written), with the message
+on one line, and the traceback with ``--debug``. Options are never abbreviated.
 
 The parser is the standard library's :mod:`argparse`, so the command adds no
 dependency to numpy, scipy and pandas (pyarrow, the ``parquet`` extra, is needed
@@ -45,8 +54,11 @@ only for Parquet files and speeds up reading CSV).
 """
 
 import argparse
+import importlib
 import json
 import math
+import os
+import re
 import signal
 import sys
 import threading
@@ -58,9 +70,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import _base, _io
+from . import _base, _cli_engines, _io
 from ._progress import Progress, format_seconds
 from ._units import DAYS_PER_UNIT, check_time_unit
+from ._validation import (
+    DATE_UNITS,
+    Problems,
+    check_date_unit,
+    check_format_version,
+    check_timezone,
+    datetime_column,
+    parse_date,
+)
 from .exceptions import DataWarning
 
 BUNDLE_FORMAT = "clvmodels-forecast-bundle"
@@ -76,6 +97,9 @@ FILE_DEFAULTS = {
     "sep": None,
     "time_unit": "D",
     "observation_end": None,
+    "date_unit": None,
+    "timezone": None,
+    "decimal": None,
 }
 DATASETS = {
     "cdnow": {
@@ -86,13 +110,18 @@ DATASETS = {
         "sep": None,
         "time_unit": "W",
         "observation_end": None,
+        "date_unit": None,
+        "timezone": None,
+        "decimal": None,
         "calibration_end": "1997-09-30",
         "report_observation_end": "1998-06-30",
     },
 }
 FORECAST_DEFAULTS = {"horizon": 12, "period": "M", "discount_rate": 0.01, "margin": 1.0}
 DATA_SETTINGS = ("customer_col", "date_col", "amount_col", "date_format", "sep", "time_unit", "observation_end")
-SETTINGS = (*DATA_SETTINGS, *FORECAST_DEFAULTS, "penalizer")
+# Settings added after format version 1 of the model file: absent from older files (None).
+LATER_SETTINGS = ("date_unit", "timezone", "decimal")
+SETTINGS = (*DATA_SETTINGS, *FORECAST_DEFAULTS, "penalizer", *LATER_SETTINGS)
 OUTPUT_COLUMNS = (
     "frequency", "recency", "T", "monetary_value", "probability_alive", "expected_purchases",
     "expected_spend", "clv", "segment",
@@ -104,7 +133,9 @@ output: one row per customer, sorted by customer id, with the columns
   <customer id column>, frequency, recency, T (in the time unit),
   monetary_value, probability_alive, expected_purchases (over the whole
   horizon), expected_spend (per purchase), clv, segment;
-  without --amount-col: no monetary_value, expected_spend and clv.
+  without --amount-col: no monetary_value, expected_spend and clv;
+  with --interval: purchases_lower, purchases_median, purchases_upper and,
+  with amounts, clv_lower, clv_upper.
 The file is replaced only by a complete new one; the same input gives the
 same bytes.
 exit status: 0 success, 2 bad command line or input, 1 internal failure."""
@@ -136,7 +167,12 @@ def one_line(message):
 
 # ----- the parser ---------------------------------------------------------------------------
 class _Parser(argparse.ArgumentParser):
-    """argparse with one-line usage errors (exit status 2)."""
+    """argparse with one-line usage errors (exit status 2) and no abbreviated options:
+    ``--model`` must never be taken for ``--model-out``."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         raise UsageError(one_line(message), prog=self.prog)
@@ -159,6 +195,16 @@ def _non_negative(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be a finite number >= 0")
+    return value
+
+
+def _level(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number between 0 and 1, got {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (e.g. 0.9), got {text!r}")
     return value
 
 
@@ -192,7 +238,8 @@ def _add_input_options(parser):
     source = parser.add_argument_group("input")
     source.add_argument(
         "transactions", nargs="?", metavar="TRANSACTIONS",
-        help="transaction file: .csv, .tsv or .txt (optionally .gz/.bz2/.xz) or .parquet",
+        help="transaction file: .csv, .tsv or .txt (optionally .gz/.bz2/.xz) or .parquet; "
+        "or a Parquet dataset: a directory or a glob such as 'lake/tx/*.parquet' (quoted)",
     )
     source.add_argument("--dataset", choices=sorted(DATASETS), help="use a bundled data set instead of a file")
     source.add_argument("--customer-col", metavar="COLUMN", help="customer id column (default customer_id)")
@@ -204,7 +251,19 @@ def _add_input_options(parser):
     )
     source.add_argument("--date-format", metavar="FORMAT", help="strftime format of the dates, e.g. %%Y%%m%%d (default: inferred)")
     source.add_argument(
-        "--sep", metavar="SEP", help="CSV field separator (default ',' or tab for .tsv; 'whitespace' for runs of blanks)"
+        "--date-unit", choices=DATE_UNITS, help="the dates are epoch seconds (s) or milliseconds (ms) since 1970-01-01 UTC"
+    )
+    source.add_argument(
+        "--timezone", metavar="ZONE", help="time zone in which calendar days are counted for dates with a UTC "
+        "offset and epoch dates, e.g. Europe/Paris (default: UTC for mixed offsets and epoch dates, else each "
+        "date's own wall-clock time)",
+    )
+    source.add_argument(
+        "--sep", metavar="SEP", help="CSV field separator: a character, 'tab' (or '\\t'), 'whitespace' for runs of "
+        "blanks (default ',' or tab for .tsv)"
+    )
+    source.add_argument(
+        "--decimal", metavar="CHAR", help="decimal mark of the amounts, e.g. ',' for European exports (default '.')"
     )
     source.add_argument(
         "--time-unit", type=_time_unit, metavar="UNIT",
@@ -227,6 +286,12 @@ def _add_forecast_options(parser):
         "--discount-rate", type=_non_negative, metavar="RATE", help="discount rate per period for the CLV (default 0.01)"
     )
     group.add_argument("--margin", type=_non_negative, metavar="FRACTION", help="profit margin applied to spend (default 1.0)")
+    group.add_argument(
+        "--interval", type=_level, metavar="LEVEL",
+        help="also write LEVEL prediction intervals (e.g. 0.9): purchases_lower/_median/_upper "
+        "(quantiles of the purchases over the horizon) and, with amounts, clv_lower/clv_upper "
+        "(simulated, with parameter uncertainty)",
+    )
 
 
 def _add_fit_options(parser):
@@ -234,6 +299,13 @@ def _add_fit_options(parser):
         "--penalizer", type=_non_negative, metavar="PENALTY",
         help="L2 penalty on the parameters; try 0.001 if a fit does not converge (default 0)",
     )
+    for process, effect in (("purchase", "scale each customer's purchase rate"),
+                            ("dropout", "shift each customer's dropout")):
+        parser.add_argument(
+            f"--{process}-covariates", nargs="+", metavar="COLUMN",
+            help=f"numeric columns, constant within each customer, that {effect} (BG/NBD with covariates; "
+            "'predict' takes them from the model file)",
+        )
 
 
 def _add_common_options(parser):
@@ -290,10 +362,13 @@ def build_parser():
 
     for sub in (forecast, fit, predict, report):
         _add_input_options(sub)
+        if sub is not report:
+            _cli_engines.add_engine_options(sub)
         _add_forecast_options(sub)  # for 'fit': stored in the model file for 'predict'
         if sub in (forecast, fit):
             _add_fit_options(sub)
         _add_common_options(sub)
+    _add_value_commands(commands)
     return parser
 
 
@@ -313,24 +388,82 @@ def resolve_settings(args, base=None):
         raise UsageError(
             f"--customer-col {settings['customer_col']!r} has the name of an output column; rename the column"
         )
+    try:
+        settings["sep"] = _io.csv_separator(settings["sep"])
+        settings["decimal"] = _io.decimal_mark(settings["decimal"], settings["sep"])
+        check_timezone(settings["timezone"])
+    except ValueError as error:
+        raise UsageError(f"--{one_line(error)}") from None
     if settings["observation_end"] is not None:
         settings["observation_end"] = _check_date(settings["observation_end"], "--observation-end", settings)
+    settings["interval"] = getattr(args, "interval", None)
+    _check_horizon(settings)
+    for key in COVARIATE_SETTINGS:  # kept by the transaction model itself, not the bundle's settings
+        settings[key] = list(getattr(args, key, None) or [])
     return settings
 
 
+MAX_HORIZON_PERIODS = 100_000
+MAX_HORIZON_YEARS = 1000
+
+
+def _check_horizon(settings):
+    """Refuse, before any work, a forecast horizon no business means (and no memory holds)."""
+    horizon, period = int(settings["horizon"]), settings["period"]
+    try:
+        unit = check_time_unit(settings["time_unit"])
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    days = DAYS_PER_UNIT[period] if isinstance(period, str) else float(period) * DAYS_PER_UNIT[unit]
+    years = days / DAYS_PER_UNIT["Y"]
+    if years > MAX_HORIZON_YEARS:
+        raise UsageError(
+            f"--period {period}: one period is {years:,.4g} years, more than {MAX_HORIZON_YEARS:,}; "
+            f"is it in the time unit {unit}?"
+        )
+    if horizon > MAX_HORIZON_PERIODS:
+        raise UsageError(f"--horizon {horizon:,}: more than {MAX_HORIZON_PERIODS:,} periods; use a longer --period")
+    if horizon * years > MAX_HORIZON_YEARS:
+        raise UsageError(
+            f"--horizon {horizon:,} periods of {period}: {horizon * years:,.4g} years, more than {MAX_HORIZON_YEARS:,}"
+        )
+
+
+COVARIATE_SETTINGS = ("purchase_covariates", "dropout_covariates")
+
+
+def _covariate_columns(settings):
+    return list(dict.fromkeys(name for key in COVARIATE_SETTINGS for name in settings.get(key) or []))
+
+
+def attach_covariates(rfm, transactions, settings):
+    """``rfm`` with each customer's covariate columns (constant within a customer) from
+    ``transactions``; a usage error names a column that varies within a customer."""
+    columns = _covariate_columns(settings)
+    if not columns:
+        return rfm
+    grouped = transactions.groupby(settings["customer_col"], sort=False)[columns]
+    varying = (grouped.nunique(dropna=False) > 1).sum()
+    for column, count in varying.items():
+        if count:
+            raise UsageError(
+                f"covariate column {column!r} varies within {count:,} customers; covariates must be "
+                "constant per customer (e.g. the acquisition channel or the first order's value)"
+            )
+    values = grouped.first().reindex(rfm.index)
+    table = rfm.copy()
+    for column in columns:
+        table[column] = values[column].to_numpy()
+    return table
+
+
 def _check_date(value, option, settings):
-    text = str(value)
-    stamp = None
-    if settings.get("date_format"):
-        stamp = pd.to_datetime(text, format=settings["date_format"], errors="coerce")
-    if stamp is None or stamp is pd.NaT:
-        try:
-            stamp = pd.Timestamp(text)
-        except (TypeError, ValueError, OverflowError):
-            stamp = pd.NaT
-    if stamp is pd.NaT:
-        raise UsageError(f"{option}: {text!r} is not a date")
-    return text
+    """The date of an option, read as the transaction dates are, in ISO form."""
+    problems = Problems(option)
+    stamp = parse_date(str(value), option, problems, settings.get("date_format"), settings.get("timezone"))
+    if stamp is None:
+        raise UsageError(problems.messages[0].replace(f"{option} ", f"{option}: ", 1))
+    return stamp.date().isoformat() if stamp == stamp.normalize() else stamp.isoformat()
 
 
 # ----- reading ------------------------------------------------------------------------------
@@ -345,11 +478,17 @@ class Source:
         self.dataset = args.dataset
         self.path = args.transactions
         self.name = f"--dataset {self.dataset}" if self.dataset else str(self.path)
+        self.args = args
+        self.engine = getattr(args, "engine", "pandas")
+        problem = _cli_engines.check_options(args) if hasattr(args, "engine") else None
+        if problem:
+            raise UsageError(problem)
 
     def read(self, settings, progress):
         needed = [settings["customer_col"], settings["date_col"]]
         if settings["amount_col"]:
             needed.append(settings["amount_col"])
+        needed += _covariate_columns(settings)
         with progress.step(f"read {self.name}") as step:
             if self.dataset:
                 from .datasets import load_cdnow
@@ -357,12 +496,15 @@ class Source:
                 data = load_cdnow()
                 _io.check_columns(self.name, list(data.columns), needed)
                 data = data[list(dict.fromkeys(needed))]
+            elif _cli_engines.is_dataset(self.path):
+                data = _cli_engines.read_parquet_pandas(self.path, needed)
             else:
                 data = _io.read_transactions(
                     self.path, needed, id_col=settings["customer_col"], text_cols=[settings["date_col"]],
-                    sep=settings["sep"], step=step,
+                    sep=settings["sep"], decimal=settings.get("decimal"), step=step,
                 )
             step.detail = f"{len(data):,} rows"
+        _check_decimal_mark(self.name, data, settings)
         return data
 
     @contextmanager
@@ -376,6 +518,41 @@ class Source:
             raise UsageError(f"{self.name}: {one_line(error)}") from error
 
 
+_DECIMAL_COMMA = re.compile(r"[-+]?(\d{1,3}(\.\d{3})+|\d*),\d+")
+
+
+def _check_decimal_mark(name, transactions, settings):
+    """Amounts written with a decimal comma (12,50) and read without --decimal: say so."""
+    column = settings["amount_col"]
+    if not column or column not in transactions or settings.get("decimal"):
+        return
+    values = transactions[column]
+    if isinstance(values, pd.DataFrame) or pd.api.types.is_numeric_dtype(values.dtype):
+        return
+    text = values.dropna().astype(str)
+    not_numbers = text[pd.to_numeric(text, errors="coerce").isna()]
+    if len(not_numbers) and _DECIMAL_COMMA.fullmatch(not_numbers.iloc[0].strip()):
+        raise UsageError(
+            f"{name}: column {column!r}: {len(not_numbers):,} amounts such as {not_numbers.iloc[0]!r} are written "
+            "with a decimal comma: pass --decimal ',' (and --sep ';' or --sep tab if that separates the fields)"
+        )
+
+
+def read_dates(transactions, settings):
+    """The transactions with their date column parsed by the package's one date reader
+    (format, epoch unit, time zone as set), for steps that take no epoch unit or time zone."""
+    column = settings["date_col"]
+    problems = Problems("transactions")
+    dates = datetime_column(
+        transactions, column, problems, settings["date_format"],
+        date_unit=settings.get("date_unit"), timezone=settings.get("timezone"),
+    )
+    problems.raise_if_any()
+    transactions = transactions.copy(deep=False)
+    transactions[column] = dates
+    return transactions
+
+
 def summarise(source, transactions, settings, progress):
     """The RFM table of ``transactions`` (rfm_summary with the settings)."""
     from .data import rfm_summary
@@ -385,7 +562,8 @@ def summarise(source, transactions, settings, progress):
             rfm = rfm_summary(
                 transactions, settings["customer_col"], settings["date_col"], settings["amount_col"],
                 time_unit=settings["time_unit"], observation_end=settings["observation_end"],
-                datetime_format=settings["date_format"],
+                datetime_format=settings["date_format"], date_unit=settings["date_unit"],
+                timezone=settings["timezone"],
             )
         if not rfm.index.is_monotonic_increasing:
             rfm = _sort_by_id(rfm)
@@ -403,7 +581,7 @@ def summarise(source, transactions, settings, progress):
                 DataWarning,
                 stacklevel=2,
             )
-    return rfm
+    return attach_covariates(rfm, transactions, settings)
 
 
 def _sort_by_id(table):
@@ -422,12 +600,25 @@ def fit_models(rfm, settings, progress):
 
     penalizer = float(settings.get("penalizer") or 0.0)
     with progress.step("fit") as step:
-        transaction_model = BetaGeoModel(penalizer=penalizer).fit(rfm)
+        covariates = {key: settings.get(key) or [] for key in COVARIATE_SETTINGS}
+        with _covariate_errors():
+            transaction_model = BetaGeoModel(penalizer=penalizer, **covariates).fit(rfm)
         spend_model = None
         if settings["amount_col"]:
             spend_model = GammaGammaModel(penalizer=penalizer).fit(rfm)
         step.detail = ", ".join(type(m).__name__ for m in (transaction_model, spend_model) if m is not None)
     return transaction_model, spend_model
+
+
+@contextmanager
+def _covariate_errors():
+    """Problems with the covariate columns (ValueError naming the column) as usage errors."""
+    try:
+        yield
+    except ValueError as error:
+        if "covariate" not in str(error):
+            raise
+        raise UsageError(one_line(error)) from error
 
 
 def score(rfm, transaction_model, spend_model, settings):
@@ -447,14 +638,23 @@ def score(rfm, transaction_model, spend_model, settings):
     for column in ("frequency", "recency", "T", "monetary_value"):
         if column in rfm.columns and (column != "monetary_value" or spend_model is not None):
             table[column] = rfm[column]
+    interval = settings.get("interval")
     table["probability_alive"] = transaction_model.probability_alive(rfm)
     table["expected_purchases"] = transaction_model.expected_purchases(rfm, t=horizon * step)
+    if interval:
+        quantiles = transaction_model.purchases_interval(rfm, t=horizon * step, level=interval)
+        for column in ("lower", "median", "upper"):
+            table[f"purchases_{column}"] = quantiles[column]
     if spend_model is not None:
         table["expected_spend"] = spend_model.expected_spend(rfm)
-        table["clv"] = customer_lifetime_value(
+        value = customer_lifetime_value(
             transaction_model, spend_model, rfm, horizon=horizon, period=period,
-            discount_rate=settings["discount_rate"], margin=settings["margin"],
+            discount_rate=settings["discount_rate"], margin=settings["margin"], interval=interval,
         )
+        if interval:
+            table["clv"], table["clv_lower"], table["clv_upper"] = value["clv"], value["lower"], value["upper"]
+        else:
+            table["clv"] = value
     table["segment"] = customer_segments(transaction_model, rfm, spend_model=spend_model)["segment"]
     return table
 
@@ -485,12 +685,17 @@ def bundle_record(transaction_model, spend_model, settings, rfm, source, n_rows)
         "settings": stored,
         "data": {
             "source": source.name,
-            "n_rows": int(n_rows),
+            "n_rows": None if n_rows is None else int(n_rows),
             "n_customers": int(len(rfm)),
-            "observation_end": rfm.attrs.get("observation_end"),
-            "time_unit": rfm.attrs.get("time_unit"),
+            "observation_end": _table_attrs(rfm).get("observation_end"),
+            "time_unit": _table_attrs(rfm).get("time_unit"),
         },
     }
+
+
+def _table_attrs(table):
+    """``table.attrs``; a Dask DataFrame keeps them on its meta."""
+    return table.attrs if hasattr(table, "attrs") else _cli_engines._dask.attrs_of(table)
 
 
 def write_bundle(record, path):
@@ -508,7 +713,7 @@ def _model_part(record, key, path, needs):
     part = record.get(key)
     try:
         model = _base.model_from_dict(part)
-    except ValueError as error:
+    except (ValueError, TypeError) as error:
         raise _bundle_error(path, f"{key!r}: {one_line(error)}") from error
     if not all(hasattr(model, method) for method in needs):
         raise _bundle_error(path, f"{key!r}: {type(model).__name__} cannot serve as {key.replace('_', ' ')}")
@@ -523,15 +728,9 @@ def load_bundle(path):
     (transaction_model, spend_model or None, settings dict)
     """
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        raise UsageError(_io._describe_os_error(path, error)) from None
-    except UnicodeDecodeError:
-        raise _bundle_error(path, "not a JSON text file") from None
-    try:
-        record = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise _bundle_error(path, f"not valid JSON ({error.msg} at line {error.lineno})") from None
+        record = _io.read_json_file(path, "model file")
+    except _io.DataFileError as error:
+        raise UsageError(one_line(error)) from None
     if isinstance(record, dict) and record.get("format") == _base.FORMAT_NAME:
         raise _bundle_error(
             path, "it holds a single model (Model.save); predict needs the file written by "
@@ -539,11 +738,10 @@ def load_bundle(path):
         )
     if not isinstance(record, dict) or record.get("format") != BUNDLE_FORMAT:
         raise _bundle_error(path, f"no '\"format\": \"{BUNDLE_FORMAT}\"' entry")
-    version = record.get("format_version")
-    if not isinstance(version, int) or version < 1:
-        raise _bundle_error(path, "'format_version' is missing")
-    if version > BUNDLE_VERSION:
-        raise _bundle_error(path, f"written by a newer clvmodels (format version {version}); upgrade clvmodels")
+    try:
+        check_format_version(record.get("format_version"), BUNDLE_VERSION)
+    except ValueError as error:
+        raise _bundle_error(path, str(error)) from None
     transaction_model = _model_part(record, "transaction_model", path, ("expected_purchases", "probability_alive"))
     spend_model = None
     if record.get("spend_model") is not None:
@@ -555,23 +753,36 @@ def load_bundle(path):
 def _check_bundle_settings(settings, path, transaction_model, spend_model):
     if not isinstance(settings, dict):
         raise _bundle_error(path, "'settings' is missing")
+    settings = {**dict.fromkeys(LATER_SETTINGS), **settings}
     missing = [key for key in SETTINGS if key not in settings]
     if missing:
         raise _bundle_error(path, f"'settings' lacks {', '.join(repr(k) for k in missing)}")
     checked = {}
+    for key in ("horizon", "period", "discount_rate", "margin", "penalizer"):
+        value = settings[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)) or (key != "period" and isinstance(value, str)):
+            raise _bundle_error(path, f"settings {key!r} must be a number, got {value!r}")
     for key in ("customer_col", "date_col"):
         if not isinstance(settings[key], str) or not settings[key]:
             raise _bundle_error(path, f"settings {key!r} must be a column name")
-    for key in ("amount_col", "date_format", "sep", "observation_end"):
+    for key in ("amount_col", "date_format", "sep", "observation_end", *LATER_SETTINGS):
         if settings[key] is not None and not isinstance(settings[key], str):
             raise _bundle_error(path, f"settings {key!r} must be text or null")
     try:
+        checked["date_unit"] = check_date_unit(settings["date_unit"])
+        checked["timezone"] = check_timezone(settings["timezone"])
+        checked["sep"] = _io.csv_separator(settings["sep"])
+        checked["decimal"] = _io.decimal_mark(settings["decimal"], checked["sep"])
         checked["time_unit"] = check_time_unit(settings["time_unit"])
         checked["horizon"] = _positive_int(str(settings["horizon"]))
         checked["period"] = parse_period(settings["period"])
         for key in ("discount_rate", "margin", "penalizer"):
             checked[key] = _non_negative(str(settings[key]))
     except (ValueError, argparse.ArgumentTypeError) as error:
+        raise _bundle_error(path, f"settings: {error}") from None
+    try:
+        _check_horizon(checked)
+    except UsageError as error:
         raise _bundle_error(path, f"settings: {error}") from None
     model_unit = transaction_model.time_unit_
     if model_unit is None or check_time_unit(model_unit) != checked["time_unit"]:
@@ -587,8 +798,13 @@ def _check_bundle_settings(settings, path, transaction_model, spend_model):
 def format_model(model):
     """A model's summary (header: model, customers, log-likelihood, AIC, BIC, optimiser,
     convergence or boundary status, time unit; then the parameter table), the same one
-    ``model.summary()`` prints and the report shows."""
-    return model.summary().as_text()
+    ``model.summary()`` prints and the report shows; a model with covariates adds what
+    each coefficient means."""
+    text = model.summary().as_text()
+    if getattr(model, "coefficient_names", ()):
+        effects = "\n".join(f"  {meaning}" for meaning in model.covariate_effects()["meaning"])
+        text = f"{text}\ncovariates:\n{effects}"
+    return text
 
 
 def format_forecast(forecast, settings, customer_col, time_unit, top=5):
@@ -642,9 +858,29 @@ def _print(text):
 
 
 # ----- the subcommands ----------------------------------------------------------------------
+# Options naming files: read (command-line name -> attribute) and written.
+INPUT_FILE_OPTIONS = {"TRANSACTIONS": "transactions", "--model": "model"}
+OUTPUT_FILE_OPTIONS = {"--out": "out", "--model-out": "model_out"}
+
+
+def _file_options(args, options, existing_only=False):
+    paths = {}
+    for name, attribute in options.items():
+        value = getattr(args, attribute, None)
+        if isinstance(value, (str, Path)) and str(value) and (not existing_only or os.path.exists(value)):
+            paths[name] = value
+    return paths
+
+
 def _outputs(args):
+    """Check, before any work, that every output can be written and destroys no input."""
     with _user_file_errors():
-        if getattr(args, "out", None) and args.command != "report":
+        _io.check_not_overwriting(
+            _file_options(args, OUTPUT_FILE_OPTIONS), _file_options(args, INPUT_FILE_OPTIONS, existing_only=True)
+        )
+        if hasattr(args, "engine") and _cli_engines.writes_dataset(args):
+            _cli_engines.check_dataset_output(args.out)
+        elif getattr(args, "out", None) and args.command != "report":
             _io.check_writable(args.out)
         if args.command == "report":
             _io.check_writable(args.out, table=False)
@@ -676,27 +912,71 @@ def run_forecast(args, progress):
     settings = resolve_settings(args)
     source = Source(args)
     _outputs(args)
-    rfm, n_rows = _read_rfm(source, settings, progress)
-    transaction_model, spend_model = fit_models(rfm, settings, progress)
-    forecast = _score_and_write(rfm, transaction_model, spend_model, settings, args.out, progress)
-    if args.model_out:
-        _write_model_file(bundle_record(transaction_model, spend_model, settings, rfm, source, n_rows), args.model_out, progress)
+    with _cli_engines.dask_client(args, progress):
+        rfm, n_rows = _read_rfm(source, settings, progress)
+        transaction_model, spend_model = fit_models(rfm, settings, progress)
+        forecast = _score_and_write(rfm, transaction_model, spend_model, settings, args.out, progress,
+                                    dataset=_cli_engines.writes_dataset(args))
+        if args.model_out:
+            _write_model_file(bundle_record(transaction_model, spend_model, settings, rfm, source, n_rows), args.model_out, progress)
+        n_customers = len(rfm)
     _print_results(transaction_model, spend_model, forecast, settings)
-    return f"{len(forecast):,} customers -> {args.out}"
+    return f"{n_customers:,} customers -> {args.out}"
 
 
 def _read_rfm(source, settings, progress):
     """Read the transactions and summarise them; returns the RFM table and the number
-    of transaction rows. The log itself is freed on return, before any fitting."""
+    of transaction rows (None when an engine other than pandas summarised them). The
+    log itself is freed on return, before any fitting."""
+    if source.engine != "pandas":
+        with source.user_errors():
+            return _cli_engines.read_rfm(source.args, settings, progress), None
     with source.user_errors():
         transactions = source.read(settings, progress)
     return summarise(source, transactions, settings, progress), len(transactions)
 
 
-def _score_and_write(rfm, transaction_model, spend_model, settings, out, progress):
-    with progress.step("score") as step:
+class ForecastError(RuntimeError):
+    """The scored table cannot be written: a prediction is NaN or infinite (exit status 1)."""
+
+
+def check_forecast(forecast):
+    """Refuse to write an empty forecast (exit 2) or one with a non-finite number (exit 1).
+
+    The message names each column with such values and how many rows have them.
+    """
+    if len(forecast) == 0:
+        raise UsageError("no customer could be scored: the forecast would be empty; nothing written")
+    problems = []
+    for column in forecast.columns:
+        if forecast[column].dtype.kind not in "fiu":
+            continue
+        bad = int(np.count_nonzero(~np.isfinite(forecast[column].to_numpy(dtype=float))))
+        if bad:
+            problems.append(f"column {column!r}: {bad:,} of {len(forecast):,} rows are NaN or infinite")
+    if problems:
+        raise ForecastError(
+            f"the forecast is not finite ({'; '.join(problems)}); nothing written. The model's parameters "
+            "give no finite prediction for these customers: refit (e.g. --penalizer 0.001) or check the model file"
+        )
+
+
+def _score_and_write(rfm, transaction_model, spend_model, settings, out, progress, dataset=False):
+    """Score and write the forecast; returns it, or None when it was written as a Parquet
+    dataset part by part (a Dask table, or a pandas one in chunks)."""
+    if dataset and _cli_engines._dask.is_dask_collection(rfm):
+        with progress.step("score") as step:
+            forecast = _cli_engines.score_dask(rfm, transaction_model, spend_model, settings)
+            step.detail = f"{forecast.npartitions} partitions"
+        _cli_engines.write_dataset(forecast, settings["customer_col"], out, progress)
+        return None
+    if dataset:
+        _cli_engines.write_forecast_in_chunks(rfm, transaction_model, spend_model, settings, out, progress)
+        return None
+    with progress.step("score") as step, _covariate_errors():
         forecast = score(rfm, transaction_model, spend_model, settings)
         step.detail = f"{len(forecast):,} customers"
+    check_forecast(forecast)
     _write_forecast(forecast, settings, out, progress)
     return forecast
 
@@ -710,11 +990,13 @@ def run_fit(args, progress):
     settings = resolve_settings(args)
     source = Source(args)
     _outputs(args)
-    rfm, n_rows = _read_rfm(source, settings, progress)
-    transaction_model, spend_model = fit_models(rfm, settings, progress)
-    _write_model_file(bundle_record(transaction_model, spend_model, settings, rfm, source, n_rows), args.model_out, progress)
+    with _cli_engines.dask_client(args, progress):
+        rfm, n_rows = _read_rfm(source, settings, progress)
+        transaction_model, spend_model = fit_models(rfm, settings, progress)
+        _write_model_file(bundle_record(transaction_model, spend_model, settings, rfm, source, n_rows), args.model_out, progress)
+        n_customers = len(rfm)
     _print("\n\n".join(format_model(m) for m in (transaction_model, spend_model) if m is not None))
-    return f"{len(rfm):,} customers -> {args.model_out}"
+    return f"{n_customers:,} customers -> {args.model_out}"
 
 
 def run_predict(args, progress):
@@ -733,11 +1015,16 @@ def run_predict(args, progress):
         )
     if not settings["amount_col"] and spend_model is not None:
         spend_model = None
+    for key in COVARIATE_SETTINGS:
+        settings[key] = list(getattr(transaction_model, key, None) or [])
     _outputs(args)
-    rfm, _ = _read_rfm(source, settings, progress)
-    forecast = _score_and_write(rfm, transaction_model, spend_model, settings, args.out, progress)
+    with _cli_engines.dask_client(args, progress):
+        rfm, _ = _read_rfm(source, settings, progress)
+        forecast = _score_and_write(rfm, transaction_model, spend_model, settings, args.out, progress,
+                                    dataset=_cli_engines.writes_dataset(args))
+        n_customers = len(rfm)
     _print_results(transaction_model, spend_model, forecast, settings)
-    return f"{len(forecast):,} customers -> {args.out}"
+    return f"{n_customers:,} customers -> {args.out}"
 
 
 def run_report(args, progress):
@@ -749,6 +1036,7 @@ def run_report(args, progress):
         raise UsageError("--calibration-end is required for a transaction file")
     calibration_end = _check_date(calibration_end, "--calibration-end", settings)
     observation_end = settings["observation_end"] or dataset.get("report_observation_end")
+    _require_extra("matplotlib", "plot", "the report's figures")
     _outputs(args)
     with source.user_errors():
         transactions = source.read(settings, progress)
@@ -757,6 +1045,7 @@ def run_report(args, progress):
     with progress.step(f"report {args.out}"), _io.atomic_path(args.out) as temporary:
         with source.user_errors():
             _check_report_input(source, transactions, settings, calibration_end, observation_end)
+            transactions = read_dates(transactions, settings)
         validation_report(
             transactions, temporary, customer_col=settings["customer_col"], date_col=settings["date_col"],
             amount_col=settings["amount_col"], calibration_end=calibration_end, observation_end=observation_end,
@@ -767,6 +1056,14 @@ def run_report(args, progress):
     return f"report -> {args.out}"
 
 
+def _require_extra(module, extra, what):
+    """Exit 2 up front, with the install command, when an optional dependency is missing."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        raise UsageError(f"{what} need {module}, which is not installed: pip install 'clvmodels[{extra}]'") from None
+
+
 def _check_report_input(source, transactions, settings, calibration_end, observation_end):
     """Input problems of the report (exit 2) before the report's own work starts."""
     from .data import calibration_holdout_split
@@ -774,17 +1071,206 @@ def _check_report_input(source, transactions, settings, calibration_end, observa
     calibration_holdout_split(
         transactions, settings["customer_col"], settings["date_col"], settings["amount_col"],
         calibration_end=calibration_end, observation_end=observation_end, time_unit=settings["time_unit"],
-        datetime_format=settings["date_format"],
+        datetime_format=settings["date_format"], date_unit=settings["date_unit"], timezone=settings["timezone"],
     )
 
 
 def _print_results(transaction_model, spend_model, forecast, settings):
     models = "\n\n".join(format_model(m) for m in (transaction_model, spend_model) if m is not None)
+    if forecast is None:
+        _print(models)  # written part by part: a summary would need the whole forecast here
+        return
     summary = format_forecast(forecast, settings, settings["customer_col"], transaction_model.time_unit_)
     _print(f"{models}\n\n{summary}")
 
 
 COMMANDS = {"forecast": run_forecast, "fit": run_fit, "predict": run_predict, "report": run_report}
+
+
+# ----- customer value for marketing: 'value' and 'value-report' -----------------------------
+VALUE_HELP = """\
+output: one row per customer, sorted by customer id: <customer id column>,
+  cohort, [channel], first_purchase, orders, revenue, realised_margin
+  (margin x amounts so far), probability_alive, expected_purchases,
+  expected_spend, expected_value (the model CLV), [realised_cost,
+  expected_cost], customer_value (realised + expected - costs), segment.
+acquisition costs: a CSV with month, spend and optionally channel and
+  new_customers (one row per channel and month), or customer and cost;
+  with --interval, LTV:CAC also gets an interval of LTV per cohort and channel.
+exit status: 0 success, 2 bad command line or input, 1 internal failure."""
+
+
+def _add_value_commands(commands):
+    """The subcommands 'value' (per-customer value table) and 'value-report' (HTML)."""
+    value = commands.add_parser(
+        "value", help="write each customer's value: margin earned + expected (and LTV:CAC)",
+        description="Fit the models and write each customer's value: margin already earned plus the "
+        "expected future margin; print value by segment, its concentration and, with "
+        "--acquisition-costs, LTV:CAC and payback per cohort and channel.",
+        epilog=VALUE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    value.add_argument("--out", required=True, metavar="PATH", help="value table: .csv, .csv.gz or .parquet")
+    report = commands.add_parser(
+        "value-report", help="write an HTML customer value report for marketing",
+        description="Fit the models and write a customer value report (HTML) for marketing: value by "
+        "segment, cohorts, LTV:CAC, the simple formula, the worth of better retention.",
+    )
+    report.add_argument("--out", required=True, metavar="PATH", help="HTML file to write")
+    report.add_argument("--title", metavar="TEXT", help="report title")
+    report.add_argument(
+        "--retention-points", type=float, default=5.0, metavar="POINTS",
+        help="retention rise of the what-if, in points of annual retention (default 5)",
+    )
+    for sub in (value, report):
+        _add_input_options(sub)
+        _add_forecast_options(sub)
+        _add_fit_options(sub)
+        group = sub.add_argument_group("customer value")
+        group.add_argument("--currency", default="USD", metavar="CODE", help="currency of the amounts (default USD)")
+        group.add_argument(
+            "--acquisition-costs", metavar="FILE",
+            help="CSV of acquisition costs: channel, month, spend, new_customers (or customer, cost)",
+        )
+        group.add_argument(
+            "--channels", metavar="FILE", help="CSV of each customer's acquisition channel: <customer id column>, channel"
+        )
+        group.add_argument("--cohort", choices=("M", "Q"), default="M", help="cohorts by month or quarter (default M)")
+        group.add_argument(
+            "--cost-to-serve", type=_non_negative, default=0.0, metavar="AMOUNT",
+            help="cost per period of serving a customer (default 0)",
+        )
+        _add_common_options(sub)
+
+
+def _read_side_table(path, option):
+    """A small CSV given on the command line (cost table, channels), or a usage error naming it."""
+    from .business import read_acquisition_costs
+
+    try:
+        return read_acquisition_costs(path)
+    except OSError as error:
+        raise UsageError(f"{option} {path}: cannot read ({error.strerror or error})") from error
+    except ValueError as error:
+        raise UsageError(f"{option} {one_line(error)}") from error
+
+
+def _channels(args, settings):
+    if not args.channels:
+        return None
+    table = _read_side_table(args.channels, "--channels")
+    customer_col = settings["customer_col"]
+    missing = [c for c in (customer_col, "channel") if c not in table.columns]
+    if missing:
+        raise UsageError(f"--channels {args.channels}: column {missing[0]!r} is missing")
+    ids = pd.read_csv(args.channels, usecols=[customer_col])[customer_col]
+    return pd.Series(table["channel"].astype(str).to_numpy(), index=ids.to_numpy(), name="channel")
+
+
+def _customer_value_inputs(args, progress):
+    """Settings, transactions, fitted models, cost table and channels of 'value' and 'value-report'."""
+    settings = resolve_settings(args)
+    if not settings["amount_col"]:
+        raise UsageError("customer value needs amounts: give --amount-col")
+    source = Source(args)
+    costs = _read_side_table(args.acquisition_costs, "--acquisition-costs") if args.acquisition_costs else None
+    channels = _channels(args, settings)
+    with source.user_errors():
+        transactions = source.read(settings, progress)
+    rfm = summarise(source, transactions, settings, progress)
+    transaction_model, spend_model = fit_models(rfm, settings, progress)
+    settings["observation_end"] = rfm.attrs.get("observation_end")
+    return settings, source, transactions, (transaction_model, spend_model), costs, channels
+
+
+@contextmanager
+def _value_errors(source, args):
+    """Problems of the cost table or channels (ValueError naming the row) as usage errors."""
+    try:
+        yield
+    except ValueError as error:
+        text = one_line(error)
+        if "acquisition costs" in text and args.acquisition_costs:
+            raise UsageError(f"--acquisition-costs {args.acquisition_costs}: {text}") from error
+        if "channels" in text and args.channels:
+            raise UsageError(f"--channels {args.channels}: {text}") from error
+        raise UsageError(f"{source.name}: {text}") from error
+
+
+def _value_columns(settings):
+    return {"customer_col": settings["customer_col"], "date_col": settings["date_col"],
+            "amount_col": settings["amount_col"], "datetime_format": settings["date_format"]}
+
+
+def run_value(args, progress):
+    from . import business
+
+    with _user_file_errors():
+        _io.check_writable(args.out)
+    settings, source, transactions, models, costs, channels = _customer_value_inputs(args, progress)
+    columns = _value_columns(settings)
+    with progress.step("value") as step, _value_errors(source, args):
+        values = business.customer_value(
+            *models, transactions, observation_end=settings["observation_end"], horizon=settings["horizon"],
+            period=settings["period"], discount_rate=settings["discount_rate"], margin=settings["margin"],
+            currency=args.currency, cost_to_serve=args.cost_to_serve, cohort=args.cohort, channels=channels,
+            **columns,
+        )
+        ltv = (business.ltv_cac(values, transactions, costs, *models, interval=args.interval, **columns)
+               if costs is not None else None)
+        step.detail = f"{len(values):,} customers"
+    table = values.copy()
+    table["cohort"] = table["cohort"].astype(str)
+    _write_forecast(table, settings, args.out, progress)
+    _print(format_value(values, ltv))
+    return f"{len(values):,} customers -> {args.out}"
+
+
+def format_value(values, ltv=None):
+    """Value by segment, its concentration and LTV:CAC, as text."""
+    from . import business
+
+    currency = values.attrs["currency"]
+    segments = business.segment_value(values)
+    segments = segments.loc[segments["customers"] > 0]
+    columns = ["customers", "realised_margin", "expected_value", "customer_value", "value_per_customer",
+               "mean_probability_alive"]
+    lines = [
+        f"Customer value as of {values.attrs['observation_end']} ({currency}; margin {values.attrs['margin']:g}; "
+        f"expected over {values.attrs['horizon']} x {values.attrs['period']})",
+        segments[columns].to_string(float_format=lambda v: f"{v:,.2f}"),
+        "",
+        "Share of expected value held by the top customers:",
+        business.value_concentration(values["expected_value"]).to_string(
+            formatters={"share_of_value": "{:.1%}".format, "value": "{:,.2f}".format}),
+    ]
+    if ltv is not None:
+        lines += ["", f"LTV, CAC ({currency} per customer) and payback (periods of the cohort) per cohort and channel:",
+                  ltv[[c for c in ("customers", "spend", "cac", "ltv", "ltv_lower", "ltv_upper", "ltv_cac",
+                                   "payback_periods") if c in ltv.columns]].to_string(
+                      float_format=lambda v: f"{v:,.2f}", na_rep="not within horizon")]
+    return "\n".join(lines)
+
+
+def run_value_report(args, progress):
+    from .value_report import value_report
+
+    with _user_file_errors():
+        _io.check_writable(args.out, table=False)
+    settings, source, transactions, models, costs, channels = _customer_value_inputs(args, progress)
+    with progress.step(f"value report {args.out}"), _io.atomic_path(args.out) as temporary, \
+            _value_errors(source, args):
+        value_report(
+            transactions, temporary, *models, observation_end=settings["observation_end"],
+            horizon=settings["horizon"], period=settings["period"], discount_rate=settings["discount_rate"],
+            margin=settings["margin"], currency=args.currency, cost_to_serve=args.cost_to_serve,
+            cohort=args.cohort, acquisition_costs=costs, channels=channels,
+            retention_points=args.retention_points, interval=args.interval, title=args.title,
+            **_value_columns(settings),
+        )
+    return f"value report -> {args.out}"
+
+
+COMMANDS.update({"value": run_value, "value-report": run_value_report})
 
 
 # ----- main ---------------------------------------------------------------------------------
@@ -845,6 +1331,9 @@ def main(argv=None):
     except Exception as error:  # noqa: BLE001 - every other failure is an internal one
         if debug:
             traceback.print_exc()
+        if isinstance(error, ImportError) and "pip install" in str(error):  # a missing optional extra
+            sys.stderr.write(f"{command}: error: {one_line(error)}\n")
+            return 2
         hint = "" if debug else " (run with --debug for the traceback)"
         text = one_line(error) or "no message"
         if type(error).__name__ == "ConvergenceError":

@@ -21,18 +21,23 @@ days in customer order with their summed amounts; every per-customer figure is
 then a reduction over those days. No Python loop runs over rows or customers.
 """
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from . import _engines
 from ._arrays import compress_rows
 from ._units import DAYS_PER_UNIT, check_time_unit, ticks_per_unit
+from .exceptions import DataWarning
 from ._validation import (
     Problems,
     check_sample_weight,
     datetime_column,
+    far_future_rows,
     numeric_column,
+    parse_date,
     require_columns,
     require_dataframe,
 )
@@ -62,20 +67,28 @@ def rfm_summary(
     time_unit="D",
     observation_end=None,
     datetime_format=None,
+    date_unit=None,
+    timezone=None,
+    engine=None,
 ):
     """Summarise a transaction log into one RFM row per customer.
 
     Parameters
     ----------
-    transactions : pandas.DataFrame
+    transactions : pandas.DataFrame, dask.dataframe.DataFrame or path
         One row per purchase record. Several records of a customer on the same
-        day count as one purchase, their amounts summed.
+        day count as one purchase, their amounts summed. A Dask DataFrame (or,
+        with ``engine="dask"``, a Parquet path) gives a Dask DataFrame; a Parquet
+        file, directory or glob with ``engine="duckdb"`` is summarised out of core.
     customer_col : str, default "customer_id"
         Column of customer ids (any hashable, sortable type; no missing values).
     date_col : str, default "date"
         Column of purchase dates: datetimes, or text parsed with
-        ``datetime_format`` (pandas infers the format if it is None). Numbers such
-        as 19970101 are read only with a ``datetime_format``.
+        ``datetime_format``; without it ISO 8601 is read, and other text with the
+        format pandas guesses, unless day and month could be swapped (every day
+        <= 12, e.g. 01/02/2020), which raises asking for ``datetime_format``.
+        Numbers are read as epoch times with ``date_unit``, or as text such as
+        19970101 with a ``datetime_format``.
     amount_col : str, optional
         Column of purchase amounts (finite, >= 0). Adds ``monetary_value``.
     time_unit : {"D", "W", "M", "Q", "Y", "H"}, default "D"
@@ -85,10 +98,25 @@ def rfm_summary(
         distinct per clock hour instead of per day, and times are in hours.
     observation_end : str or datetime-like, optional
         End of the observation period (inclusive, the day or hour it falls in).
-        Defaults to the last purchase. Later purchases are ignored, and customers
-        whose first purchase is after it are not in the result.
+        Defaults to the last purchase (with a ``DataWarning`` naming a handful of
+        rows dated far past the rest, e.g. one row in 2030 among 1997 data). Later
+        purchases are ignored, and customers whose first purchase is after it are
+        not in the result.
     datetime_format : str, optional
-        ``strftime`` format of the dates, e.g. "%Y%m%d".
+        ``strftime`` format of the dates, e.g. "%Y%m%d" or "%d/%m/%Y".
+    date_unit : {"s", "ms"}, optional
+        The dates are numbers (or text of digits): seconds or milliseconds since
+        1970-01-01 UTC, converted to ``timezone`` (UTC if None).
+    timezone : str, optional
+        Time zone (e.g. "Europe/Paris") in which calendar days are counted for
+        time-zone aware dates. None: each date's own wall-clock time, except that
+        text with different UTC offsets, and epoch times, are converted to UTC.
+    engine : {None, "pandas", "duckdb", "dask"}, optional
+        Who does the work: pandas in memory (the default for a DataFrame), DuckDB
+        out of core on one machine (``pip install 'clvmodels[duckdb]'``), or Dask
+        on a cluster (the default for a Dask DataFrame; ``clvmodels[dask]``). All
+        give the same table (``monetary_value`` to the last bits: sums in another
+        order); see docs/scaling.md.
 
     Returns
     -------
@@ -131,18 +159,25 @@ def rfm_summary(
     >>> rfm.attrs["time_unit"], len(rfm), int((rfm["frequency"] == 0).sum())
     ('W', 2357, 1411)
     """
+    engine = _engines.engine_for(transactions, engine)
+    if engine != "pandas":
+        return _engines.rfm_summary(
+            rfm_summary, transactions, engine, customer_col, date_col, amount_col,
+            time_unit=time_unit, observation_end=observation_end, datetime_format=datetime_format,
+            date_unit=date_unit, timezone=timezone,
+        )
     problems = Problems("transactions")
     clock = _Clock.for_unit(time_unit, problems)
-    log = _read_transactions(
-        transactions, customer_col, date_col, amount_col, clock, datetime_format, problems
-    )
-    end = _observation_end_tick(observation_end, log, clock, datetime_format, problems)
+    reading = _DateReading(datetime_format, date_unit, timezone)
+    log = _read_transactions(transactions, customer_col, date_col, amount_col, clock, reading, problems)
+    end = _observation_end_tick(observation_end, log, clock, reading, problems)
     if log is not None and end is not None:
         _require_purchases_by(end, "observation_end", log, date_col, clock, problems)
     problems.raise_if_any()
 
     days, customer_ids = _purchase_days(log), log.customer_ids
     del log  # free the per-row arrays before the per-customer work
+    _check_spend_sums(days, amount_col)
     bought, columns = _summarise(days, end, clock)
     frame = _rfm_frame(customer_ids, days, bought, columns)
     frame.attrs.update(time_unit=clock.time_unit, observation_end=clock.iso(end))
@@ -159,6 +194,9 @@ def calibration_holdout_split(
     observation_end=None,
     time_unit="D",
     datetime_format=None,
+    date_unit=None,
+    timezone=None,
+    engine=None,
 ):
     """Summarise a transaction log over a calibration and a holdout period.
 
@@ -168,8 +206,8 @@ def calibration_holdout_split(
 
     Parameters
     ----------
-    transactions, customer_col, date_col, amount_col, time_unit, datetime_format
-        As in :func:`rfm_summary`.
+    transactions, customer_col, date_col, amount_col, time_unit, datetime_format, date_unit, timezone, engine
+        As in :func:`rfm_summary` (a Dask DataFrame in, a Dask DataFrame out).
     calibration_end : str or datetime-like
         Last day of the calibration period.
     observation_end : str or datetime-like, optional
@@ -230,13 +268,19 @@ def calibration_holdout_split(
     >>> len(split), int(split["frequency_holdout"].sum())
     (2357, 1882)
     """
+    engine = _engines.engine_for(transactions, engine)
+    if engine != "pandas":
+        return _engines.calibration_holdout_split(
+            calibration_holdout_split, transactions, engine, customer_col, date_col, amount_col,
+            calibration_end=calibration_end, observation_end=observation_end, time_unit=time_unit,
+            datetime_format=datetime_format, date_unit=date_unit, timezone=timezone,
+        )
     problems = Problems("transactions")
     clock = _Clock.for_unit(time_unit, problems)
-    log = _read_transactions(
-        transactions, customer_col, date_col, amount_col, clock, datetime_format, problems
-    )
-    calibration = _end_tick(calibration_end, "calibration_end", clock, datetime_format, problems)
-    end = _observation_end_tick(observation_end, log, clock, datetime_format, problems)
+    reading = _DateReading(datetime_format, date_unit, timezone)
+    log = _read_transactions(transactions, customer_col, date_col, amount_col, clock, reading, problems)
+    calibration = _end_tick(calibration_end, "calibration_end", clock, reading, problems)
+    end = _observation_end_tick(observation_end, log, clock, reading, problems)
     if log is not None and calibration is not None:
         _require_purchases_by(calibration, "calibration_end", log, date_col, clock, problems)
     if calibration is not None and end is not None and calibration >= end:
@@ -249,6 +293,7 @@ def calibration_holdout_split(
 
     days, customer_ids = _purchase_days(log), log.customer_ids
     del log  # free the per-row arrays before the per-customer work
+    _check_spend_sums(days, amount_col)
     bought, columns = _summarise(days, calibration, clock)
     columns.update(_holdout_columns(days, calibration, end))
     columns["duration_holdout"] = np.full(len(bought), (end - calibration) / clock.ticks_per_unit)
@@ -376,13 +421,17 @@ class _CustomerIds:
             codes, distinct = pd.factorize(ids, sort=True)
             return codes.astype(np.int64, copy=False), cls(ids.name, ids.dtype, len(distinct), distinct=distinct)
         low, high = id_range
-        codes = (np.asarray(ids) - ids.dtype.type(low)).astype(np.int64, copy=False)
+        array = np.asarray(ids)
+        if array.dtype.itemsize < 8:  # int8 ids -100 and 100 differ by 200: subtract in 64 bits
+            array = array.astype(np.int64)
+        codes = (array - array.dtype.type(low)).astype(np.int64, copy=False)
         return codes, cls(ids.name, ids.dtype, high - low + 1, low=low)
 
     def index(self, codes):
         """The customer ids of ``codes``, as an Index named after the id column."""
         if self.distinct is None:
-            ids = codes.astype(self.dtype) + self.dtype.type(self.low)
+            wide = np.uint64 if self.dtype.kind == "u" else np.int64
+            ids = (codes.astype(wide) + wide(self.low)).astype(self.dtype)
         else:
             ids = self.distinct.take(codes)
         return pd.Index(ids, name=self.name)
@@ -414,18 +463,30 @@ class _TransactionLog:
         return len(self.ticks)
 
 
-def _read_transactions(transactions, customer_col, date_col, amount_col, clock, datetime_format, problems):
+@dataclass(frozen=True)
+class _DateReading:
+    """How the caller asked dates to be read (see ``_validation.datetime_column``)."""
+
+    datetime_format: object = None
+    date_unit: object = None
+    timezone: object = None
+
+
+def _read_transactions(transactions, customer_col, date_col, amount_col, clock, reading, problems):
     """Check the transactions, recording every problem; return the log, or None if there were problems."""
     require_dataframe(transactions, "transactions")
     require_columns(transactions, (customer_col, date_col), problems)
-    present = transactions.columns
-    if customer_col in present:
+    present = _unique_columns(transactions, (customer_col, date_col, amount_col), problems)
+    if customer_col in present and _one_type_of_ids(transactions[customer_col], customer_col, problems):
         codes, customer_ids = _CustomerIds.encode(transactions[customer_col])
         problems.add_if(customer_col, codes < 0, "are missing customer ids")
     if date_col in present:
-        dates = datetime_column(transactions, date_col, problems, datetime_format)
+        dates = datetime_column(
+            transactions, date_col, problems, reading.datetime_format,
+            date_unit=reading.date_unit, timezone=reading.timezone,
+        )
     amounts = None
-    if amount_col is not None:
+    if amount_col is not None and (amount_col in present or amount_col not in transactions.columns):
         amounts = numeric_column(transactions, amount_col, problems)
         if amounts is not None:
             problems.add_if(amount_col, amounts < 0, "are negative")
@@ -435,38 +496,93 @@ def _read_transactions(transactions, customer_col, date_col, amount_col, clock, 
     return _TransactionLog(customer_ids, codes, ticks, amounts, int(ticks.min()), int(ticks.max()))
 
 
-def _observation_end_tick(value, log, clock, datetime_format, problems):
+def _unique_columns(transactions, columns, problems):
+    """The ``columns`` present exactly once; a name that appears several times is a problem."""
+    names = transactions.columns
+    present = set()
+    for column in dict.fromkeys(c for c in columns if c is not None):
+        count = int(np.count_nonzero(names == column))
+        if count > 1:
+            problems.add(column, f"appears {count} times: column names must be unique")
+        elif count == 1:
+            present.add(column)
+    return present
+
+
+def _one_type_of_ids(ids, column, problems):
+    """False (recording it) if the ids mix types that would split one customer in two, such
+    as the number 1 and the text "1"; numbers of different types (1 and 1.0) are one id."""
+    if ids.dtype != object:
+        return True
+    kind = pd.api.types.infer_dtype(ids, skipna=True)
+    if kind not in ("mixed", "mixed-integer"):
+        return True
+    types = pd.Series(ids.dropna().map(lambda v: type(v).__name__))
+    counts = types.value_counts()
+    shown = ", ".join(f"{name} in {count:,}" for name, count in counts.items())
+    problems.add(
+        column,
+        f"are of another type than the other ids (ids of mixed types: {shown} rows); the number 1 and the "
+        "text '1' would be two customers: convert the column to one type (e.g. .astype(str))",
+        int(counts.iloc[1:].sum()),
+    )
+    return False
+
+
+def _check_spend_sums(days, amount_col):
+    """Amounts summed per purchase day (and per customer) must stay finite floats."""
+    if days.spend is None:
+        return
+    with np.errstate(over="ignore"):
+        totals = np.add.reduceat(days.spend, days.starts) if len(days.spend) else days.spend
+    overflow = np.count_nonzero(~np.isfinite(days.spend)) + np.count_nonzero(~np.isfinite(totals))
+    if overflow:
+        problems = Problems("transactions")
+        problems.add(
+            amount_col,
+            f"amounts sum to more than the largest float ({np.finfo(float).max:.3g}): {overflow:,} daily or "
+            "per-customer totals overflow; rescale the amounts (e.g. to thousands)",
+        )
+        problems.raise_if_any()
+
+
+def _observation_end_tick(value, log, clock, reading, problems):
     """The tick of ``observation_end``; the last purchase's if it is None; None if unknown."""
     if value is None:
-        return None if log is None else log.last_tick
-    return _end_tick(value, "observation_end", clock, datetime_format, problems)
+        if log is None:
+            return None
+        _warn_far_future(log, clock)
+        return log.last_tick
+    return _end_tick(value, "observation_end", clock, reading, problems)
 
 
-def _end_tick(value, name, clock, datetime_format, problems):
-    """The tick (day or hour number) ``value`` falls in, or None (recorded) if it is not a date."""
-    stamp = _timestamp(value, datetime_format)
+def _warn_far_future(log, clock):
+    """Warn when the default observation end is set by a handful of rows far past the rest."""
+    rows = far_future_rows(log.ticks, 24 if clock.resolution == "h" else 1, bounds=(log.first_tick, log.last_tick))
+    if len(rows) == 0:
+        return
+    shown = ", ".join(
+        f"customer {customer!r} on {clock.iso(tick)}"
+        for customer, tick in zip(log.customer_ids.index(log.codes[rows[:5]]), log.ticks[rows[:5]])
+    )
+    more = f" and {len(rows) - 5:,} more" if len(rows) > 5 else ""
+    rest = np.delete(log.ticks, rows).max()
+    word = "row is" if len(rows) == 1 else "rows are"
+    warnings.warn(
+        f"{len(rows):,} {word} dated far past the rest of the data (which ends on {clock.iso(rest)}): "
+        f"{shown}{more}; observation_end defaults to the last purchase, {clock.iso(log.last_tick)}: "
+        "check these dates, or pass observation_end",
+        DataWarning,
+        stacklevel=4,
+    )
+
+
+def _end_tick(value, name, clock, reading, problems):
+    """The tick (day or hour) ``value`` falls in, or None (recorded) if it is not a date."""
+    stamp = parse_date(value, name, problems, reading.datetime_format, reading.timezone)
     if stamp is None:
-        problems.add(None, f"{name} {value!r} is not a date")
         return None
     return int(clock.ticks(stamp.to_datetime64()))
-
-
-def _timestamp(value, datetime_format):
-    """``value`` as a time-zone naive Timestamp (wall-clock time), or None if it is not a date."""
-    if datetime_format is not None and isinstance(value, (int, np.integer)):
-        value = str(value)
-    try:
-        if datetime_format is not None and isinstance(value, str):
-            stamp = pd.to_datetime(value, format=datetime_format, errors="coerce")
-            if stamp is pd.NaT:
-                stamp = pd.Timestamp(value)
-        else:
-            stamp = pd.Timestamp(value)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    if stamp is pd.NaT:
-        return None
-    return stamp.tz_localize(None) if stamp.tzinfo is not None else stamp
 
 
 def _require_purchases_by(end, name, log, date_col, clock, problems):
@@ -561,7 +677,8 @@ def _purchase_days_by_lexsort(log):
 def _spend_per_day(log, order, starts):
     if log.amounts is None:
         return None
-    return np.add.reduceat(log.amounts[order], starts)
+    with np.errstate(over="ignore"):  # an overflow to inf is reported by _check_spend_sums
+        return np.add.reduceat(log.amounts[order], starts)
 
 
 def _starts_of_runs(*sorted_arrays):

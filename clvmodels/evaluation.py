@@ -35,6 +35,7 @@ from ._validation import (
     check_sample_weight,
     datetime_column,
     numeric_column,
+    parse_date,
     require_columns,
     require_dataframe,
 )
@@ -47,6 +48,8 @@ __all__ = [
     "tracking",
     "goodness_of_fit",
     "compare_models",
+    "interval_coverage",
+    "survival_comparison",
 ]
 
 # Evaluate E[X(t)] on at most this many (period, first-purchase day) pairs at a time.
@@ -156,7 +159,7 @@ def holdout_comparison(transaction_model, split, spend_model=None):
         _require_fitted(spend_model, "spend_model")
     require_dataframe(split, "split")
     problems = Problems("split (calibration/holdout table)")
-    history = check_rfm(split, ("frequency", "recency", "T"), what="split (calibration/holdout table)")
+    history = check_rfm(split, transaction_model.rfm_columns, what="split (calibration/holdout table)")
     actual = numeric_column(split, "frequency_holdout", problems)
     duration = numeric_column(split, "duration_holdout", problems)
     spend_actual = None
@@ -334,6 +337,8 @@ def tracking(
     time_unit="W",
     period=1.0,
     datetime_format=None,
+    date_unit=None,
+    timezone=None,
 ):
     """Actual and expected repeat transactions per period, over calibration and holdout.
 
@@ -372,8 +377,8 @@ def tracking(
     period : float, default 1.0
         Length of one period in ``time_unit`` (1 week by default). The last period
         ends at the end of ``observation_end`` and may be shorter.
-    datetime_format : str, optional
-        ``strftime`` format of text or numeric dates.
+    datetime_format, date_unit, timezone : optional
+        How dates are read, as in :func:`clvmodels.rfm_summary`.
 
     Returns
     -------
@@ -428,13 +433,15 @@ def tracking(
     require_columns(transactions, (customer_col, date_col), problems)
     dates = None
     if date_col in transactions.columns:
-        dates = datetime_column(transactions, date_col, problems, datetime_format)
+        dates = datetime_column(
+            transactions, date_col, problems, datetime_format, date_unit=date_unit, timezone=timezone
+        )
     if customer_col in transactions.columns:
         problems.add_if(customer_col, transactions[customer_col].isna().to_numpy(), "are missing customer ids")
-    calibration = _date_tick(calibration_end, "calibration_end", resolution, datetime_format, problems)
+    calibration = _date_tick(calibration_end, "calibration_end", resolution, datetime_format, timezone, problems)
     end = None
     if observation_end is not None:
-        end = _date_tick(observation_end, "observation_end", resolution, datetime_format, problems)
+        end = _date_tick(observation_end, "observation_end", resolution, datetime_format, timezone, problems)
     problems.raise_if_any()
 
     ticks = dates.astype(f"datetime64[{resolution}]").view(np.int64)
@@ -495,22 +502,11 @@ def tracking(
     return table
 
 
-def _date_tick(value, name, resolution, datetime_format, problems):
+def _date_tick(value, name, resolution, datetime_format, timezone, problems):
     """The day (or hour) number ``value`` falls in, or None after recording a problem."""
-    stamp = pd.NaT
-    if datetime_format is not None and isinstance(value, (str, int, np.integer)):
-        # As clvmodels.rfm_summary: the format first, then ISO and other forms pandas reads.
-        stamp = pd.to_datetime(str(value), format=datetime_format, errors="coerce")
-    if stamp is pd.NaT and not isinstance(value, (int, np.integer)):
-        try:
-            stamp = pd.Timestamp(value)
-        except (TypeError, ValueError, OverflowError):
-            stamp = pd.NaT
-    if stamp is pd.NaT:
-        problems.add(None, f"{name} {value!r} is not a date")
+    stamp = parse_date(value, name, problems, datetime_format, timezone)
+    if stamp is None:
         return None
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_localize(None)
     return int(stamp.to_datetime64().astype(f"datetime64[{resolution}]").view(np.int64))
 
 
@@ -599,9 +595,10 @@ def goodness_of_fit(transaction_model, data, max_frequency=7, sample_weight=None
             f"time unit mismatch: the data is in {unit!r} but {type(transaction_model).__name__} "
             f"was fitted in {model_unit!r}"
         )
-    arrays = check_rfm(data, ("frequency", "T"), what="data")
+    length = getattr(transaction_model, "length_column", "T")  # "n_periods" for discrete-time models
+    arrays = check_rfm(data, ("frequency", length), what="data")
     weights = check_sample_weight(sample_weight, data)
-    frequency, T = arrays["frequency"], arrays["T"]
+    frequency, T = arrays["frequency"], arrays[length]
 
     n_bins = max_frequency + 1
     observed = np.bincount(_frequency_bins(frequency, max_frequency), weights=weights, minlength=n_bins)
@@ -745,3 +742,146 @@ def _comparison_row(model, split, max_frequency):
         "rmse": metrics["rmse"],
         "aggregate_error_pct": metrics["aggregate_error_pct"],
     }
+
+
+# ------------------------------------------------------------------ interval calibration
+
+
+def interval_coverage(transaction_model, split, levels=(0.8, 0.9), n_draws=200, random_state=0):
+    """How often the holdout purchases fall inside the model's prediction intervals.
+
+    For each level, each customer's interval of holdout purchases given the
+    calibration history (:meth:`~clvmodels.TransactionModel.purchases_interval`) is
+    compared with what the customer actually bought; a calibrated model has about
+    (1 - level) / 2 of the customers below and above (counts are whole numbers, so
+    the tails may be smaller). ``attrs["total"]`` holds the interval of the total
+    holdout purchases of the base (:meth:`~clvmodels.TransactionModel.total_purchases_interval`
+    at the largest level) and the actual total.
+
+    Parameters
+    ----------
+    transaction_model : fitted transaction model
+    split : pandas.DataFrame
+        Output of :func:`clvmodels.calibration_holdout_split`, with one holdout
+        length (``duration_holdout``) for all customers.
+    levels : sequence of float
+    n_draws, random_state
+        Settings of the total's simulation.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``level``; columns ``below``, ``inside``, ``above`` (shares of
+        customers) and ``nominal_tail``.
+    """
+    _require_fitted(transaction_model)
+    arrays = _check_comparison(split, ("frequency_holdout", "duration_holdout"))
+    durations = np.unique(arrays["duration_holdout"])
+    if len(durations) != 1:
+        raise ValueError("invalid split: column 'duration_holdout' must hold one holdout length for every customer")
+    t, actual = float(durations[0]), arrays["frequency_holdout"]
+    rows = {}
+    for level in levels:
+        interval = transaction_model.purchases_interval(split, t=t, level=level)
+        below = float(np.mean(actual < interval["lower"].to_numpy()))
+        above = float(np.mean(actual > interval["upper"].to_numpy()))
+        rows[float(level)] = {"below": below, "inside": 1.0 - below - above, "above": above,
+                              "nominal_tail": (1.0 - float(level)) / 2}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "level"
+    total = transaction_model.total_purchases_interval(
+        split, t=t, level=max(levels), n_draws=n_draws, random_state=random_state
+    )
+    table.attrs["total"] = {**total.to_dict(), "actual": float(actual.sum()), "level": float(max(levels))}
+    return table
+
+
+# ------------------------------------------------------------------ contractual models
+
+
+def survival_comparison(model, survivors, *, calibration_periods=None):
+    """A cohort's observed survival and retention against a contractual model's.
+
+    The check of Fader & Hardie (2007), "How to project customer retention", Journal
+    of Interactive Marketing 21(1), Figures 3-5: fit on the first
+    ``calibration_periods`` periods of survivor counts, then compare the projected
+    survival S(t) and retention r(t) = S(t) / S(t - 1) with the later periods.
+
+    Parameters
+    ----------
+    model : fitted contractual model
+        Used through ``survival(t)`` and ``retention(t)`` (e.g.
+        :class:`clvmodels.ShiftedBetaGeoModel`, :class:`clvmodels.BetaDiscreteWeibullModel`).
+    survivors : sequence of numbers
+        The cohort's customers still active after 0, 1, 2, ... periods (the first is
+        the cohort's size), e.g. 1000, 631, 468, ...
+    calibration_periods : int, optional
+        How many periods the model was fitted on; the later ones are the holdout.
+        Default: all periods are calibration.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by period t = 0, 1, ... (``period``), columns
+        ``observed_survivors``, ``expected_survivors`` (cohort size x S(t)),
+        ``observed_survival``, ``expected_survival``, ``observed_retention``,
+        ``expected_retention`` (NaN at t = 0) and ``holdout`` (bool). ``attrs``:
+        ``calibration_periods``, ``holdout_mape`` (mean absolute percentage error of
+        the expected survivors over the holdout periods, NaN without any),
+        ``time_unit``.
+
+    Examples
+    --------
+    Fit on Fader & Hardie's (2007) seven years of the regular segment, then compare
+    with five later years (illustrative counts):
+
+    >>> import clvmodels as clv
+    >>> from clvmodels import evaluation
+    >>> counts = [1000, 631, 468, 382, 326, 289, 262, 241, 223, 207, 194, 183, 173]
+    >>> table = clv.tenure_from_survivors(counts[:8])
+    >>> sbg = clv.ShiftedBetaGeoModel().fit(table, sample_weight="weight")
+    >>> check = evaluation.survival_comparison(sbg, counts, calibration_periods=7)
+    >>> check.loc[12, ["observed_survivors", "expected_survivors"]].round(0).tolist()
+    [173.0, 170.0]
+    """
+    _require_fitted(model, "model")
+    counts = np.asarray(survivors, dtype=float).reshape(-1)
+    problems = Problems("survivors")
+    if len(counts) < 2:
+        problems.add(None, "needs at least two counts (the cohort's size and a later count)")
+    else:
+        problems.add_if(None, ~np.isfinite(counts), "are not finite numbers")
+        problems.add_if(None, counts < 0, "are negative")
+        if counts[0] <= 0:
+            problems.add(None, "the first count (the cohort's size) must be > 0")
+    problems.raise_if_any()
+    last = len(counts) - 1
+    if calibration_periods is None:
+        calibration_periods = last
+    calibration_periods = int(check_positive_number(calibration_periods, "calibration_periods"))
+    periods = np.arange(len(counts))
+    expected_survival = np.asarray(model.survival(periods), dtype=float)
+    expected_retention = np.concatenate([[np.nan], np.asarray(model.retention(periods[1:]), dtype=float)])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        observed_retention = np.concatenate([[np.nan], counts[1:] / counts[:-1]])
+    holdout = periods > calibration_periods
+    table = pd.DataFrame(
+        {
+            "observed_survivors": counts,
+            "expected_survivors": counts[0] * expected_survival,
+            "observed_survival": counts / counts[0],
+            "expected_survival": expected_survival,
+            "observed_retention": observed_retention,
+            "expected_retention": expected_retention,
+            "holdout": holdout,
+        },
+        index=pd.Index(periods, name="period"),
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        errors = np.abs(table["expected_survivors"] - counts) / counts
+    table.attrs.update(
+        calibration_periods=calibration_periods,
+        holdout_mape=float(100 * errors[holdout].mean()) if holdout.any() else np.nan,
+        time_unit=getattr(model, "time_unit_", None),
+    )
+    return table

@@ -128,6 +128,36 @@ def sample(params, x, random_state=None):
         return np.where(x > 0, total / x, 0.0)
 
 
+def sample_future_spend(params, counts, x, m, random_state=None):
+    """Draw the total spend of ``counts`` future purchases given each spend history.
+
+    The customer's spend scale nu has the posterior Gamma(q + p x, v + x m) (shape,
+    rate); the sum of N purchases is then Gamma(p N, nu). Only entries with purchases
+    get a spend draw.
+
+    Parameters
+    ----------
+    counts : ndarray, shape (customers, periods)
+        Purchases per future period.
+    x, m : ndarray
+        Repeat purchases and their mean spend (0 for none).
+
+    Returns
+    -------
+    ndarray of the same shape as ``counts``
+    """
+    p, q, v = _unpack(params)
+    rng = np.random.default_rng(random_state)
+    x, m = np.asarray(x, dtype=float), np.asarray(m, dtype=float)
+    counts = np.asarray(counts)
+    spend = np.zeros(counts.shape)
+    customers, periods = np.nonzero(counts)
+    if customers.size:
+        rate = rng.gamma(q + p * x, 1.0 / (v + x * m))
+        spend[customers, periods] = rng.gamma(p * counts[customers, periods]) / rate[customers]
+    return spend
+
+
 class GammaGammaModel(SpendModel):
     """Gamma-Gamma model of spend per purchase (Fader, Hardie & Lee 2005, "RFM and CLV").
 

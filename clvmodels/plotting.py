@@ -320,10 +320,11 @@ def _matrix_grid(model, T, max_frequency, max_recency):
     """Customer age, frequencies and recencies for a frequency-recency matrix."""
     _check_fitted(model)
     data_max_frequency = None
+    length = getattr(model, "length_column", "T")  # "n_periods" for discrete-time models
     if isinstance(T, pd.DataFrame):
-        arrays = check_rfm(T, ("frequency", "T"), what="data for the matrix")
+        arrays = check_rfm(T, ("frequency", length), what="data for the matrix")
         data_max_frequency = int(np.max(arrays["frequency"]))
-        T = float(np.max(arrays["T"]))
+        T = float(np.max(arrays[length]))
     elif T is None:
         raise ValueError(
             "T is needed: pass the customer age (in the model's time unit) to draw the matrix "
@@ -365,9 +366,13 @@ def _matrix_values(model, method, T, frequencies, recencies, **kwargs):
     """
     F, R = np.meshgrid(frequencies, recencies, indexing="ij")
     R = np.where(F == 0, 0.0, R)
-    frame = _rfm_frame(model, {"frequency": F.ravel(), "recency": R.ravel(), "T": np.full(F.size, T)})
-    values = getattr(model, method)(frame, **kwargs)
-    return np.asarray(values, dtype=float).reshape(F.shape)
+    length = getattr(model, "length_column", "T")
+    # In discrete time a customer transacts at most once a period, so x <= t_x.
+    possible = (F <= R) | (F == 0) if length != "T" else np.ones(F.shape, dtype=bool)
+    frame = _rfm_frame(model, {"frequency": F[possible], "recency": R[possible], length: np.full(possible.sum(), T)})
+    values = np.full(F.shape, np.nan)
+    values[possible] = np.asarray(getattr(model, method)(frame, **kwargs), dtype=float)
+    return values
 
 
 def _draw_matrix(ax, values, frequencies, recencies, cbar_label, title, unit, vmin=None, vmax=None):
@@ -834,4 +839,283 @@ def plot_value_concentration(clv_values, ax=None):
     ax.set_ylabel("share of total customer value (%)")
     ax.set_title(f"Concentration of customer value ({values.size} customers)")
     _legend(ax, loc="lower right")
+    return ax
+
+
+# ----- customer value for marketing (clvmodels.business) ------------------------------------
+# Drawn by the customer value report (clvmodels.value_report), not the validation report,
+# whose test holds it to every name of __all__; so these are listed in VALUE_PLOTS.
+VALUE_PLOTS = (
+    "plot_value_by_segment", "plot_cohort_retention", "plot_cohort_repeat_orders", "plot_ltv_cac",
+    "plot_retention_what_if",
+)
+_REALISED_COLOR = "#7f9cbf"
+
+
+def _thousands(ax):
+    from matplotlib.ticker import StrMethodFormatter
+
+    ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+
+
+def _segment_rows(table):
+    """The segment rows of a business table (without "all" and empty segments)."""
+    rows = table.drop(index="all", errors="ignore")
+    if "customers" in rows.columns:
+        rows = rows.loc[rows["customers"] > 0]
+    if rows.empty:
+        raise ValueError("the table has no segment with customers")
+    return rows
+
+
+def plot_value_by_segment(segment_table, ax=None):
+    """Total customer value per segment: margin already earned and expected future value, stacked.
+
+    Parameters
+    ----------
+    segment_table : pandas.DataFrame
+        :func:`clvmodels.business.segment_value` output.
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    rows = _segment_rows(segment_table)
+    currency = segment_table.attrs.get("currency", "")
+    ax = _axes(ax)
+    names = [str(n) for n in rows.index]
+    realised = rows["realised_margin"].to_numpy(dtype=float)
+    expected = rows["expected_value"].to_numpy(dtype=float)
+    ax.bar(names, realised, color=_REALISED_COLOR, label="margin already earned")
+    ax.bar(names, expected, bottom=realised, color=_MODEL_COLOR, label="expected future value")
+    for position, (low, high) in enumerate(zip(realised, expected)):
+        ax.annotate(f"{high / (low + high):.0%} still to come" if low + high > 0 else "", (position, low + high),
+                    xytext=(0, 3), textcoords="offset points", ha="center", fontsize=9)
+    _thousands(ax)
+    ax.set_ylabel(f"total value ({currency})" if currency else "total value")
+    ax.set_xlabel("segment")
+    ax.set_title("Customer value by segment")
+    ax.margins(y=0.12)
+    _legend(ax, loc="upper right")
+    return ax
+
+
+def plot_cohort_retention(kpis, ax=None):
+    """Share of each acquisition cohort buying in each period after acquisition.
+
+    Parameters
+    ----------
+    kpis : pandas.DataFrame
+        :func:`clvmodels.business.cohort_kpis` output.
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        One line per cohort (x: periods since acquisition, y: percent active); period
+        0 (100% by definition) is left out.
+    """
+    ax = _axes(ax)
+    import matplotlib as mpl
+
+    cohorts = list(dict.fromkeys(kpis.index.get_level_values(0)))
+    colors = mpl.colormaps["viridis"](np.linspace(0.0, 0.85, max(len(cohorts), 1)))
+    for color, name in zip(colors, cohorts):
+        rows = kpis.xs(name, level=0)
+        rows = rows.loc[rows.index > 0]
+        ax.plot(rows.index, 100 * rows["retention_rate"], marker="o", markersize=3, color=color, label=str(name))
+    unit = {"M": "months", "Q": "quarters"}.get(kpis.attrs.get("cohort"), "periods")
+    ax.set_xlabel(f"{unit} since acquisition")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel("customers buying in the period (%)")
+    ax.set_ylim(bottom=0)
+    ax.set_title("Retention by acquisition cohort")
+    _legend(ax, title="cohort", ncol=2 if len(cohorts) > 6 else 1, fontsize=8)
+    return ax
+
+
+def plot_cohort_repeat_orders(kpis, ax=None):
+    """Repeat orders per customer by period since acquisition: observed and model-expected.
+
+    Cohorts are pooled per period: the repeat orders of every cohort that has the
+    period, over their customers. The model's line is the cohort table's
+    ``expected_repeat_orders`` pooled the same way.
+
+    Parameters
+    ----------
+    kpis : pandas.DataFrame
+        :func:`clvmodels.business.cohort_kpis` output with a transaction model.
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        Its first line is observed, the second expected.
+    """
+    if "expected_repeat_orders" not in kpis.columns:
+        raise ValueError("the cohort table has no expected figures; compute it with a transaction model")
+    pooled = kpis.groupby(level=1)[["repeat_orders", "expected_repeat_orders", "cohort_size"]].sum()
+    ax = _axes(ax)
+    ax.plot(pooled.index, pooled["repeat_orders"] / pooled["cohort_size"], color=_OBSERVED_COLOR, marker="o",
+            markersize=3, linewidth=2, label="observed")
+    ax.plot(pooled.index, pooled["expected_repeat_orders"] / pooled["cohort_size"], color=_MODEL_COLOR,
+            linestyle="--", linewidth=2, label="model")
+    unit = {"M": "months", "Q": "quarters"}.get(kpis.attrs.get("cohort"), "periods")
+    ax.set_xlabel(f"{unit} since acquisition")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel("repeat orders per customer")
+    ax.set_ylim(bottom=0)
+    ax.set_title("Repeat orders per customer: observed vs model")
+    _legend(ax)
+    return ax
+
+
+def plot_ltv_cac(ltv_table, target=3.0, ax=None):
+    """LTV:CAC per acquisition cohort and channel, with the rule-of-thumb ``target`` line.
+
+    Parameters
+    ----------
+    ltv_table : pandas.DataFrame
+        :func:`clvmodels.business.ltv_cac` output.
+    target : float, default 3.0
+        Where to draw the reference line.
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    ax = _axes(ax)
+    table = ltv_table["ltv_cac"].unstack("channel")
+    table = table.replace([np.inf], np.nan)
+    channels = [c for c in table.columns if c != "all"] + [c for c in table.columns if c == "all"]
+    table = table[channels].reindex(list(dict.fromkeys(ltv_table.index.get_level_values(0))))
+    width = 0.8 / max(len(channels), 1)
+    positions = np.arange(len(table.index))
+    import matplotlib as mpl
+
+    colors = [mpl.colormaps["tab10"](j % 10) if c != "all" else "0.55" for j, c in enumerate(channels)]
+    for j, channel in enumerate(channels):
+        ax.bar(positions + (j - (len(channels) - 1) / 2) * width, table[channel].to_numpy(dtype=float), width,
+               color=colors[j], label=str(channel))
+    ax.axhline(target, color="0.3", linestyle="--", linewidth=1, label=f"{target:g} : 1")
+    ax.set_xticks(positions, [str(c) for c in table.index])
+    ax.set_xlabel("acquisition cohort")
+    ax.set_ylabel("LTV : CAC")
+    ax.set_title("Customer value over acquisition cost")
+    _legend(ax, fontsize=8)
+    return ax
+
+
+def plot_retention_what_if(what_if, ax=None):
+    """Change in total expected value per segment under a retention scenario.
+
+    Parameters
+    ----------
+    what_if : pandas.DataFrame
+        :func:`clvmodels.business.retention_what_if` output.
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    rows = _segment_rows(what_if)
+    attrs = what_if.attrs
+    currency = attrs.get("currency", "")
+    ax = _axes(ax)
+    names = [str(n) for n in rows.index]
+    change = rows["change"].to_numpy(dtype=float)
+    ax.bar(names, change, color=_MODEL_COLOR)
+    for position, (value, percent) in enumerate(zip(change, rows["change_percent"].to_numpy(dtype=float))):
+        ax.annotate(f"{percent:+.1f}%" if np.isfinite(percent) else "", (position, value), xytext=(0, 3),
+                    textcoords="offset points", ha="center", fontsize=9)
+    ax.axhline(0, color="0.4", linewidth=0.8)
+    _thousands(ax)
+    ax.set_ylabel(f"change in expected value ({currency})" if currency else "change in expected value")
+    ax.set_xlabel("segment")
+    before, after = attrs.get("retention_before"), attrs.get("retention_after")
+    title = "Value of better retention"
+    if before is not None and after is not None:
+        title += f": retention {before:.1%} → {after:.1%}"
+    ax.set_title(title)
+    ax.margins(y=0.12)
+    return ax
+
+
+# ----- contractual models (sBG, BdW) ---------------------------------------------------------
+# Like VALUE_PLOTS, drawn for contractual models, not by the validation report of purchase
+# models (whose test holds it to every name of __all__).
+CONTRACTUAL_PLOTS = ("plot_survival", "plot_retention")
+
+
+def _survival_axes(comparison, ax, observed, expected, ylabel, title):
+    require_dataframe(comparison, "survival comparison")
+    problems = Problems("survival comparison")
+    for column in (observed, expected):
+        if column not in comparison.columns:
+            problems.add(column, f"is missing; the columns are {list(comparison.columns)}")
+    problems.raise_if_any()
+    ax = _axes(ax)
+    periods = comparison.index.to_numpy(dtype=float)
+    ax.plot(periods, comparison[observed].to_numpy(dtype=float), color=_OBSERVED_COLOR, marker="o",
+            markersize=4, label="observed")
+    ax.plot(periods, comparison[expected].to_numpy(dtype=float), color=_MODEL_COLOR, linestyle="--", label="model")
+    end = comparison.attrs.get("calibration_periods")
+    if end is not None and end < periods.max():
+        ax.axvline(end, color="0.4", linestyle=":", linewidth=1.2)
+        ax.annotate("end of calibration", xy=(end, 0.02), xycoords=("data", "axes fraction"),
+                    xytext=(4, 4), textcoords="offset points", ha="left", va="bottom", fontsize=9, color="0.3")
+    unit_code = comparison.attrs.get("time_unit")
+    ax.set_xlabel(f"{_UNIT_NAMES[check_time_unit(unit_code)]}s since acquisition" if unit_code else "periods since acquisition")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.set_xlim(0, periods.max() if len(periods) else 1)
+    _legend(ax)
+    return ax
+
+
+def plot_survival(comparison, ax=None):
+    """A cohort's observed survival against a contractual model's S(t) (Fader & Hardie 2007, Fig. 3).
+
+    Parameters
+    ----------
+    comparison : pandas.DataFrame
+        Output of :func:`clvmodels.evaluation.survival_comparison` (columns
+        ``observed_survival`` and ``expected_survival``); a dotted line marks the
+        end of the calibration periods.
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    ax = _survival_axes(comparison, ax, "observed_survival", "expected_survival",
+                        "share of the cohort still active", "Survival: observed and model")
+    ax.set_ylim(0, 1.02)
+    return ax
+
+
+def plot_retention(comparison, ax=None):
+    """A cohort's observed retention rates against a contractual model's r(t) (Fader & Hardie 2007, Fig. 5).
+
+    Parameters
+    ----------
+    comparison : pandas.DataFrame
+        Output of :func:`clvmodels.evaluation.survival_comparison` (columns
+        ``observed_retention`` and ``expected_retention``).
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    ax = _survival_axes(comparison, ax, "observed_retention", "expected_retention",
+                        "retention rate (renewing / up for renewal)", "Retention: observed and model")
+    ax.set_ylim(0, 1.02)
     return ax

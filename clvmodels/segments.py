@@ -15,7 +15,7 @@ from ._units import DAYS_PER_UNIT, check_time_unit
 from ._validation import check_positive_number, check_rfm
 from .exceptions import NotFittedError
 
-__all__ = ["customer_segments", "SEGMENTS", "quintile_scores"]
+__all__ = ["customer_segments", "SEGMENTS", "quintile_scores", "quintile_positions", "ranked_values"]
 
 #: Segment labels, in the order the report lists them.
 SEGMENTS = ("new", "active", "at risk", "inactive")
@@ -24,7 +24,12 @@ SEGMENTS = ("new", "active", "at risk", "inactive")
 _NEW_CUSTOMER_DAYS = 90.0
 
 
-def quintile_scores(values):
+def quintile_positions(n):
+    """The 0-based positions, in n sorted values, of the four quintile thresholds."""
+    return [-(-s * n // 5) - 1 for s in range(1, 5)]
+
+
+def quintile_scores(values, thresholds=None):
     """Score values 1..5 by quintile of their position: 5 for the largest fifth.
 
     score = 1 + floor(5 k / n), where k is the number of values strictly smaller
@@ -38,6 +43,9 @@ def quintile_scores(values):
     ----------
     values : array-like of float
         Finite values.
+    thresholds : array-like of 4 floats, optional
+        The values at :func:`quintile_positions` of all the values scored together,
+        when ``values`` are only part of them (a partition of a Dask DataFrame).
 
     Returns
     -------
@@ -50,8 +58,9 @@ def quintile_scores(values):
     # k >= K exactly when the K-th smallest value is below the value, and
     # floor(5 k / n) counts the s in 1..4 with k >= ceil(s n / 5): four order
     # statistics (a partition, not a sort) decide every score.
-    positions = [-(-s * n // 5) - 1 for s in range(1, 5)]
-    thresholds = np.partition(values, positions)[positions]
+    if thresholds is None:
+        positions = quintile_positions(n)
+        thresholds = np.partition(values, positions)[positions]
     scores = np.ones(n, dtype=np.int64)
     for threshold in thresholds:
         scores += values > threshold
@@ -82,6 +91,7 @@ def customer_segments(
     inactive_below=0.2,
     new_customer_T=None,
     spend_model=None,
+    score_thresholds=None,
 ):
     """Label each customer new, active, at risk or inactive, and score them on RFM.
 
@@ -120,6 +130,10 @@ def customer_segments(
         customers without repeat purchases the population mean rather than 0;
         otherwise the ``monetary_value`` column is ranked; without either,
         ``monetary_score`` is missing (``<NA>``) and ``rfm_score`` has two digits.
+    score_thresholds : dict, optional
+        ``{"recency": ..., "frequency": ..., "monetary": ...}``, four thresholds
+        each (see :func:`quintile_scores`) of the :func:`ranked_values` of all
+        customers, for scoring part of them (one partition) as the whole.
 
     Returns
     -------
@@ -159,10 +173,8 @@ def customer_segments(
             f"transaction_model {type(transaction_model).__name__} is not fitted yet; call fit(data) first"
         )
 
-    use_monetary = spend_model is None and isinstance(data, pd.DataFrame) and "monetary_value" in data.columns
-    columns = ("frequency", "recency", "T", "monetary_value") if use_monetary else ("frequency", "recency", "T")
-    arrays = check_rfm(data, columns, what="data")
-    x, t_x, T = arrays["frequency"], arrays["recency"], arrays["T"]
+    ranked = ranked_values(data, spend_model)
+    T = check_rfm(data, ("T",), what="data")["T"]
 
     alive = np.asarray(transaction_model.probability_alive(data), dtype=float)
     unit = data.attrs.get("time_unit") or getattr(transaction_model, "time_unit_", None)
@@ -176,20 +188,16 @@ def customer_segments(
     )
     segment = pd.Categorical.from_codes(codes, categories=list(SEGMENTS), ordered=True)
 
-    recency_score = quintile_scores(-(T - t_x))
-    frequency_score = quintile_scores(x)
-    if spend_model is not None:
-        monetary = np.asarray(spend_model.expected_spend(data), dtype=float)
-    elif use_monetary:
-        monetary = arrays["monetary_value"]
-    else:
-        monetary = None
+    thresholds = score_thresholds or {}
+    recency_score = quintile_scores(ranked["recency"], thresholds.get("recency"))
+    frequency_score = quintile_scores(ranked["frequency"], thresholds.get("frequency"))
+    monetary = ranked.get("monetary")
     if monetary is not None:
-        scores = quintile_scores(monetary)
+        scores = quintile_scores(monetary, thresholds.get("monetary"))
         monetary_score = pd.array(scores, dtype="Int64")
         rfm = _score_labels(recency_score, frequency_score, scores)
     else:
-        monetary_score = pd.array([pd.NA] * len(x), dtype="Int64")
+        monetary_score = pd.array([pd.NA] * len(T), dtype="Int64")
         rfm = _score_labels(recency_score, frequency_score)
 
     table = pd.DataFrame(
@@ -211,6 +219,26 @@ def customer_segments(
         monetary_basis="expected_spend" if spend_model is not None else ("monetary_value" if monetary is not None else None),
     )
     return table
+
+
+def ranked_values(data, spend_model=None):
+    """The values the RFM scores rank, per customer: ``recency`` (-(T - recency), so
+    recent buyers rank high), ``frequency`` and, where there is one, ``monetary``
+    (``spend_model.expected_spend(data)``, else the ``monetary_value`` column).
+
+    Returns
+    -------
+    dict of str -> numpy.ndarray
+    """
+    use_monetary = spend_model is None and isinstance(data, pd.DataFrame) and "monetary_value" in data.columns
+    columns = ("frequency", "recency", "T", "monetary_value") if use_monetary else ("frequency", "recency", "T")
+    arrays = check_rfm(data, columns, what="data")
+    ranked = {"recency": -(arrays["T"] - arrays["recency"]), "frequency": arrays["frequency"]}
+    if spend_model is not None:
+        ranked["monetary"] = np.asarray(spend_model.expected_spend(data), dtype=float)
+    elif use_monetary:
+        ranked["monetary"] = arrays["monetary_value"]
+    return ranked
 
 
 def _score_labels(*scores):

@@ -519,3 +519,23 @@ def test_plain_integer_ids_become_int64_others_stay_text():
     assert _io.integer_ids(as_text(["1", "20", "3"])).tolist() == [1, 20, 3]
     for values in (["1", "007"], ["1", "-2"], ["1", "2.0"], ["a1"], ["123456789012345678901"]):
         assert _io.integer_ids(as_text(values)).tolist() == values
+
+
+def test_forecast_with_intervals(tmp_path, monkeypatch, cdnow_sample):
+    monkeypatch.chdir(tmp_path)
+    cdnow_sample.to_csv("tx.csv", index=False)
+    status = cli.main(["forecast", "tx.csv", "--amount-col", "amount", "--time-unit", "W", "--observation-end",
+                       "1997-09-30", "--horizon", "9", "--interval", "0.8", "--out", "o.csv", "-q"])
+    assert status == 0
+    table = pd.read_csv("o.csv").set_index("customer_id")
+    rfm = clv.rfm_summary(cdnow_sample, amount_col="amount", time_unit="W", observation_end="1997-09-30")
+    bg, gg = clv.BetaGeoModel().fit(rfm), clv.GammaGammaModel().fit(rfm)
+    step = 365.25 / 12 / 7
+    quantiles = bg.purchases_interval(rfm, t=9 * step, level=0.8)
+    for column in ("lower", "median", "upper"):
+        np.testing.assert_array_equal(table[f"purchases_{column}"].to_numpy(), quantiles[column].to_numpy())
+    value = clv.customer_lifetime_value(bg, gg, rfm, horizon=9, period="M", discount_rate=0.01, interval=0.8)
+    np.testing.assert_allclose(table["clv_lower"], value["lower"], rtol=1e-9)
+    np.testing.assert_allclose(table["clv_upper"], value["upper"], rtol=1e-9)
+    assert cli.main(["forecast", "tx.csv", "--interval", "1.5", "--out", "p.csv"]) == 2
+    assert not (tmp_path / "p.csv").exists()

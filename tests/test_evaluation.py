@@ -409,7 +409,7 @@ def test_evaluation_is_exported():
     assert "evaluation" in clv.__all__
     assert set(evaluation.__all__) == {
         "holdout_comparison", "holdout_metrics", "holdout_by_frequency", "tracking", "goodness_of_fit",
-        "compare_models",
+        "compare_models", "interval_coverage", "survival_comparison",
     }
 
 
@@ -441,3 +441,16 @@ def test_compare_models_labels_and_bad_input(split):
         evaluation.compare_models([], split)
     with pytest.raises(clv.NotFittedError):
         evaluation.compare_models([clv.BetaGeoModel()], split)
+
+
+def test_interval_coverage_on_cdnow(split):
+    bg = clv.BetaGeoModel().fit(split)
+    table = evaluation.interval_coverage(bg, split, levels=(0.8, 0.9))
+    actual = split["frequency_holdout"].to_numpy()
+    interval = bg.purchases_interval(split, t=39.0, level=0.9)
+    assert table.loc[0.9, "above"] == pytest.approx(np.mean(actual > interval["upper"].to_numpy()))
+    assert table.loc[0.9, "below"] + table.loc[0.9, "inside"] + table.loc[0.9, "above"] == pytest.approx(1.0)
+    assert table.loc[0.8, "inside"] <= table.loc[0.9, "inside"]
+    total = table.attrs["total"]
+    assert total["actual"] == actual.sum() == 1882  # FHL 2005: 1,882 holdout purchases
+    assert total["lower"] < total["estimate"] < total["upper"]

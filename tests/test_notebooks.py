@@ -57,7 +57,7 @@ def run_notebook(path):
     return notebook
 
 
-@pytest.mark.parametrize("name", ["quickstart", "validation"])
+@pytest.mark.parametrize("name", ["quickstart", "validation", "customer_value", "subscriptions", "dask"])
 def test_notebook_runs(name):
     path = NOTEBOOKS / f"{name}.ipynb"
     source = nbformat.read(path, as_version=4)

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 import clvmodels as clv
-from clvmodels import bgnbd, gamma_gamma
+from clvmodels import bgnbd, gamma_gamma, mbgnbd
 from clvmodels._special import digamma_difference, log_pochhammer
 
 mp = pytest.importorskip("mpmath")
@@ -203,3 +203,64 @@ def test_day_resolution_table_without_time_unit_is_compressed():
     tagged = clv.BetaGeoModel().fit(table)
     assert bare.n_unique_rows_ == tagged.n_unique_rows_
     pd.testing.assert_series_equal(bare.params_, tagged.params_, rtol=1e-9)
+
+
+# ----- the stable formulas with one parameter set per customer (covariates, MBG/NBD) ---------
+def _per_customer_case(n=40, seed=3):
+    rng = np.random.default_rng(seed)
+    x = np.sort(rng.integers(0, 60, n).astype(float))[::-1].copy()  # some beyond 24 purchases
+    T = rng.uniform(1, 60, n)
+    t_x = np.where(x > 0, T * rng.uniform(0, 1, n), 0.0)
+    params = {
+        "r": np.full(n, 0.6),
+        "alpha": np.exp(rng.normal(1.0, 0.5, n)),
+        "a": np.exp(rng.normal(0.0, 3.0, n)),  # from 1e-4-ish to 1e4-ish, across a = 1 and 2
+        "b": np.exp(rng.normal(1.0, 6.0, n)),  # tiny to huge
+    }
+    return params, x, t_x, T
+
+
+@pytest.mark.parametrize("module", [bgnbd, mbgnbd])
+def test_per_customer_parameters_give_each_customers_own_prediction(module):
+    params, x, t_x, T = _per_customer_case()
+    times = np.arange(1, 7) * 4.0
+    discounts = 0.98 ** np.arange(1, 7)
+    together = {
+        "expected": module.expected_purchases(params, 10.0, x, t_x, T),
+        "discounted": module.discounted_expected_purchases(params, times, discounts, x, t_x, T),
+        "pmf": module.conditional_probability_of_purchases(params, 2, 6.0, x, t_x, T),
+        "alive": module.probability_alive(params, x, t_x, T),
+    }
+    for name, values in together.items():
+        assert np.all(np.isfinite(values)), name
+    for i in range(len(x)):
+        own = {k: float(v[i]) for k, v in params.items()}
+        one = (x[i : i + 1], t_x[i : i + 1], T[i : i + 1])
+        alone = {
+            "expected": module.expected_purchases(own, 10.0, *one),
+            "discounted": module.discounted_expected_purchases(own, times, discounts, *one),
+            "pmf": module.conditional_probability_of_purchases(own, 2, 6.0, *one),
+            "alive": module.probability_alive(own, *one),
+        }
+        for name, value in alone.items():
+            np.testing.assert_allclose(together[name][i], value[0], rtol=1e-10, atol=1e-300, err_msg=name)
+
+
+def test_row_derivatives_with_per_customer_parameters_add_up_to_the_shared_ones():
+    # Customers sorted by decreasing frequency (the termwise sums, as covariates pass them)
+    # and not sorted (special-function differences); huge b and a + b included.
+    params, x, t_x, T = _per_customer_case()
+    shared = {"r": 0.6, "alpha": 2.5, "a": 3.0, "b": 4e7}
+    per_customer = {k: np.full(len(x), v) for k, v in shared.items()}
+    reference = bgnbd.derivatives(tuple(shared.values()), bgnbd.prepare(
+        {"frequency": x, "recency": t_x, "T": T}, np.ones(len(x))), 2)
+    order = np.random.default_rng(0).permutation(len(x))
+    for rows in (slice(None), order):
+        columns = {"frequency": x[rows], "recency": t_x[rows], "T": T[rows]}
+        data = bgnbd.prepare_rows(columns)
+        ll, grad, hess = bgnbd.row_derivatives(per_customer, data, 2)
+        np.testing.assert_allclose(ll.sum(), reference[0], rtol=1e-12)
+        np.testing.assert_allclose([g.sum() for g in grad], reference[1], rtol=1e-9)
+        for (i, j), values in hess.items():
+            np.testing.assert_allclose(values.sum(), reference[2][i, j], rtol=1e-8, atol=1e-12 * abs(reference[2]).max())
+        np.testing.assert_allclose(ll, bgnbd.log_likelihood(shared, *columns.values()), rtol=1e-12)

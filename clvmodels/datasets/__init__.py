@@ -4,6 +4,11 @@ The CDNOW data (Fader, Hardie and Lee 2005, "Counting your customers the easy
 way", Marketing Science 24(2)) is every purchase, from January 1997 to June 1998,
 of the 23,570 customers who first bought at the online CD store CDNOW in the
 first quarter of 1997.
+
+The donations data (Fader, Hardie and Shang 2010, "Customer-base analysis in a
+discrete-time noncontractual setting", Marketing Science 29(6)) summarises the
+repeat donations, 1996-2001, of the 11,104 people who first donated to a US
+nonprofit in 1995, as 22 (frequency, recency) patterns with their counts.
 """
 
 from importlib import resources
@@ -11,7 +16,7 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
-__all__ = ["load_cdnow"]
+__all__ = ["load_cdnow", "load_donations"]
 
 _COLUMNS = ["customer_id", "date", "quantity", "amount"]
 _DTYPES = {"customer_id": np.int64, "date": str, "quantity": np.int64, "amount": np.float64}
@@ -65,3 +70,41 @@ def load_cdnow(sample=False):
         table = pd.read_csv(handle, sep=r"\s+", header=None, dtype=_DTYPES, engine="c", **layout)
     table["date"] = pd.to_datetime(table["date"], format="%Y%m%d").astype("datetime64[ns]")
     return table[_COLUMNS]
+
+
+def load_donations():
+    """Load the donations data of Fader, Hardie and Shang (2010): one row per pattern.
+
+    Returns
+    -------
+    pandas.DataFrame
+        22 rows, one per distinct history of the 11,104 first-time donors of 1995
+        over the six yearly opportunities 1996-2001, with float columns
+        ``frequency`` (years with a repeat donation), ``recency`` (the last such
+        year, 1 = 1996; 0 without one), ``n_periods`` (6) and ``weight`` (int64,
+        the number of donors with that history). ``attrs["time_unit"]`` is "Y":
+        the period is a year. Fit with ``sample_weight="weight"``.
+
+    Notes
+    -----
+    Read from the package itself (``donations.csv``, Bruce Hardie's published
+    pattern counts); no network access.
+
+    Examples
+    --------
+    >>> import clvmodels as clv
+    >>> donations = clv.datasets.load_donations()
+    >>> len(donations), int(donations["weight"].sum())
+    (22, 11104)
+    >>> donations.head(2)
+       frequency  recency  n_periods  weight
+    0        0.0      0.0        6.0    3464
+    1        1.0      1.0        6.0    1091
+    """
+    with resources.files(__name__).joinpath("donations.csv").open("rb") as handle:
+        table = pd.read_csv(handle, dtype=np.int64)
+    table = table.rename(columns={"periods": "n_periods", "weights": "weight"})
+    columns = ["frequency", "recency", "n_periods"]
+    table[columns] = table[columns].astype(np.float64)
+    table.attrs["time_unit"] = "Y"
+    return table[[*columns, "weight"]]

@@ -1,0 +1,168 @@
+"""Prediction intervals: quantiles of a discrete predictive distribution, parameter
+uncertainty carried into predictions, and customer value by simulation.
+
+Everything here works through a model's public methods and its ``formulas``
+namespace, so it serves every model that provides the formulas it needs.
+"""
+
+import copy
+
+import numpy as np
+import pandas as pd
+
+# Customers handled at once by the simulations and the per-draw predictions: bounds
+# memory to a few arrays of chunk x draws (or chunk x periods) floats.
+DEFAULT_CHUNK = 65_536
+_LARGEST_COUNT = 10**7
+_CDF_SLACK = 1e-12
+
+
+def check_level(level):
+    """``level`` as a float in (0, 1), or a ValueError."""
+    try:
+        value = float(level)
+    except (TypeError, ValueError):
+        raise ValueError(f"level must be a number between 0 and 1, got {level!r}") from None
+    if not 0 < value < 1:
+        raise ValueError(f"level must be between 0 and 1 (e.g. 0.9 for a 90% interval), got {level!r}")
+    return value
+
+
+def check_draws(n_draws):
+    try:
+        value = int(n_draws)
+    except (TypeError, ValueError):
+        raise ValueError(f"n_draws must be a whole number >= 2, got {n_draws!r}") from None
+    if value != n_draws or value < 2:
+        raise ValueError(f"n_draws must be a whole number >= 2, got {n_draws!r}")
+    return value
+
+
+def tail_probabilities(level):
+    """The lower tail, the median and the upper tail's complement of a central interval."""
+    tail = (1.0 - level) / 2.0
+    return np.array([tail, 0.5, 1.0 - tail])
+
+
+def quantiles_from_pmf(pmf, n_rows, probabilities, first_block=8):
+    """Smallest n with P(X <= n) >= p for each row and each p in ``probabilities``.
+
+    ``pmf(n, rows)`` returns P(X = n) for a column vector of counts ``n`` (shape
+    (B, 1)) and the row indices ``rows`` (shape (B, len(rows))). Counts are scanned in
+    blocks that double in length, and only rows whose quantiles are still open are
+    evaluated, so light buyers cost a few evaluations and heavy buyers a few blocks.
+    With these quantiles P(X < lower) < p_low and P(X > upper) <= 1 - p_high: a
+    discrete interval's tails are never larger than nominal.
+
+    Returns
+    -------
+    ndarray of int64, shape (n_rows, len(probabilities))
+    """
+    probabilities = np.asarray(probabilities, dtype=float)
+    result = np.full((n_rows, len(probabilities)), -1, dtype=np.int64)
+    cdf = np.zeros(n_rows)
+    open_rows = np.arange(n_rows)
+    start, block = 0, first_block
+    while open_rows.size:
+        if start > _LARGEST_COUNT:
+            raise FloatingPointError(
+                f"the predictive distribution of {open_rows.size} customers does not reach its "
+                f"quantiles by {_LARGEST_COUNT} purchases; this is a bug, please report it"
+            )
+        counts = np.arange(start, start + block, dtype=float)[:, None]
+        cumulative = cdf[open_rows] + np.cumsum(pmf(counts, open_rows), axis=0)
+        for j, p in enumerate(probabilities):
+            reached = cumulative >= p - _CDF_SLACK
+            found = reached.any(axis=0) & (result[open_rows, j] < 0)
+            result[open_rows[found], j] = start + np.argmax(reached[:, found], axis=0)
+        cdf[open_rows] = cumulative[-1]
+        open_rows = open_rows[(result[open_rows] < 0).any(axis=1)]
+        start, block = start + block, 2 * block
+    return result
+
+
+def with_params(model, params):
+    """A shallow copy of a fitted ``model`` with other parameter values."""
+    twin = copy.copy(model)
+    twin.params_ = pd.Series(np.asarray(params, dtype=float), index=model.params_.index, dtype=float)
+    return twin
+
+
+def chunks(n_rows, chunk_size):
+    for start in range(0, n_rows, chunk_size):
+        yield slice(start, min(start + chunk_size, n_rows))
+
+
+def interval_table(estimate, draws_by_chunk, level, index, name):
+    """Per-row estimate and interval from per-chunk arrays of draws (draws x rows), and
+    the interval of the total over rows in ``attrs["total"]``."""
+    low, high = tail_probabilities(level)[[0, 2]]
+    lower, upper, totals = [], [], None
+    for draws in draws_by_chunk:
+        lower.append(np.quantile(draws, low, axis=0))
+        upper.append(np.quantile(draws, high, axis=0))
+        chunk_total = draws.sum(axis=1)
+        totals = chunk_total if totals is None else totals + chunk_total
+    table = pd.DataFrame(
+        {name: np.asarray(estimate, dtype=float), "lower": np.concatenate(lower), "upper": np.concatenate(upper)},
+        index=index,
+    )
+    table.attrs["level"] = level
+    table.attrs["total"] = {
+        name: float(np.sum(estimate)),
+        "lower": float(np.quantile(totals, low)),
+        "upper": float(np.quantile(totals, high)),
+    }
+    return table
+
+
+def parameter_interval(model, predict, data, level, n_draws, random_state, chunk_size=DEFAULT_CHUNK):
+    """Interval of ``predict(model, rows)`` from the parameters' sampling uncertainty.
+
+    The parameters are drawn from the fitted model's asymptotic normal distribution of
+    the log-parameters (:meth:`clvmodels.TransactionModel.parameter_draws`), the
+    prediction is evaluated at each draw, and the per-customer quantiles and the
+    quantiles of the total over customers form the interval.
+    """
+    level, n_draws = check_level(level), check_draws(n_draws)
+    draws = model.parameter_draws(n_draws, random_state).to_numpy()
+    twins = [with_params(model, d) for d in draws]
+    estimate = np.asarray(predict(model, data), dtype=float)
+
+    def draws_by_chunk():
+        for rows in chunks(len(data), chunk_size):
+            part = data.iloc[rows]
+            yield np.stack([np.asarray(predict(twin, part), dtype=float) for twin in twins])
+
+    return interval_table(estimate, draws_by_chunk(), level, data.index, "estimate")
+
+
+def spread_over_periods(totals, spans, period_ends, rng):
+    """Place each customer's ``totals`` Poisson arrivals uniformly over (0, ``spans``]
+    (as Poisson arrivals are, given their number) and count them per period.
+
+    Parameters
+    ----------
+    totals : ndarray of int
+        Arrivals per customer.
+    spans : ndarray or float
+        Length of time over which each customer's arrivals fall (at most the horizon).
+    period_ends : ndarray
+        Increasing ends of the periods.
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    ndarray of int64, shape (customers, periods)
+    """
+    n_periods = len(period_ends)
+    counts = np.zeros((len(totals), n_periods), dtype=np.int64)
+    buyers = np.flatnonzero(totals)
+    if buyers.size:
+        owners = np.repeat(np.arange(buyers.size), totals[buyers])
+        times = rng.random(owners.size) * np.broadcast_to(spans, totals.shape)[buyers][owners]
+        periods = np.minimum(np.searchsorted(period_ends, times), n_periods - 1)
+        counts[buyers] = np.bincount(owners * n_periods + periods, minlength=buyers.size * n_periods).reshape(
+            buyers.size, n_periods
+        )
+    return counts
