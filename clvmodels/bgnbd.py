@@ -650,8 +650,8 @@ def _pmf_given_alive(r, alpha, a, b, n, t, x, T, alive, dead=None):
     age = alpha + T
     # 1 - q, with q = t / (age + t), without cancellation
     one_minus_q = age / (age + t)
-    log_p = -np.log1p(t / age)  # ln(1 - q)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # t -> 0: ln q -> -inf
+        log_p = -np.log1p(t / age)  # ln(1 - q)
         log_q = np.where(t > 0, -np.log1p(age / t), -np.inf)
         log_exactly = log_pochhammer(shape, n) - special.gammaln(n + 1) + shape * log_p + np.where(n > 0, n * log_q, 0.0)
         survive_all = np.exp(log_beta_ratio(a, b + x, n) + log_exactly)
