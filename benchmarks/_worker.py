@@ -198,6 +198,7 @@ STEPS = {
     "calibration": {"clvmodels": _split_ours, "lifetimes": _split_lifetimes},
     "fit_continuous": {"clvmodels": _fit_ours(clv.BetaGeoModel), "lifetimes": _fit_lifetimes(lifetimes.BetaGeoFitter)},
     "fit_day": {"clvmodels": _fit_ours(clv.BetaGeoModel), "lifetimes": _fit_lifetimes(lifetimes.BetaGeoFitter)},
+    "fit_day_noattrs": {"clvmodels": _fit_ours(clv.BetaGeoModel), "lifetimes": _fit_lifetimes(lifetimes.BetaGeoFitter)},
     "fit_mbg": {"clvmodels": _fit_ours(clv.ModifiedBetaGeoModel),
                 "lifetimes": _fit_lifetimes(lifetimes.ModifiedBetaGeoFitter)},
     "pnbd_fit": {"clvmodels": _fit_ours(clv.ParetoNBDModel),

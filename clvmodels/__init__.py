@@ -27,7 +27,7 @@ from . import report
 from . import business
 from . import value_report
 from .segments import customer_segments
-from .exceptions import CLVWarning, ConvergenceError, DataWarning, ModelWarning, NotFittedError
+from .exceptions import BoundaryWarning, CLVWarning, ConvergenceError, DataWarning, ModelWarning, NotFittedError
 
 __all__ = [
     "__version__",
@@ -64,6 +64,7 @@ __all__ = [
     "load_model",
     "model_from_dict",
     "CLVWarning",
+    "BoundaryWarning",
     "ConvergenceError",
     "DataWarning",
     "ModelWarning",

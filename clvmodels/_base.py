@@ -19,14 +19,18 @@ import pandas as pd
 
 from ._arrays import compress_rows, on_grid
 from ._dask import distinct_rows_with_weights
-from ._optimize import Objective, finite_difference_derivatives, maximise
-from ._units import check_time_unit, ticks_per_unit
 from ._io import read_json_file
+from ._optimize import Objective, finite_difference_derivatives, maximise, maximise_with_boundary
+from ._summary import ModelSummary, model_html
+from ._units import DAYS_PER_UNIT, check_time_unit, ticks_per_unit
 from ._validation import check_format_version, check_model_record, check_rfm, check_sample_weight
-from .exceptions import ConvergenceError, ModelWarning, NotFittedError
+from .exceptions import BoundaryWarning, ConvergenceError, ModelWarning, NotFittedError
 
 FORMAT_NAME = "clvmodels-model"
 FORMAT_VERSION = 1
+# Parameters a model file may hold: far wider than any fit reaches (e^+-40 ~ 1e+-17),
+# and narrow enough that every formula stays finite.
+PARAM_RANGE = (1e-50, 1e50)
 _MODEL_CLASSES = {}
 
 # A fit on many distinct rows starts from fits on subsamples of these sizes (each one
@@ -35,19 +39,42 @@ _WARM_START_ROWS = (2_000, 20_000)
 # Without time columns, compression is skipped when a sample of this many rows is
 # more than half distinct.
 _COMPRESSION_PROBE_ROWS = 10_000
+# Clock resolutions tried on tables without a time unit: whole units, days in a week,
+# hours in a day, days in a month, quarter and year, hours in a week.
+_CANDIDATE_TICKS = (1.0, 7.0, 24.0, DAYS_PER_UNIT["M"], DAYS_PER_UNIT["Q"], DAYS_PER_UNIT["Y"], 168.0)
+
+
+def time_resolution(columns, time_columns, time_unit=None):
+    """Ticks per time unit at which every time column is a whole number of ticks, or None.
+
+    With a known ``time_unit`` that is its clock resolution (7 days a week, as
+    :func:`clvmodels.rfm_summary` makes them). Without one (a table read from SQL or a
+    CSV), the resolutions of every unit clvmodels knows are tried on the data
+    themselves: whole units, days in a week, hours in a day, days in a month, quarter or
+    year, hours in a week. Continuous times match none of them.
+    """
+    if not time_columns:
+        return None
+    known = ticks_per_unit(time_unit) if time_unit else None
+    candidates = (known,) if known else _CANDIDATE_TICKS
+    for ticks in candidates:
+        if all(on_grid(columns[name], ticks) for name in time_columns):
+            return ticks
+    return None
 
 
 def _compression_ticks(columns, time_columns, time_unit):
     """Tick sizes for :func:`compress_rows` if compressing is likely to pay, else None.
 
-    Times at day resolution (as :func:`clvmodels.rfm_summary` makes them) take few
+    Times at a clock resolution (days in weeks, whether the table came from
+    :func:`clvmodels.rfm_summary` or not, see :func:`time_resolution`) take few
     distinct values, so rows repeat; continuous times almost never do. Without time
     columns, a strided sample of the rows decides.
     """
     ticks = {"frequency": 1.0} if "frequency" in columns else {}
     if time_columns:
-        per_unit = ticks_per_unit(time_unit) or 1.0
-        if not all(on_grid(columns[name], per_unit) for name in time_columns):
+        per_unit = time_resolution(columns, time_columns, time_unit)
+        if per_unit is None:
             return None
         return {**ticks, **{name: per_unit for name in time_columns}}
     n = len(next(iter(columns.values())))
@@ -171,11 +198,10 @@ class BaseModel:
         used = self._fit_rows(arrays)
         if weights is not None:
             used &= weights > 0
-        if not np.any(used):
-            raise ValueError(f"invalid data for {type(self).__name__}: no row can be used for fitting")
         if not used.all():
             arrays = {c: v[used] for c, v in arrays.items()}
             weights = None if weights is None else weights[used]
+        self._check_enough_data(arrays, weights)
         ticks = _compression_ticks(arrays, self.time_columns, data.attrs.get("time_unit"))
         if ticks is not None:
             columns, counts = compress_rows(arrays, weights, ticks)
@@ -199,10 +225,64 @@ class BaseModel:
         self.n_iter_ = info["n_iter"]
         self.gradient_norm_ = info["gradient_norm"]
         self.log_likelihood_ = ll
+        self.at_boundary_, self.boundary_notes_ = self._describe_divergence(info["divergent"])
+        if self.at_boundary_:
+            self.optimizer_ = f"{info['method']}, then held at the boundary"
+            hessian = info["basis"] @ hessian @ info["basis"].T
         self.covariance_ = self._covariance(hessian, log_params)
         self.metadata_ = {}
+        if self.at_boundary_:
+            self._warn_boundary()
         self._check_params()
         return self
+
+    # ----- too little data and maxima at infinity ---------------------------------------
+    # What the rows the likelihood uses are called in messages, and how many customers a
+    # fit needs at least (default: one more than the model has parameters).
+    fit_rows_label = "customers"
+    min_customers = None
+
+    def _minimum_customers(self):
+        return self.min_customers or len(self.param_names) + 1
+
+    def _check_enough_data(self, arrays, weights):
+        """A ValueError when the data cannot identify the parameters at all."""
+        n = len(next(iter(arrays.values())))
+        count = float(n if weights is None else weights.sum())
+        needed = self._minimum_customers()
+        if count < needed:
+            raise ValueError(
+                f"too little data for {type(self).__name__}: it needs at least {needed} {self.fit_rows_label} "
+                f"to estimate its {len(self.param_names)} parameters ({', '.join(self.param_names)}), "
+                f"the data has {count:g}"
+            )
+
+    def _describe_divergence(self, directions):
+        """Names of the parameters at infinity or zero and one phrase per direction."""
+        names, notes = [], []
+        for direction in directions:
+            moving = [(self.param_names[i], direction[i]) for i in np.flatnonzero(np.abs(direction) > 1e-6)]
+            names.extend(name for name, _ in moving if name not in names)
+            ups = [name for name, d in moving if d > 0]
+            downs = [name for name, d in moving if d < 0]
+            parts = []
+            if ups:
+                parts.append(f"{' and '.join(ups)} {'grow' if len(ups) > 1 else 'grows'} without bound")
+            if downs:
+                parts.append(f"{' and '.join(downs)} {'shrink' if len(downs) > 1 else 'shrinks'} to 0")
+            notes.append(" while ".join(parts) + (" together" if len(moving) > 1 and not (ups and downs) else ""))
+        return [n for n in self.param_names if n in names], notes
+
+    def _warn_boundary(self):
+        values = ", ".join(f"{n} = {self.params_[n]:.3g}" for n in self.at_boundary_)
+        warnings.warn(
+            f"{type(self).__name__}: the likelihood keeps rising as {'; '.join(self.boundary_notes_)}: "
+            f"the maximum is the limiting model, which the fit returns ({values}, far enough out that "
+            "predictions are the limit's). Their standard errors are not defined; see at_boundary_ "
+            "and summary()",
+            BoundaryWarning,
+            stacklevel=3,
+        )
 
     def _maximise(self, columns, counts, time_shift):
         """Fit on the distinct rows, warm-started from subsample fits when they are many.
@@ -224,7 +304,7 @@ class BaseModel:
             except ConvergenceError:
                 pass  # the full data may still identify the model
         objective = self._objective(columns, counts, time_shift)
-        log_params, hessian, info = maximise(objective, start, self.param_names, name, self.max_iter)
+        log_params, hessian, info = maximise_with_boundary(objective, start, self.param_names, name, self.max_iter, shift=time_shift)
         ll = float(objective.log_likelihood(log_params, info["objective"]))
         return log_params, -hessian * objective.total, info, ll
 
@@ -252,11 +332,19 @@ class BaseModel:
         """Covariance of the natural parameters by the delta method, from the Hessian of
         the total log-likelihood w.r.t. log-parameters."""
         names = list(self.param_names)
+        boundary = [names.index(n) for n in getattr(self, "at_boundary_", [])]
         try:
-            cov_log = np.linalg.inv(-hessian_log)
+            # At the boundary the Hessian is that of the free directions (singular in
+            # the divergent ones), so its pseudo-inverse is the covariance given the limit.
+            cov_log = np.linalg.pinv(-hessian_log, hermitian=True) if boundary else np.linalg.inv(-hessian_log)
         except np.linalg.LinAlgError:
             cov_log = np.full((len(names), len(names)), np.nan)
-        if np.any(np.diag(cov_log) < 0) or not np.all(np.isfinite(cov_log)):
+        if boundary:
+            cov_log[boundary, :] = np.nan
+            cov_log[:, boundary] = np.nan
+        free = [i for i in range(len(names)) if i not in boundary]
+        sub = cov_log[np.ix_(free, free)]
+        if np.any(np.diag(sub) < 0) or not np.all(np.isfinite(sub)):
             warnings.warn(
                 f"{type(self).__name__}: the Hessian at the estimate is singular or not "
                 "negative definite; standard errors are not available",
@@ -266,7 +354,8 @@ class BaseModel:
             cov_log = np.full((len(names), len(names)), np.nan)
         self._cov_log = cov_log
         jac = np.exp(log_params)
-        return pd.DataFrame(cov_log * np.outer(jac, jac), index=names, columns=names)
+        with np.errstate(over="ignore", invalid="ignore"):  # NaN rows of parameters at the boundary
+            return pd.DataFrame(cov_log * np.outer(jac, jac), index=names, columns=names)
 
     # ----- fitted state -------------------------------------------------------------------
     def _check_fitted(self):
@@ -315,22 +404,28 @@ class BaseModel:
         return pd.DataFrame(np.exp(log_draws), columns=list(self.param_names))
 
     def summary(self):
-        """Parameter table: estimate, standard error and 95% interval.
+        """Parameter table (estimate, standard error and 95% interval) with the fit's
+        facts: a :class:`clvmodels._summary.ModelSummary`, a DataFrame that prints as a
+        statsmodels-like summary (``print(model.summary())``) and renders as HTML in
+        notebooks.
 
         The interval is computed on the log scale, ``exp(log(est) +- 1.96 se_log)``,
-        so it never contains negative values.
+        so it never contains negative values. Parameters at the boundary (see
+        ``at_boundary_``) have no standard error or interval.
 
         Returns
         -------
-        pandas.DataFrame
+        ModelSummary
             Indexed by parameter name with columns ``estimate``, ``std_error``,
-            ``lower_95`` and ``upper_95``.
+            ``lower_95`` and ``upper_95``; ``attrs`` holds model, title, data,
+            log_likelihood, n_customers, n_unique_rows, n_params, aic, bic, optimizer,
+            converged, at_boundary, boundary_notes, time_unit and reference.
         """
         self._check_fitted()
         estimate = self.params_.to_numpy()
         se_log = np.sqrt(np.diag(self._cov_log))
         z = 1.959963984540054
-        table = pd.DataFrame(
+        table = ModelSummary(
             {
                 "estimate": estimate,
                 "std_error": estimate * se_log,
@@ -339,13 +434,32 @@ class BaseModel:
             },
             index=pd.Index(self.param_names, name="parameter"),
         )
+        k = len(self.param_names)
+        ll, n = self.log_likelihood_, self.n_customers_
+        have = ll is not None and n is not None and n > 0
         table.attrs.update(
             model=type(self).__name__,
-            log_likelihood=self.log_likelihood_,
-            n_customers=self.n_customers_,
+            title=getattr(self, "title", None),
+            data=(self.metadata_ or {}).get("data"),
+            log_likelihood=ll,
+            n_customers=n,
+            n_unique_rows=getattr(self, "n_unique_rows_", None),
+            fit_rows_label=self.fit_rows_label,
+            n_params=k,
+            aic=2 * k - 2 * ll if have else None,
+            bic=k * np.log(n) - 2 * ll if have else None,
+            optimizer=getattr(self, "optimizer_", None),
+            converged=getattr(self, "converged_", True),
+            at_boundary=list(getattr(self, "at_boundary_", [])),
+            boundary_notes=list(getattr(self, "boundary_notes_", [])),
             time_unit=self.time_unit_,
+            time_params=bool(self.time_params),
+            reference=getattr(self, "reference", None),
         )
         return table
+
+    def _repr_html_(self):
+        return model_html(self)
 
     def __repr__(self):
         name = type(self).__name__
@@ -369,8 +483,16 @@ class BaseModel:
         return check_rfm(data, columns)
 
     def _ticks_per_unit(self, data):
-        """Time resolution of ``data`` (days per unit; 1 for hours), if its unit is known."""
-        return ticks_per_unit(data.attrs.get("time_unit") or self.time_unit_)
+        """Time resolution of ``data`` (days per unit; 1 for hours): from its time unit,
+        else detected from its time columns (see :func:`time_resolution`)."""
+        unit = data.attrs.get("time_unit") or self.time_unit_
+        if unit or not self.time_columns:
+            return ticks_per_unit(unit)
+        try:
+            columns = {name: np.asarray(data[name], dtype=float) for name in self.time_columns}
+        except (KeyError, TypeError, ValueError):
+            return None
+        return time_resolution(columns, self.time_columns)
 
     def _series(self, values, data, name):
         return pd.Series(values, index=data.index, name=name)
@@ -394,6 +516,8 @@ class BaseModel:
             "n_unique_rows": self.n_unique_rows_,
             "optimizer": self.optimizer_,
             "covariance_log_params": _nan_to_none(self._cov_log),
+            "at_boundary": list(getattr(self, "at_boundary_", [])),
+            "boundary_notes": list(getattr(self, "boundary_notes_", [])),
             "metadata": self.metadata_,
         }
 
@@ -422,6 +546,8 @@ class BaseModel:
         model.optimizer_ = record.get("optimizer")
         model.converged_ = True
         model.metadata_ = record.get("metadata") or {}
+        model.at_boundary_ = [str(n) for n in record.get("at_boundary") or [] if n in names]
+        model.boundary_notes_ = [str(n) for n in record.get("boundary_notes") or []]
         cov = record.get("covariance_log_params")
         cov_log = (
             np.array([[np.nan if v is None else v for v in row] for row in cov], dtype=float)
@@ -429,7 +555,8 @@ class BaseModel:
         )
         model._cov_log = cov_log
         jac = model.params_.to_numpy()
-        model.covariance_ = pd.DataFrame(cov_log * np.outer(jac, jac), index=names, columns=names)
+        with np.errstate(over="ignore", invalid="ignore"):
+            model.covariance_ = pd.DataFrame(cov_log * np.outer(jac, jac), index=names, columns=names)
         return model
 
 
@@ -499,4 +626,12 @@ def model_from_dict(record):
            if not (np.isfinite(value) and (value > 0 or name in unbounded))]
     if bad:
         raise ValueError(f"parameter {bad[0]!r} must be a finite number > 0")
+    out_of_range = [name for name, value in model.params_.items()
+                    if name not in unbounded and not PARAM_RANGE[0] <= value <= PARAM_RANGE[1]]
+    if out_of_range:
+        name = out_of_range[0]
+        raise ValueError(
+            f"parameter {name!r} = {model.params_[name]:.3g} is outside [{PARAM_RANGE[0]:g}, {PARAM_RANGE[1]:g}], "
+            "the range clvmodels evaluates its formulas over (a fit stays within [1e-17, 1e17])"
+        )
     return model

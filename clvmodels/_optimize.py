@@ -163,7 +163,8 @@ def _problem(point, value, grad, hess):
 
 
 def format_params(names, log_params):
-    return ", ".join(f"{name}={value:.4g}" for name, value in zip(names, np.exp(log_params)))
+    with np.errstate(over="ignore"):
+        return ", ".join(f"{name}={value:.4g}" for name, value in zip(names, np.exp(log_params)))
 
 
 def maximise(objective, start, names, model_name, max_iter):
@@ -188,6 +189,7 @@ def maximise(objective, start, names, model_name, max_iter):
         Listing where each method stopped and why that is not a maximum.
     """
     attempts = []
+    best = (np.inf, None)
     for method, origin in (("Newton", start), ("BFGS", start), ("Nelder-Mead", start), ("L-BFGS-B", np.zeros_like(start))):
         try:
             point = origin if method == "Newton" else _quasi_newton(objective, origin, method, max_iter)
@@ -198,17 +200,21 @@ def maximise(objective, start, names, model_name, max_iter):
         except (ValueError, FloatingPointError, np.linalg.LinAlgError) as error:
             attempts.append(f"{method}: {error}")
             continue
+        if np.isfinite(value) and value < best[0]:
+            best = (value, point)
         problem = _problem(point, value, grad, hess)
         if problem is None:
             info = {"method": method, "n_iter": steps, "gradient_norm": float(np.max(np.abs(grad))), "objective": value}
             return point, hess, info
         attempts.append(f"{method} stopped at {format_params(names, point)}: {problem}")
-    raise ConvergenceError(
+    error = ConvergenceError(
         f"{model_name} did not converge ({'; '.join(attempts)}; times rescaled). "
         "The data may not identify every parameter (e.g. almost no customer made a "
         "repeat purchase, or all histories are identical): check them, or pass "
         "penalizer=0.001 to regularise the fit."
     )
+    error.best_point = best[1]
+    raise error
 
 
 def finite_difference_derivatives(log_likelihood, params, order, step=1e-4):
@@ -245,3 +251,201 @@ def finite_difference_derivatives(log_likelihood, params, order, step=1e-4):
     # d2l/dp_i dp_j = (d2l/du_i du_j - delta_ij dl/du_i) / (p_i p_j), with u = ln p.
     hess = (hess_log - np.diag(grad_log)) / np.outer(params, params)
     return value, grad, hess
+
+
+# ----------------------------------------------------------------------------- boundary
+# A fit is examined for a maximum at infinity when it fails, or when it ends with a
+# log-parameter beyond this (a parameter e^8 ~ 3000 times its rescaled unit) or a
+# Hessian this close to singular.
+_SUSPECT_LOG_PARAM = 8.0
+_SUSPECT_CONDITION = 1e10
+# Probe distance (log units) along candidate directions, and the mean log-likelihood
+# change per customer below which the likelihood "does not fall" along one.
+_PROBE = 10.0
+_FLAT = 1e-10
+# Where a divergent direction is pushed: steps of _PUSH_STEP until the mean
+# log-likelihood gains less than _PUSH_CONVERGED, staying _PUSH_MARGIN inside the limit.
+_PUSH_STEP = 2.0
+_PUSH_CONVERGED = 1e-13
+_PUSH_MARGIN = 6.0
+
+
+class Restricted:
+    """An objective restricted to ``origin + basis @ phi`` (the directions left free
+    once the divergent ones are held far out), with the interface ``maximise`` uses."""
+
+    def __init__(self, objective, origin, basis):
+        self.objective, self.origin, self.basis = objective, origin, basis
+        self.total = objective.total
+
+    def full(self, phi):
+        return self.origin + self.basis @ phi
+
+    def evaluate(self, phi, order=2):
+        value, grad, hess = self.objective.evaluate(self.full(phi), order)
+        if grad is not None:
+            grad = self.basis.T @ grad
+        if hess is not None:
+            hess = self.basis.T @ hess @ self.basis
+        return value, grad, hess
+
+    def value_and_gradient(self, phi):
+        value, gradient, _ = self.evaluate(phi, order=1)
+        if not np.isfinite(value) or gradient is None or not np.all(np.isfinite(gradient)):
+            return np.inf, np.zeros_like(phi)
+        return value, gradient
+
+    def log_likelihood(self, phi, value):
+        return self.objective.log_likelihood(self.full(phi), value)
+
+
+def candidate_directions(k):
+    """Unit moves of one log-parameter, and of two together or in opposition: the ways
+    a mixing distribution degenerates (a Gamma's or a Beta's shape and scale growing
+    together, a shape vanishing, ...), for any model."""
+    eye = np.eye(k)
+    directions = [sign * eye[i] for i in range(k) for sign in (1, -1)]
+    for i in range(k):
+        for j in range(i + 1, k):
+            for sign_j in (1, -1):
+                for sign in (1, -1):
+                    directions.append(sign * (eye[i] + sign_j * eye[j]) / np.sqrt(2))
+    return directions
+
+
+def is_suspect(point, hess):
+    """Whether a converged fit might be a maximum at infinity rather than a strict one."""
+    if np.any(np.abs(point) > _SUSPECT_LOG_PARAM):
+        return True
+    eigenvalues = np.linalg.eigvalsh(hess) if np.all(np.isfinite(hess)) else None
+    return eigenvalues is None or eigenvalues[0] <= eigenvalues[-1] / _SUSPECT_CONDITION
+
+
+def divergent_direction(objective, point, found):
+    """The candidate direction, independent of those ``found``, along which the
+    objective keeps falling (the likelihood rising) furthest from ``point``; or None."""
+    here = objective.evaluate(point, order=0)[0]
+    best, best_value = None, here + _FLAT
+    span = np.array(found).T if found else None
+    for direction in candidate_directions(len(point)):
+        if span is not None:
+            residual = direction - span @ np.linalg.lstsq(span, direction, rcond=None)[0]
+            if np.linalg.norm(residual) < 1e-6:
+                continue
+        probe = point + _PROBE * direction
+        if np.any(np.abs(probe) > LOG_PARAM_LIMIT - _PUSH_MARGIN):
+            continue
+        value = objective.evaluate(probe, order=0)[0]
+        if value < best_value:
+            best, best_value = direction, value
+    return best
+
+
+def push(objective, point, direction):
+    """Move along ``direction`` while the likelihood still rises measurably.
+
+    Returns the point reached and whether it is the limit (the likelihood still rising,
+    by less than _PUSH_CONVERGED a step, or the parameters at the edge of the range)
+    rather than a finite maximum along the line (the likelihood turned down).
+    """
+    value = objective.evaluate(point, order=0)[0]
+    while True:
+        candidate = point + _PUSH_STEP * direction
+        if np.any(np.abs(candidate) > LOG_PARAM_LIMIT - _PUSH_MARGIN):
+            return point, True
+        candidate_value = objective.evaluate(candidate, order=0)[0]
+        if not candidate_value <= value:
+            return point, False
+        point, gain, value = candidate, value - candidate_value, candidate_value
+        if gain < _PUSH_CONVERGED:
+            return point, True
+
+
+def complement_basis(directions, k):
+    """Orthonormal basis of the log-parameter directions orthogonal to ``directions``."""
+    span = np.array(directions).T
+    full, _ = np.linalg.qr(np.hstack([span, np.eye(k)]))
+    return full[:, len(directions):k]
+
+
+def maximise_with_boundary(objective, start, names, model_name, max_iter, shift=0.0):
+    """:func:`maximise`, extended to maxima at infinity.
+
+    When the fit fails or ends far out or nearly singular, the likelihood is probed
+    along :func:`candidate_directions`. If it keeps rising along one (e.g. a Beta's a
+    and b growing together: no heterogeneity left), the supremum is the limiting model:
+    that direction is pushed out until the likelihood no longer changes (the formulas
+    are then the limit's to within rounding), the other directions are maximised with
+    it held there, and this repeats for further divergent directions.
+
+    ``shift`` is added to the log-parameters before judging them far out (the time
+    rescaling of :class:`clvmodels._base.BaseModel`).
+
+    Returns
+    -------
+    log_params, hessian, info
+        As :func:`maximise`, with ``info["divergent"]`` (the divergent directions, empty
+        for an interior maximum) and, at the boundary, ``info["basis"]`` (free
+        directions) and ``hessian`` restricted to them.
+
+    Raises
+    ------
+    ConvergenceError
+        When no maximum is found and the likelihood rises along no candidate direction.
+    """
+    def maximise_free(point, found):
+        """Maximise over the directions not in ``found``, from ``point``; (point, hess,
+        info), with info None if that fails."""
+        if not found:
+            try:
+                return (*maximise(objective, point, names, model_name, max_iter), None)
+            except ConvergenceError as error:
+                if error.best_point is None:
+                    raise
+                return error.best_point, None, None, error
+        basis = complement_basis(found, len(point))
+        restricted = Restricted(objective, point, basis)
+        try:
+            phi, hess, info = maximise(restricted, np.zeros(basis.shape[1]), [f"direction {i}" for i in range(basis.shape[1])],
+                                       model_name, max_iter)
+        except ConvergenceError as error:
+            if error.best_point is None:
+                return point, None, None, error
+            return restricted.full(error.best_point), None, None, error
+        return restricted.full(phi), hess, info, None
+
+    point, hess, info, failure = maximise_free(start, [])
+    first_failure = failure
+    if failure is None and not is_suspect(point + shift, hess):
+        return point, hess, {**info, "divergent": []}
+    found = []
+    k = len(point)
+    for _ in range(2 * k):
+        if len(found) >= k - 1:
+            break
+        direction = divergent_direction(objective, point, found)
+        if direction is None:
+            break
+        moved, at_limit = push(objective, point, direction)
+        if not at_limit:
+            # The likelihood rises that way but peaks at a finite distance: an
+            # ordinary maximum the optimiser had not reached; go on from there.
+            point, hess, info, failure = maximise_free(moved, found)
+            continue
+        found.append(direction)
+        point = moved
+        for _ in range(3):  # alternate: re-maximise the free directions, push out again
+            point, hess, info, failure = maximise_free(point, found)
+            for d in found:
+                point, _ = push(objective, point, d)
+    if not found:
+        if failure is not None:
+            raise first_failure if first_failure is not None else failure
+        return point, hess, {**info, "divergent": []}
+    if info is None:
+        raise ConvergenceError(
+            f"{model_name} did not converge: the likelihood rises towards a limit but the "
+            "remaining parameters have no maximum there"
+        )
+    value = objective.evaluate(point, order=0)[0]
+    return point, hess, {**info, "objective": value, "divergent": found, "basis": complement_basis(found, k)}

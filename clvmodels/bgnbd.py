@@ -20,7 +20,7 @@ from scipy import special
 from ._arrays import distinct_rows, dot, unique_inverse
 from ._families import Mixing, TransactionModel, _checked_n
 from ._intervals import spread_over_periods
-from ._special import hyp2f1
+from ._special import beta_expectation, digamma_difference, log_beta_ratio, log_pochhammer, smooth_by_group
 from ._validation import check_times
 
 
@@ -52,7 +52,8 @@ def _log_odds_dead(r, alpha, a, b, x, t_x, T):
         np.log1p(log_odds, out=log_odds)  # ln((alpha + T) / (alpha + t_x))
         np.add(x, r, out=scratch)
         log_odds *= scratch
-        np.add(x, b - 1, out=scratch)
+        np.subtract(x, 1.0, out=scratch)  # (x - 1) + b: exact for tiny b
+        scratch += b
         np.maximum(scratch, np.finfo(float).tiny, out=scratch)
         np.log(scratch, out=scratch)
         log_odds -= scratch
@@ -84,10 +85,13 @@ def log_likelihood(params, x, t_x, T):
 
 def _log_likelihood(r, alpha, a, b, x, T, log_odds):
     """Eq. 6 given the log-odds of having dropped out (-inf where that is impossible)."""
+    # ln G(r+x) - ln G(r) and the Beta ratio without differences of huge log-gammas, and
+    # r ln(alpha / (alpha + T)) without cancellation, so the likelihood stays accurate as
+    # parameters run off towards a limit (see clvmodels._optimize.maximise_with_boundary).
+    # Elementwise, so r, alpha, a, b may hold one value per customer (covariates).
     return (
-        special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
-        + special.betaln(a, b + x) - special.betaln(a, b)
-        - (r + x) * np.log(alpha + T) + np.logaddexp(0.0, log_odds)
+        log_pochhammer(r, x) + log_beta_ratio(a, b, x)
+        - r * np.log1p(T / alpha) - x * np.log(alpha + T) + np.logaddexp(0.0, log_odds)
     )
 
 
@@ -131,15 +135,14 @@ def derivatives(params, data, order):
     r_plus_xr = r + xr
     with np.errstate(divide="ignore"):
         # 1/(b+x-1) per distinct x; 0 where no row has the dropout term (x = 0 in BG/NBD).
-        inv_b_u = np.where(data["dropout_per_x"], 1.0 / (b + xu - 1), 0.0)
+        inv_b_u = np.where(data["dropout_per_x"], 1.0 / ((xu - 1) + b), 0.0)
         L = (np.log(a) + np.log(inv_b_u))[xr_index] + r_plus_xr * log_ratio
     # softplus(L) = ln(1 + e^L), written to neither overflow nor cost a logaddexp.
     softplus = np.maximum(L, 0.0) + np.log1p(np.exp(-np.abs(L)))
-    gamma_terms = (
-        special.gammaln(r + xu) - special.gammaln(r) + special.gammaln(a + b)
-        + special.gammaln(b + xu) - special.gammaln(b) - special.gammaln(a + b + xu)
-    )
-    ll = dot(wu, gamma_terms) + r * np.log(alpha) * w_sum - r * dot(w, log_alpha_T) - dot(wx, log_alpha_T) + dot(wr, softplus)
+    # Written to stay accurate as parameters run off (see log_likelihood).
+    gamma_terms = log_pochhammer(r, xu) + log_pochhammer(b, xu) - log_pochhammer(a + b, xu)
+    log_T_over_alpha = np.log1p(T / alpha)  # ln((alpha + T) / alpha)
+    ll = dot(wu, gamma_terms) - r * dot(w, log_T_over_alpha) - dot(wx, log_alpha_T) + dot(wr, softplus)
     if order == 0:
         return ll, None, None
 
@@ -147,16 +150,17 @@ def derivatives(params, data, order):
     wp = wr * p_dead  # weight times P(dropped out | x, t_x, T)
     wp_per_x = np.bincount(xr_index, weights=wp, minlength=len(xu))
     inv_T = 1.0 / (alpha + T)
+    T_over = T / (alpha * (alpha + T))  # 1/alpha - 1/(alpha + T)
     inv_Tr = 1.0 / (alpha + t_xr + data["gap_r"])
     inv_diff = inv_Tr - inv_t_xr
     L_alpha = r_plus_xr * inv_diff
-    psi_ab, psi_abx = special.digamma(a + b), special.digamma(a + b + xu)
+    step_ab = digamma_difference(a + b, xu)  # psi(a+b+x) - psi(a+b), accurate for huge a + b
     wp_sum = wp_per_x.sum()
     grad = np.array([
-        dot(wu, special.digamma(r + xu) - special.digamma(r)) + w_sum * np.log(alpha) - dot(w, log_alpha_T) + dot(wp, log_ratio),
-        r * w_sum / alpha - r * dot(w, inv_T) - dot(wx, inv_T) + dot(wp, L_alpha),
-        dot(wu, psi_ab - psi_abx) + wp_sum / a,
-        dot(wu, psi_ab + special.digamma(b + xu) - special.digamma(b) - psi_abx) - dot(wp_per_x, inv_b_u),
+        dot(wu, digamma_difference(r, xu)) - dot(w, log_T_over_alpha) + dot(wp, log_ratio),
+        r * dot(w, T_over) - dot(wx, inv_T) + dot(wp, L_alpha),
+        -dot(wu, step_ab) + wp_sum / a,
+        dot(wu, digamma_difference(b, xu) - step_ab) - dot(wp_per_x, inv_b_u),
     ])
     if order == 1:
         return ll, grad, None
@@ -175,10 +179,10 @@ def derivatives(params, data, order):
     hess = np.triu(hess) + np.triu(hess, 1).T
     tri_ab, tri_abx = special.polygamma(1, a + b), special.polygamma(1, a + b + xu)
     hess[0, 0] += dot(wu, special.polygamma(1, r + xu) - special.polygamma(1, r))
-    hess[0, 1] += w_sum / alpha - dot(w, inv_T) + dot(wp, inv_diff)
+    hess[0, 1] += dot(w, T_over) + dot(wp, inv_diff)
     hess[1, 0] = hess[0, 1]
     hess[1, 1] += (
-        -r * w_sum / alpha**2 + r * dot(w, inv_T**2) + dot(wx, inv_T**2)
+        -r * dot(w, T_over * (1.0 / alpha + inv_T)) + dot(wx, inv_T**2)
         + dot(wp * r_plus_xr, inv_t_xr**2 - inv_Tr**2)
     )
     ab = dot(wu, tri_ab - tri_abx)
@@ -216,17 +220,22 @@ def prepare_rows(columns):
     return data
 
 
-def _of_x(function, shift, data, rows=None):
-    """``function(shift + x)`` per row (per repeat buyer with ``rows``), evaluated once per
-    distinct x when ``shift`` is one number."""
-    if np.ndim(shift) == 0:
-        values = function(shift + data["x_unique"])
-        return values[data["x_index"] if rows is None else data["xr_index"]]
-    return function(shift + (data["x"] if rows is None else data["xr"]))
-
-
 def _trigamma(values):
     return special.polygamma(1, values)
+
+
+def _trigamma_difference(c, x):
+    return _trigamma(c + x) - _trigamma(c)
+
+
+def _difference_of_x(function, shift, data, rows=None):
+    """``function(shift, x)`` (a difference such as ln G(shift + x) - ln G(shift)) per row
+    (per repeat buyer with ``rows``), evaluated once per distinct x when ``shift`` is one
+    number."""
+    if np.ndim(shift) == 0:
+        values = function(shift, data["x_unique"])
+        return values[data["x_index"] if rows is None else data["xr_index"]]
+    return function(shift, data["x"] if rows is None else data["xr"])
 
 
 def _rising(shift, data, order):
@@ -239,9 +248,9 @@ def _rising(shift, data, order):
     than ``_TERMWISE_PURCHASES``.
     """
     above = data["buyers_above"]
+    differences = (log_pochhammer, digamma_difference, _trigamma_difference)  # accurate for huge c
     if np.ndim(shift) == 0 or above is None:
-        functions = (special.gammaln, special.digamma, _trigamma)[: order + 1]
-        return [_of_x(f, shift, data, True) - f(shift) for f in functions]
+        return [_difference_of_x(f, shift, data, True) for f in differences[: order + 1]]
     sums = [np.zeros(len(shift)) for _ in range(order + 1)]
     for j in range(_TERMWISE_PURCHASES):
         m = above[j]
@@ -257,9 +266,9 @@ def _rising(shift, data, order):
                 sums[2][:m] -= term
     m = above[_TERMWISE_PURCHASES]
     if m:
-        c, c_x = shift[:m] + _TERMWISE_PURCHASES, shift[:m] + data["xr"][:m]
-        for total, f in zip(sums, (special.gammaln, special.digamma, _trigamma)):
-            total[:m] += f(c_x) - f(c)
+        c, rest = shift[:m] + _TERMWISE_PURCHASES, data["xr"][:m] - _TERMWISE_PURCHASES
+        for total, f in zip(sums, differences):
+            total[:m] += f(c, rest)
     return sums
 
 
@@ -285,12 +294,14 @@ def row_derivatives(params, data, order):
     at_repeat = lambda v: v if np.ndim(v) == 0 else v[rep]  # noqa: E731
     r_r, alpha_r, a_r, b_r = (at_repeat(v) for v in (r, alpha, a, b))
 
-    log_alpha, log_alpha_T = np.log(alpha), np.log(alpha + T)
-    ll = _of_x(special.gammaln, r, data) - special.gammaln(r) + r * log_alpha - (r + x) * log_alpha_T
+    # As in log_likelihood: no differences of huge log-gammas, and r ln(alpha / (alpha + T))
+    # as -r ln(1 + T / alpha), so the rows stay accurate as parameters run off.
+    log_alpha_T, log_T_over_alpha = np.log(alpha + T), np.log1p(T / alpha)
+    ll = _difference_of_x(log_pochhammer, r, data) - r * log_T_over_alpha - x * log_alpha_T
     inv_t_xr = 1.0 / (alpha_r + t_xr)
     log_ratio = np.log1p(data["gap_r"] * inv_t_xr)
     r_plus_xr = r_r + xr
-    inv_bx = 1.0 / (b_r + xr - 1)
+    inv_bx = 1.0 / ((xr - 1) + b_r)  # exact for tiny b
     with np.errstate(divide="ignore"):
         L = np.log(a_r) + np.log(inv_bx) + r_plus_xr * log_ratio
     softplus = np.maximum(L, 0.0) + np.log1p(np.exp(-np.abs(L)))
@@ -303,11 +314,12 @@ def row_derivatives(params, data, order):
     n = len(x)
     p_dead = np.exp(L - softplus)
     inv_T, inv_Tr = 1.0 / (alpha + T), 1.0 / (alpha_r + T[rep])
+    T_over = T / (alpha * (alpha + T))  # 1/alpha - 1/(alpha + T)
     inv_diff = inv_Tr - inv_t_xr
     L_alpha = r_plus_xr * inv_diff
-    grad_r = _of_x(special.digamma, r, data) - special.digamma(r) + log_alpha - log_alpha_T
+    grad_r = _difference_of_x(digamma_difference, r, data) - log_T_over_alpha
     grad_r[rep] += p_dead * log_ratio
-    grad_alpha = r / alpha - (r + x) * inv_T
+    grad_alpha = r * T_over - x * inv_T
     grad_alpha[rep] += p_dead * L_alpha
     grad_a, grad_b = np.zeros(n), np.zeros(n)
     grad_a[rep] = p_dead / a_r - rising_ab[1]
@@ -318,11 +330,11 @@ def row_derivatives(params, data, order):
 
     s = p_dead * (1 - p_dead)
     hess = {key: np.zeros(n) for key in ((0, 2), (0, 3), (1, 2), (1, 3), (2, 2), (2, 3), (3, 3))}
-    hess[0, 0] = _of_x(_trigamma, r, data) - _trigamma(r)
+    hess[0, 0] = _difference_of_x(_trigamma_difference, r, data)
     hess[0, 0][rep] += s * log_ratio**2
-    hess[0, 1] = 1.0 / alpha - inv_T
+    hess[0, 1] = T_over.copy()  # added to in place below; T_over is used again
     hess[0, 1][rep] += s * log_ratio * L_alpha + p_dead * inv_diff
-    hess[1, 1] = -r / alpha**2 + (r + x) * inv_T**2
+    hess[1, 1] = -r * T_over * (1.0 / alpha + inv_T) + x * inv_T**2
     hess[1, 1][rep] += s * L_alpha**2 + p_dead * r_plus_xr * (inv_t_xr**2 - inv_Tr**2)
     hess[0, 2][rep] = s * log_ratio / a_r
     hess[0, 3][rep] = -s * log_ratio * inv_bx
@@ -353,34 +365,116 @@ def _probability_alive(r, alpha, a, b, x, t_x, T, alive_without_repeat=True):
     return alive.reshape(shape) if shape else float(alive[0])
 
 
-_A_NEAR_ONE = 1e-4
+def _expected_while_alive(a, b, r, s):
+    """E[(1 - (1 + p s)^-r) / p] for p ~ Beta(a, b), elementwise.
 
+    This is the expected number of purchases in the next ``t`` time units of a customer
+    alive now whose purchase rate is Gamma(r, alpha + T) and dropout probability
+    Beta(a, b) (r = r + x, b = b + x after x repeat purchases; s = t / (alpha + T)):
+    with those rates fixed an alive customer makes (1 - e^(-lambda p t)) / p purchases
+    in expectation, and averaging over lambda gives the integrand. It equals FHL 2005
+    eq. 10's (a+b-1)/(a-1) [1 - (1+s)^-r 2F1(r, b; a+b-1; s/(1+s))] (Euler's integral
+    of 2F1), but the integral has no removable singularity at a = 1, no cancellation
+    between 1 and the hypergeometric term, and no overflow for large parameters.
 
-def _removable_at_a_equal_1(formula, a):
-    """Evaluate ``formula(a)``, which has the factor 1 / (a - 1) of FHL 2005 eqs. 9-10.
+    It is evaluated by :func:`clvmodels._special.beta_expectation` (a trapezoidal rule
+    in logit p). A shape below the rule's range is raised by one first: for a < 2
+    (where the integrand's growth towards p = 0 is not outweighed by the density),
 
-    The expression has a finite limit at a = 1, but evaluating it there divides 0 by 0
-    and near it loses digits to cancellation; within 1e-4 of 1 it is interpolated
-    linearly between a = 1 -+ 1e-4 (error of order 1e-8).
+        E_{a,b}[g] = g(0) E_{a,b}[(1-p)^m] + a/(a+b) E_{a+1,b}[(g(p) - g(0) (1-p)^m) / p],
+
+    with E_{a,b}[(1-p)^m] = B(a, b+m) / B(a, b) exact and m ~ (r+1)s/2 chosen so the
+    difference is small where p s is; for b < 1, E_{a,b}[f] = f(1) + b/(a+b)
+    E_{a,b+1}[(f(p) - f(1)) / (1-p)], whose terms are both positive.
     """
-    near = np.abs(np.asarray(a) - 1) < _A_NEAR_ONE
-    if not np.any(near):
-        return formula(a)
-    below, above = formula(1 - _A_NEAR_ONE), formula(1 + _A_NEAR_ONE)
-    interpolated = below + (a - 1 + _A_NEAR_ONE) / (2 * _A_NEAR_ONE) * (above - below)
-    if np.ndim(a) == 0:
-        return interpolated
-    return np.where(near, interpolated, formula(np.where(near, 2.0, a)))  # one a per customer
+    a, b, r, s = (np.ravel(v).astype(float) for v in np.broadcast_arrays(a, b, r, s))
+    at_zero = r * s
+    m = np.maximum((r + 1) * s / 2, 1.0)
+
+    def g(p, q, rows):
+        R, S = r[rows, None], s[rows, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = -np.expm1(-R * np.log1p(p * S)) / p
+        return np.where(p > 0, value, R * S)
+
+    def g_less_h_over_p(p, q, rows):
+        G0, M = at_zero[rows, None], m[rows, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = (g(p, q, rows) - G0 * np.exp(M * np.log(q))) / p
+        return np.where(p > 0, value, G0 * (M - (r[rows, None] + 1) * s[rows, None] / 2))
+
+    out = np.empty(a.shape)
+    for raise_a in (False, True):
+        for raise_b in (False, True):
+            rows = np.flatnonzero(((a < 2) == raise_a) & ((b < 1) == raise_b))
+            if len(rows):
+                out[rows] = _beta_mean(g, g_less_h_over_p, a, b, rows, at_zero, m, raise_a, raise_b)
+    return out
+
+
+def _beta_mean(g, g_less_h_over_p, a, b, rows, at_zero, m, raise_a, raise_b):
+    A, B = a[rows], b[rows]
+    if raise_a:
+        func, A_used = g_less_h_over_p, A + 1
+        base = at_zero[rows] * np.exp(log_beta_ratio(A, B, m[rows]))
+        weight = A / (A + B)
+        reach = -np.log(m[rows]) - 40.0
+    else:
+        func, A_used, base, weight, reach = g, A, 0.0, 1.0, None
+
+    def expect(f, shape_b):
+        return beta_expectation(lambda p, q, local: f(p, q, rows[local]), A_used, shape_b, reach)
+
+    if not raise_b:
+        return base + weight * expect(func, B)
+
+    def at_one(p, q, index):
+        return func(np.ones_like(p), np.zeros_like(q), index)
+
+    def quotient(p, q, index):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = (func(p, q, index) - at_one(p, q, index)) / q
+        return np.where(q > 0, value, 0.0)
+
+    value_at_one = at_one(np.ones((len(rows), 1)), np.zeros((len(rows), 1)), rows)[:, 0]
+    return base + weight * (value_at_one + B / (A_used + B) * expect(quotient, B + 1))
+
+
+def _expected_by_frequency(r, a, b, x, s):
+    """:func:`_expected_while_alive` at shapes (a, b + x), r + x and ``s``, per element:
+    evaluated once per distinct x, and interpolated in ln s where a frequency has
+    many customers (see :func:`clvmodels._special.smooth_by_group`). Where r, a or b
+    hold one value per customer (covariates) each element is evaluated on its own."""
+    if _per_customer(r, a, b):
+        r, a, b, x, s = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (r, a, b, x, s)))
+        result = np.zeros(x.shape)
+        positive = s > 0  # no time, no purchases
+        if np.any(positive):
+            xp = x[positive]
+            result[positive] = _expected_while_alive(a[positive], b[positive] + xp, r[positive] + xp, s[positive])
+        return result
+    x, s = np.broadcast_arrays(np.asarray(x, dtype=float), np.asarray(s, dtype=float))
+    shape = x.shape
+    x_unique, group = unique_inverse(x.ravel())
+    result = np.zeros(x.size)
+    positive = s.ravel() > 0  # no time, no purchases
+
+    def at(groups, log_s):
+        xs = x_unique[groups]
+        return _expected_while_alive(a, b + xs, r + xs, np.exp(log_s))
+
+    if np.any(positive):
+        with np.errstate(divide="ignore"):
+            log_s = np.log(s.ravel()[positive])
+        result[positive] = smooth_by_group(at, group[positive], log_s, log=True)
+    return result.reshape(shape)
 
 
 def _expected_new(r, alpha, a, b, t):
-    z = t / (alpha + t)
-    power = np.exp(r * (np.log(alpha) - np.log(alpha + t)))
-
-    def formula(a):
-        return (a + b - 1) / (a - 1) * (1 - power * hyp2f1(r, b, a + b - 1, z))
-
-    return _removable_at_a_equal_1(formula, a)
+    """FHL 2005 eq. 9: E[X(t)] of a customer just acquired (x = 0, T = 0)."""
+    t = np.asarray(t, dtype=float)
+    value = _expected_by_frequency(r, a, b, np.zeros(t.shape), t / alpha)
+    return value if value.ndim else float(value)
 
 
 def expected_purchases_new_customer(params, t):
@@ -390,22 +484,12 @@ def expected_purchases_new_customer(params, t):
 
 
 def _unconditional_expected(r, alpha, a, b, t, x, T):
-    """(a+b+x-1)/(a-1) [1 - ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; z)] of
-    FHL 2005 eq. 10, the expectation before weighting by P(alive).
-
-    That product over- and underflows for heavy buyers; Euler's transformation turns
-    it into (1-z)^(a-1) 2F1(a+b-1-r, a-1; a+b+x-1; z), which stays near 1, so the
-    result is finite for any frequency.
-    """
-    log_one_minus_z = np.log(alpha + T) - np.log(alpha + T + t)
-    z = -np.expm1(log_one_minus_z)
-
-    def formula(a):
-        c = a + b + x - 1
-        tail = np.exp((a - 1) * log_one_minus_z) * hyp2f1(a + b - 1 - r, a - 1, c, z)
-        return c / (a - 1) * (1 - tail)
-
-    return _removable_at_a_equal_1(formula, a)
+    """The expectation of FHL 2005 eq. 10 before weighting by P(alive): expected
+    purchases in (T, T + t] of a customer alive at T with x repeat purchases
+    (:func:`_expected_while_alive` with s = t / (alpha + T)); finite and accurate for any
+    parameters and frequency."""
+    x, T = np.broadcast_arrays(np.asarray(x, dtype=float), np.asarray(T, dtype=float))
+    return _expected_by_frequency(r, a, b, x, np.asarray(t, dtype=float) / (alpha + T))
 
 
 def _per_distinct_x_T(x, T, ticks_per_unit):
@@ -450,9 +534,13 @@ def _expected_if_alive(r, alpha, a, b, t, x, T, ticks_per_unit=None):
 def discounted_expected_purchases(params, times, discounts, x, t_x, T, ticks_per_unit=None):
     """sum_k discounts[k] (E[X(times[k])] - E[X(times[k-1])]), with E[X(0)] = 0, per customer.
 
-    The churn-adjusted, discounted purchase count behind CLV. Evaluated once per
-    distinct (x, T) when ``ticks_per_unit`` says times are on a grid, and weighted by
-    P(alive) at the end, so the cost barely grows with the number of customers.
+    The churn-adjusted, discounted purchase count behind CLV, summed by parts as
+    sum_k E[X(times[k])] (discounts[k] - discounts[k+1]) (discounts[K] = 0). Before the
+    weighting by P(alive) it depends on a customer only through x and alpha + T: it is
+    evaluated once per distinct (x, T) when ``ticks_per_unit`` says times are on a
+    grid, and otherwise, per distinct x, interpolated in ln(alpha + T) (with a checked
+    error, see :func:`clvmodels._special.smooth_by_group`), so the cost per customer is
+    one short polynomial, not one expectation per period.
     """
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
     discounted = _discounted_if_alive(*_unpack(params), times, discounts, x, T, ticks_per_unit)
@@ -460,18 +548,27 @@ def discounted_expected_purchases(params, times, discounts, x, t_x, T, ticks_per
 
 
 def _discounted_if_alive(r, alpha, a, b, times, discounts, x, T, ticks_per_unit=None):
-    """:func:`discounted_expected_purchases` for a customer alive at T."""
+    """:func:`discounted_expected_purchases` for a customer alive at T (also MBG/NBD's,
+    at b + 1). With one parameter set per customer (covariates) nothing is shared
+    between customers: each customer's expectations at the period ends are evaluated
+    on their own."""
     times, discounts = check_times(times), np.asarray(discounts, dtype=float)
+    weights = discounts - np.append(discounts[1:], 0.0)
     if _per_customer(r, alpha, a, b):
-        ticks_per_unit = None
-    xs, Ts, index = _per_distinct_x_T(x, T, ticks_per_unit)
-    total = np.zeros_like(Ts)
-    previous = np.zeros_like(Ts)
-    for time, discount in zip(times, discounts):
-        cumulative = _unconditional_expected(r, alpha, a, b, time, xs, Ts)
-        total += discount * (cumulative - previous)
-        previous = cumulative
-    return total if index is None else total[index]
+        x, T = np.broadcast_arrays(np.asarray(x, dtype=float), np.asarray(T, dtype=float))
+        per_period = np.stack([_unconditional_expected(r, alpha, a, b, time, x, T) for time in np.ravel(times)], axis=-1)
+        return per_period @ weights
+    xs, Ts, index = _per_distinct_x_T(np.ravel(x), np.ravel(T), ticks_per_unit)
+    x_unique, group = unique_inverse(xs)
+
+    def discounted(groups, log_age):
+        s = times[None, :] / np.exp(log_age)[:, None]
+        frequency = np.broadcast_to(x_unique[groups][:, None], s.shape)
+        return _expected_by_frequency(r, a, b, frequency, s) @ weights
+
+    total = smooth_by_group(discounted, group, np.log(alpha + Ts), log=bool(np.all(weights >= 0) and np.any(weights > 0)))
+    total = total if index is None else total[index]
+    return total.reshape(np.shape(x))
 
 
 def probability_of_purchases(params, n, t):
@@ -533,29 +630,38 @@ def conditional_probability_of_purchases(params, n, t, x, t_x, T):
     dropped out makes none. ``n`` broadcasts against the customers.
     """
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
-    return _pmf_given_alive(*_unpack(params), n, t, x, T, probability_alive(params, x, t_x, T))
-
-
-def _pmf_given_alive(r, alpha, a, b, n, t, x, T, alive):
-    """P(X(T, T + t) = n) given P(alive at T) = ``alive``, lambda ~ Gamma(r + x, alpha + T)
-    and p ~ Beta(a, b + x) for a customer alive at T."""
-    n = np.asarray(n, dtype=float)
-    shape = r + x
-    q = t / (alpha + T + t)
-    log_p = np.log(alpha + T) - np.log(alpha + T + t)  # ln(1 - q)
+    r, alpha, a, b = _unpack(params)
+    x, t_x, T = np.broadcast_arrays(x, t_x, T)
     with np.errstate(divide="ignore", invalid="ignore"):
-        log_exactly = (
-            special.gammaln(shape + n) - special.gammaln(shape) - special.gammaln(n + 1)
-            + shape * log_p + special.xlogy(n, q)
-        )
-        survive_all = np.exp(special.betaln(a, b + x + n) - special.betaln(a, b + x) + log_exactly)
+        odds = _log_odds_dead(r, alpha, a, b, *(np.atleast_1d(v) for v in (x, t_x, T))).reshape(x.shape)
+        log_odds = np.where(x > 0, odds, -np.inf)
+    alive, dead = special.expit(-log_odds), special.expit(log_odds)  # 1 - alive without rounding
+    return _pmf_given_alive(r, alpha, a, b, n, t, x, T, alive, dead)
+
+
+def _pmf_given_alive(r, alpha, a, b, n, t, x, T, alive, dead=None):
+    """P(X(T, T + t) = n) given P(alive at T) = ``alive`` (and ``dead`` = 1 - alive, if
+    known without rounding), lambda ~ Gamma(r + x, alpha + T) and p ~ Beta(a, b + x) for
+    a customer alive at T. Elementwise: the parameters may hold one value per customer."""
+    n = np.asarray(n, dtype=float)
+    if dead is None:
+        dead = 1 - alive
+    shape = r + x
+    age = alpha + T
+    # 1 - q, with q = t / (age + t), without cancellation
+    one_minus_q = age / (age + t)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # t -> 0: ln q -> -inf
+        log_p = -np.log1p(t / age)  # ln(1 - q)
+        log_q = np.where(t > 0, -np.log1p(age / t), -np.inf)
+        log_exactly = log_pochhammer(shape, n) - special.gammaln(n + 1) + shape * log_p + np.where(n > 0, n * log_q, 0.0)
+        survive_all = np.exp(log_beta_ratio(a, b + x, n) + log_exactly)
         drop_after_nth = np.where(
             n > 0,
-            np.exp(special.betaln(a + 1, b + x + n - 1) - special.betaln(a, b + x))
-            * special.betainc(np.maximum(n, 1), shape, q),
+            np.exp(np.log(a) - np.log(a + b + x + (n - 1)) + log_beta_ratio(a, b + x, np.maximum(n - 1, 0)))
+            * special.betaincc(shape, np.maximum(n, 1), one_minus_q),  # I_q(n, shape)
             0.0,
         )
-    return alive * (survive_all + drop_after_nth) + (1 - alive) * (n == 0)
+    return alive * (survive_all + drop_after_nth) + dead * (n == 0)
 
 
 def sample_future_purchases(params, period_ends, x, t_x, T, random_state=None):

@@ -868,18 +868,15 @@ def _check_bundle_settings(settings, path, transaction_model, spend_model):
 
 # ----- printing -----------------------------------------------------------------------------
 def format_model(model):
-    """A model's parameter table with a heading line."""
-    name = type(model).__name__
-    unit = f", time unit {model.time_unit_}" if model.time_params and model.time_unit_ else ""
-    customers = f"{model.n_customers_:,.0f} customers" if model.n_customers_ is not None else "customers: ?"
-    ll = f", log-likelihood {model.log_likelihood_:,.2f}" if model.log_likelihood_ is not None else ""
-    role = "purchase model" if hasattr(model, "expected_purchases") else "spend model"
-    head = f"{model.title or name} {role} ({name}; fitted on {customers}{unit}{ll})"
-    table = model.summary().to_string(float_format=lambda v: f"{v:.6g}")
+    """A model's summary (header: model, customers, log-likelihood, AIC, BIC, optimiser,
+    convergence or boundary status, time unit; then the parameter table), the same one
+    ``model.summary()`` prints and the report shows; a model with covariates adds what
+    each coefficient means."""
+    text = model.summary().as_text()
     if getattr(model, "coefficient_names", ()):
         effects = "\n".join(f"  {meaning}" for meaning in model.covariate_effects()["meaning"])
-        table = f"{table}\ncovariates:\n{effects}"
-    return f"{head}\n{table}"
+        text = f"{text}\ncovariates:\n{effects}"
+    return text
 
 
 def format_forecast(forecast, settings, customer_col, time_unit, top=5):

@@ -25,3 +25,9 @@ class ModelWarning(CLVWarning):
 
 class DataWarning(CLVWarning):
     """The input is valid but unusual enough to deserve a look."""
+
+
+class BoundaryWarning(ModelWarning):
+    """The likelihood keeps rising towards a limit of the model (e.g. no heterogeneity
+    in dropout): the fit is that limiting model, and some parameters are at infinity
+    or zero (listed in the model's ``at_boundary_``)."""

@@ -17,6 +17,7 @@ from scipy import special
 
 from ._arrays import dot, unique_inverse
 from ._families import SpendModel
+from ._special import digamma_difference, log_pochhammer
 from .exceptions import ModelWarning
 
 
@@ -33,10 +34,12 @@ def log_likelihood(params, x, m):
     """
     p, q, v = _unpack(params)
     x, m = np.asarray(x, dtype=float), np.asarray(m, dtype=float)
+    # ln G(px+q) - ln G(q) and q ln(v / (v + xm)) written without cancellation, so the
+    # likelihood stays accurate as q and v run off together (no spend heterogeneity).
     with np.errstate(divide="ignore", invalid="ignore"):
         return (
-            special.gammaln(p * x + q) - special.gammaln(p * x) - special.gammaln(q) + q * np.log(v)
-            + (p * x - 1) * np.log(m) + p * x * np.log(x) - (p * x + q) * np.log(v + x * m)
+            log_pochhammer(q, p * x) - special.gammaln(p * x) - q * np.log1p(x * m / v)
+            + (p * x - 1) * np.log(m) + p * x * np.log(x) - p * x * np.log(v + x * m)
         )
 
 
@@ -63,28 +66,31 @@ def derivatives(params, data, order):
     xu, wu, w, wx = data["x_unique"], data["w_per_x"], data["w"], data["wx"]
     log_v_xm = np.log(v + data["xm"])
     w_sum = data["w_sum"]
+    # Written to stay accurate for huge q and v (see log_likelihood).
+    xm_share = data["xm"] / (v * (v + data["xm"]))  # 1/v - 1/(v + xm)
+    log_share = np.log1p(data["xm"] / v)  # ln((v + xm) / v)
     ll = (
-        dot(wu, special.gammaln(p * xu + q) - special.gammaln(p * xu)) - w_sum * (special.gammaln(q) - q * np.log(v))
-        + p * data["sum_wx_log_mx"] - data["sum_w_log_m"] - dot(p * wx + q * w, log_v_xm)
+        dot(wu, log_pochhammer(q, p * xu) - special.gammaln(p * xu)) - q * dot(w, log_share)
+        + p * data["sum_wx_log_mx"] - data["sum_w_log_m"] - p * dot(wx, log_v_xm)
     )
     if order == 0:
         return ll, None, None
     psi_pq, psi_p = special.digamma(p * xu + q), special.digamma(p * xu)
     inv_v_xm = 1.0 / (v + data["xm"])
     d_p = dot(wu * xu, psi_pq - psi_p) + data["sum_wx_log_mx"] - dot(wx, log_v_xm)
-    d_q = dot(wu, psi_pq) - w_sum * (special.digamma(q) - np.log(v)) - dot(w, log_v_xm)
-    d_v = q * w_sum / v - dot(p * wx + q * w, inv_v_xm)
+    d_q = dot(wu, digamma_difference(q, p * xu)) - dot(w, log_share)
+    d_v = q * dot(w, xm_share) - p * dot(wx, inv_v_xm)
     grad = np.array([d_p, d_q, d_v])
     if order == 1:
         return ll, grad, None
     tri_pq, tri_p = special.polygamma(1, p * xu + q), special.polygamma(1, p * xu)
     h_pq = dot(wu * xu, tri_pq)
     h_pv = -dot(wx, inv_v_xm)
-    h_qv = w_sum / v - dot(w, inv_v_xm)
+    h_qv = dot(w, xm_share)
     hess = np.array([
         [dot(wu * xu**2, tri_pq - tri_p), h_pq, h_pv],
         [h_pq, dot(wu, tri_pq) - w_sum * special.polygamma(1, q), h_qv],
-        [h_pv, h_qv, -q * w_sum / v**2 + dot(p * wx + q * w, inv_v_xm**2)],
+        [h_pv, h_qv, -q * dot(w, xm_share * (1.0 / v + inv_v_xm)) + p * dot(wx, inv_v_xm**2)],
     ])
     return ll, grad, hess
 
@@ -191,6 +197,7 @@ class GammaGammaModel(SpendModel):
         "v": "scale of the distribution of customers' spend scales (money units)",
     }
     example_params = {"p": 6.0, "q": 4.0, "v": 15.0}
+    fit_rows_label = "repeat buyers with a positive monetary_value"
     formulas = sys.modules[__name__]  # this module's functions (see clvmodels._families)
 
     def _check_params(self):

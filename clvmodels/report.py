@@ -809,14 +809,9 @@ def _comparison_section(table):
 
 
 def _model_facts(model, label):
-    facts = [
-        ("model", label),
-        ("log-likelihood", _fixed(model.log_likelihood_, 2)),
-        ("customers used", _fmt(model.n_customers_)),
-        ("distinct histories", _fmt(getattr(model, "n_unique_rows_", None))),
-        ("optimiser", str(getattr(model, "optimizer_", "–"))),
-        ("gradient norm at the optimum", _fmt(getattr(model, "gradient_norm_", None), 3)),
-    ]
+    # The header of model.summary(), the same facts the CLI and print(model.summary()) show.
+    facts = [("model", label)] + [(name.lower(), text) for name, text in model.summary().header()[1:]]
+    facts.append(("gradient norm at the optimum", _fmt(getattr(model, "gradient_norm_", None), 3)))
     return _table(facts, None, f"{label}: fit")
 
 

@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import generate  # noqa: E402
 
-STEPS = {"summary", "calibration", "fit_continuous", "fit_day", "fit_mbg", "gamma_gamma", "pnbd_fit", "clv",
+STEPS = {"summary", "calibration", "fit_continuous", "fit_day", "fit_day_noattrs", "fit_mbg", "gamma_gamma", "pnbd_fit", "clv",
          "clv_continuous", "predictions", "fit_covariates"}
 WITHOUT_LIFETIMES = {"fit_covariates"}  # issue 12: timed beside the plain fit of the same table
 

@@ -270,7 +270,7 @@ def test_cli_dask_forecast_equals_pandas_engine(client, dataset, tmp_path, capsy
     result = pd.read_parquet(tmp_path / "forecast")
     assert len(list((tmp_path / "forecast").glob("part.*.parquet"))) > 1
     pd.testing.assert_frame_equal(result, expected, check_exact=False, rtol=RTOL)
-    assert "BG/NBD purchase model" in capsys.readouterr().out
+    assert "BG/NBD (BetaGeoModel)" in capsys.readouterr().out  # the model summary printed
 
 
 def test_cli_failure_leaves_no_partial_dataset(client, dataset, tmp_path, monkeypatch, capsys):
