@@ -565,7 +565,7 @@ def test_model_option_fits_records_and_restores_each_registered_model(key, files
     monkeypatch.chdir(tmp_path)
     assert cli.main(["fit", "--dataset", "cdnow", "--model", key, "--model-out", "m.json", "-q"]) == 0
     cls = CONTINUOUS[key]
-    assert f"({cls.__name__};" in capsys.readouterr().out
+    assert f"{cls.title} ({cls.__name__}) — summary" in capsys.readouterr().out
     bundle = json.loads(Path("m.json").read_text())
     assert bundle["settings"]["model"] == key and bundle["transaction_model"]["model"] == cls.__name__
     assert cli.main(["predict", "--dataset", "cdnow", "--model", "m.json", "--out", "p.parquet", "-q"]) == 0
