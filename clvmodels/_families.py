@@ -247,9 +247,27 @@ class TransactionModel(CovariateMixin, BaseModel):
         pandas.DataFrame
             On ``data.index``, integer columns ``lower``, ``median`` and ``upper``.
         """
+        level = _intervals.check_level(level)
+        quantiles = self.purchase_quantiles(data, t, _intervals.tail_probabilities(level), n_draws=n_draws,
+                                            random_state=random_state)
+        table = pd.DataFrame(quantiles.to_numpy(), index=data.index, columns=["lower", "median", "upper"])
+        table.attrs.update(level=level, t=quantiles.attrs["t"], n_draws=int(n_draws))
+        return table
+
+    def purchase_quantiles(self, data, t, probabilities, *, n_draws=0, random_state=0):
+        """Per-customer quantiles of X(T, T + t): for each probability p, the smallest n
+        with P(X <= n | history) >= p (see :meth:`purchases_interval`).
+
+        Returns
+        -------
+        pandas.DataFrame
+            On ``data.index``, one integer column per probability.
+        """
         history = self._history(data)
         t = check_positive_number(t, "t", allow_zero=True)
-        level = _intervals.check_level(level)
+        probabilities = np.asarray(probabilities, dtype=float).reshape(-1)
+        if np.any(~((probabilities > 0) & (probabilities < 1))):
+            raise ValueError("probabilities must lie strictly between 0 and 1")
         if n_draws:
             draws = [row for row in self.parameter_draws(_intervals.check_draws(n_draws), random_state).to_numpy()]
             parameter_sets = [self.formula_params(data, row) for row in draws]
@@ -264,13 +282,13 @@ class TransactionModel(CovariateMixin, BaseModel):
         def pmf(counts, rows):
             columns = [column[rows][None, :] for column in distinct]
             total = sum(pmf_formula(take_rows(params, rows), counts, t, *columns) for params in parameter_sets)
-            return require_finite(total / len(parameter_sets), self, "purchases_interval")
+            return require_finite(total / len(parameter_sets), self, "purchase_quantiles")
 
-        quantiles = _intervals.quantiles_from_pmf(pmf, len(distinct[0]), _intervals.tail_probabilities(level))
+        quantiles = _intervals.quantiles_from_pmf(pmf, len(distinct[0]), probabilities)
         if index is not None:
             quantiles = quantiles[index]
-        table = pd.DataFrame(quantiles, index=data.index, columns=["lower", "median", "upper"])
-        table.attrs.update(level=level, t=t, n_draws=int(n_draws))
+        table = pd.DataFrame(quantiles, index=data.index, columns=pd.Index(probabilities, name="probability"))
+        table.attrs.update(t=t, n_draws=int(n_draws))
         return table
 
     def total_purchases_interval(self, data, t, level=0.9, *, n_draws=200, random_state=0,

@@ -782,11 +782,15 @@ def interval_coverage(transaction_model, split, levels=(0.8, 0.9), n_draws=200, 
     if len(durations) != 1:
         raise ValueError("invalid split: column 'duration_holdout' must hold one holdout length for every customer")
     t, actual = float(durations[0]), arrays["frequency_holdout"]
+    levels = [float(level) for level in levels]
+    tails = [(1.0 - level) / 2 for level in levels]
+    quantiles = transaction_model.purchase_quantiles(
+        split, t=t, probabilities=[*tails, *(1.0 - tail for tail in tails)]
+    ).to_numpy()
     rows = {}
-    for level in levels:
-        interval = transaction_model.purchases_interval(split, t=t, level=level)
-        below = float(np.mean(actual < interval["lower"].to_numpy()))
-        above = float(np.mean(actual > interval["upper"].to_numpy()))
+    for k, level in enumerate(levels):
+        below = float(np.mean(actual < quantiles[:, k]))
+        above = float(np.mean(actual > quantiles[:, len(levels) + k]))
         rows[float(level)] = {"below": below, "inside": 1.0 - below - above, "above": above,
                               "nominal_tail": (1.0 - float(level)) / 2}
     table = pd.DataFrame.from_dict(rows, orient="index")

@@ -751,7 +751,7 @@ def _interval_coverage(model, split):
     """:func:`clvmodels.evaluation.interval_coverage`, or None where the model cannot
     give intervals (no closed-form distribution, or no standard errors for the total)."""
     try:
-        return evaluation.interval_coverage(model, split, levels=(0.8, 0.9), n_draws=200)
+        return evaluation.interval_coverage(model, split, levels=(0.8, 0.9), n_draws=100)
     except (AttributeError, NotImplementedError, ValueError):
         return None
 
