@@ -1486,5 +1486,18 @@ def main(argv=None):
             signal.signal(signal.SIGTERM, previous_handler)
 
 
+def run():
+    """The console script: :func:`main`, then leave without tearing the interpreter down.
+
+    Every output is complete and closed when ``main`` returns; skipping interpreter
+    finalisation avoids a rare abort ("terminate called without an active exception")
+    in the destructors of C++ thread pools (pyarrow's CSV reader) seen under load.
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
