@@ -1099,15 +1099,21 @@ def run_predict(args, progress):
     return f"{n_customers:,} customers -> {args.out}"
 
 
-def run_report(args, progress):
-    settings = resolve_settings(args)
-    source = Source(args)
+def _holdout_dates(args, settings):
+    """The calibration end (required for a file; the data set's by default) and the
+    observation end (the option, else the data set's) of report and compare."""
     dataset = DATASETS.get(args.dataset, {})
     calibration_end = args.calibration_end or dataset.get("calibration_end")
     if calibration_end is None:
         raise UsageError("--calibration-end is required for a transaction file")
     calibration_end = _check_date(calibration_end, "--calibration-end", settings)
-    observation_end = settings["observation_end"] or dataset.get("report_observation_end")
+    return calibration_end, settings["observation_end"] or dataset.get("report_observation_end")
+
+
+def run_report(args, progress):
+    settings = resolve_settings(args)
+    source = Source(args)
+    calibration_end, observation_end = _holdout_dates(args, settings)
     _require_extra("matplotlib", "plot", "the report's figures")
     _outputs(args)
     with source.user_errors():
@@ -1143,12 +1149,7 @@ def run_compare(args, progress):
 
     settings = resolve_settings(args)
     source = Source(args)
-    dataset = DATASETS.get(args.dataset, {})
-    calibration_end = args.calibration_end or dataset.get("calibration_end")
-    if calibration_end is None:
-        raise UsageError("--calibration-end is required for a transaction file")
-    calibration_end = _check_date(calibration_end, "--calibration-end", settings)
-    observation_end = settings["observation_end"] or dataset.get("report_observation_end")
+    calibration_end, observation_end = _holdout_dates(args, settings)
     keys = args.models or sorted(_purchase_models())
     _outputs(args)
     with source.user_errors():
