@@ -26,6 +26,7 @@ import pandas as pd
 
 from ._arrays import compress_rows, dot
 from ._base import _compression_ticks
+from ._intervals import check_draws, check_draws_method
 from ._optimize import GRADIENT_TOLERANCE, LOG_PARAM_LIMIT, maximise
 from ._validation import Problems, check_rfm, check_sample_weight, require_dataframe
 from .exceptions import ConvergenceError, ModelWarning
@@ -298,10 +299,16 @@ class CovariateMixin:
         table.loc[names, "upper_95"] = estimate + _Z95 * se
         return table
 
-    def parameter_draws(self, n_draws, random_state=None):
+    def parameter_draws(self, n_draws, random_state=None, *, method="asymptotic", n_jobs=None):
         if not self._has_covariates():
-            return super().parameter_draws(n_draws, random_state)
+            return super().parameter_draws(n_draws, random_state, method=method, n_jobs=n_jobs)
         self._check_fitted()
+        n_draws = check_draws(n_draws)
+        if check_draws_method(method) == "bootstrap":
+            raise ValueError(
+                f"the bootstrap of parameter_draws is not available for {type(self).__name__} with covariates; "
+                "use method=\"asymptotic\""
+            )
         if not np.all(np.isfinite(self._cov_log)):
             raise ValueError(
                 f"{type(self).__name__} has no standard errors (singular Hessian, or a model file "
