@@ -11,6 +11,9 @@ from story_simulators import REGIMES, SIMULATORS
 from clvmodels._families import model_class
 
 CUSTOMERS = 4_000
+# Pareto/NBD's conditional PMF costs ~n^2 per customer (FH 2006's sum of n + 1 terms
+# for each count n), so its heavy buyers are checked on fewer customers here.
+FEWER_CUSTOMERS = {("pnbd", "heavy buyers"): 500}
 CASES = [(key, regime) for key in SIMULATORS for regime in REGIMES[key]]
 
 
@@ -22,7 +25,8 @@ def _tolerance(tail, n):
 @pytest.fixture(scope="module", params=CASES, ids=[f"{k}-{r}" for k, r in CASES])
 def fitted_case(request):
     key, regime = request.param
-    data, holdout = SIMULATORS[key](REGIMES[key][regime], CUSTOMERS, T=39.0, t=39.0, seed=2024)
+    n = FEWER_CUSTOMERS.get((key, regime), CUSTOMERS)
+    data, holdout = SIMULATORS[key](REGIMES[key][regime], n, T=39.0, t=39.0, seed=2024)
     return model_class(key)().fit(data), data, holdout
 
 
@@ -54,3 +58,25 @@ def test_total_interval_covers_the_actual_total(key):
         covered += total["lower"] <= holdout.sum() <= total["upper"]
     # 18 of 20 expected; 14 or fewer has probability 1.1% if calibrated.
     assert covered >= 15
+
+
+def test_coverage_benchmark_runs(tmp_path):
+    """benchmarks/coverage.py at a tiny size, so it cannot rot (one model: the script's
+    code is the same for every model, whose intervals the tests above check)."""
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import coverage as coverage_benchmark
+
+    coverage_benchmark.main(["--model", "mbgnbd", "--customers", "300", "--repetitions", "2", "--draws", "20",
+                             "--out", str(tmp_path)])
+    for key in ["mbgnbd"]:
+        record = json.loads((tmp_path / f"coverage_{key}.json").read_text())
+        assert record["model"] == key and record["customers"] == 300 and record["repetitions"] == 2
+        assert [p["regime"] for p in record["per_customer"]] == list(REGIMES[key])
+        for found in record["per_customer"]:
+            assert [row["level"] for row in found["rows"]] == [0.8, 0.9]
+            assert all(0 <= row["below_lower"] <= 1 and 0 <= row["above_upper"] <= 1 for row in found["rows"])
+        assert all(0 <= total["covered"] <= 2 for total in record["total"])
