@@ -54,6 +54,26 @@ def tail_probabilities(level):
     return np.array([tail, 0.5, 1.0 - tail])
 
 
+def predictive_bounds(draws, level):
+    """Bounds from ``n`` simulated draws that cover one more draw of the same quantity
+    with probability at least ``level``.
+
+    The k-th smallest and k-th largest of n exchangeable draws enclose a further draw
+    with probability (n + 1 - 2k) / (n + 1), whatever the distribution; k is the
+    largest with that at least ``level``. The plain sample quantiles cover less:
+    about 88% for a 90% interval from 100 draws. With too few draws for any k (fewer
+    than 2 / (1 - level) - 1), the smallest and largest draw.
+
+    Returns
+    -------
+    (float, float)
+    """
+    ordered = np.sort(np.asarray(draws, dtype=float))
+    n = ordered.size
+    k = max(1, int(np.floor((n + 1) * (1.0 - level) / 2.0 + 1e-9)))
+    return float(ordered[k - 1]), float(ordered[n - k])
+
+
 def quantiles_from_pmf(pmf, n_rows, probabilities, first_block=8):
     """Smallest n with P(X <= n) >= p for each row and each p in ``probabilities``.
 
@@ -179,22 +199,3 @@ def spread_over_periods(totals, spans, period_ends, rng):
         )
     return counts
 
-
-def predictive_bounds(draws, level):
-    """Bounds from ``n`` simulated draws that cover one more draw of the same quantity
-    with probability at least ``level``.
-
-    The k-th smallest and k-th largest of n exchangeable draws enclose a further draw
-    with probability (n + 1 - 2k) / (n + 1), whatever the distribution; k is the
-    largest with that at least ``level``. The plain sample quantiles cover less:
-    about 88% for a 90% interval from 100 draws. With too few draws for any k (fewer
-    than 2 / (1 - level) - 1), the smallest and largest draw.
-
-    Returns
-    -------
-    (float, float)
-    """
-    ordered = np.sort(np.asarray(draws, dtype=float))
-    n = ordered.size
-    k = max(1, int(np.floor((n + 1) * (1.0 - level) / 2.0 + 1e-9)))
-    return float(ordered[k - 1]), float(ordered[n - k])
