@@ -198,4 +198,3 @@ def spread_over_periods(totals, spans, period_ends, rng):
             buyers.size, n_periods
         )
     return counts
-
