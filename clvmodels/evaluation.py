@@ -749,7 +749,8 @@ def _comparison_row(model, split, max_frequency):
 # ------------------------------------------------------------------ interval calibration
 
 
-def interval_coverage(transaction_model, split, levels=(0.8, 0.9), n_draws=200, random_state=0):
+def interval_coverage(transaction_model, split, levels=(0.8, 0.9), n_draws=200, random_state=0,
+                      interval_method="asymptotic"):
     """How often the holdout purchases fall inside the model's prediction intervals.
 
     For each level, each customer's interval of holdout purchases given the
@@ -767,8 +768,9 @@ def interval_coverage(transaction_model, split, levels=(0.8, 0.9), n_draws=200, 
         Output of :func:`clvmodels.calibration_holdout_split`, with one holdout
         length (``duration_holdout``) for all customers.
     levels : sequence of float
-    n_draws, random_state
-        Settings of the total's simulation.
+    n_draws, random_state, interval_method
+        Settings of the total's simulation (``interval_method``: "asymptotic" or
+        "bootstrap" parameter draws, see :meth:`~clvmodels.TransactionModel.parameter_draws`).
 
     Returns
     -------
@@ -796,7 +798,7 @@ def interval_coverage(transaction_model, split, levels=(0.8, 0.9), n_draws=200, 
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "level"
     total = transaction_model.total_purchases_interval(
-        split, t=t, level=max(levels), n_draws=n_draws, random_state=random_state
+        split, t=t, level=max(levels), n_draws=n_draws, random_state=random_state, interval_method=interval_method
     )
     table.attrs["total"] = {**total.to_dict(), "actual": float(actual.sum()), "level": float(max(levels))}
     return table

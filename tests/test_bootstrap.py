@@ -91,3 +91,12 @@ def test_no_bootstrap_with_covariates():
     with pytest.raises(ValueError, match="not available for BetaGeoModel with covariates"):
         model.parameter_draws(4, method="bootstrap")
     assert len(model.parameter_draws(4)) == 4
+
+
+def test_holdout_coverage_takes_the_bootstrap(split):
+    model = clv.BetaGeoModel().fit(split)
+    table = clv.evaluation.interval_coverage(model, split, n_draws=20, interval_method="bootstrap")
+    total = table.attrs["total"]
+    assert total["lower"] < total["estimate"] < total["upper"]
+    with pytest.raises(ValueError, match="interval method must be one of"):
+        clv.evaluation.interval_coverage(model, split, n_draws=20, interval_method="jackknife")
