@@ -90,15 +90,20 @@ def total_coverage(key, params, customers, repetitions, n_draws, method):
     }
 
 
-def run_model(key, customers, total_customers, repetitions, n_draws, method):
+def run_model(key, customers, total_customers, repetitions, n_draws, method, regimes=None, checks=("per-customer", "total")):
     title = model_class(key).title
     record = {"model": key, "title": title, "customers": customers, "total_customers": total_customers,
               "repetitions": repetitions, "n_draws": n_draws,
               "interval_method": method, "calibration_weeks": T_CALIBRATION, "holdout_weeks": T_HOLDOUT,
               "per_customer": [], "total": []}
+    chosen = {name: params for name, params in REGIMES[key].items() if regimes is None or name in regimes}
+    if "per-customer" not in checks:
+        customers = 0
     print(f"\n### {title}: {customers:,} customers\n")
     print("| parameters | level | below lower | nominal tail | above upper | ok |\n|---|---|---|---|---|---|")
-    for regime, params in REGIMES[key].items():
+    for regime, params in chosen.items():
+        if not customers:
+            break
         found = per_customer(key, regime, params, customers, seed=7)
         record["per_customer"].append({"regime": regime, "true": params, **found})
         for row in found["rows"]:
@@ -107,7 +112,9 @@ def run_model(key, customers, total_customers, repetitions, n_draws, method):
     print(f"\n{repetitions} bases of {total_customers:,} customers, {n_draws} parameter draws ({method})\n")
     print(f"| parameters | 90% total interval covers the actual total | below | above | mean z | sd z | ok |"
           "\n|---|---|---|---|---|---|---|")
-    for regime, params in REGIMES[key].items():
+    for regime, params in chosen.items():
+        if "total" not in checks:
+            break
         start = time.perf_counter()
         found = total_coverage(key, params, total_customers, repetitions, n_draws, method)
         found["seconds"] = time.perf_counter() - start
@@ -126,6 +133,8 @@ def main(argv=None):
                         help="customers in each repetition of the total's check (default: --customers)")
     parser.add_argument("--repetitions", type=int, default=100)
     parser.add_argument("--draws", type=int, default=200, help="parameter draws behind the total's interval")
+    parser.add_argument("--regimes", nargs="+", help="parameter sets to run (default: all of the model's)")
+    parser.add_argument("--checks", nargs="+", choices=["per-customer", "total"], default=["per-customer", "total"])
     parser.add_argument("--interval-method", choices=["asymptotic", "bootstrap"], default="asymptotic")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results",
                         help="directory for coverage_<model>.json (default benchmarks/results)")
@@ -136,7 +145,7 @@ def main(argv=None):
     for key in keys:
         start = time.perf_counter()
         record = run_model(key, args.customers, args.total_customers or args.customers, args.repetitions, args.draws,
-                           args.interval_method)
+                           args.interval_method, args.regimes, args.checks)
         record.update(seconds=time.perf_counter() - start, python=platform.python_version(),
                       command=" ".join(["benchmarks/coverage.py", *(argv if argv is not None else sys.argv[1:])]))
         (args.out / f"coverage_{key}.json").write_text(json.dumps(record, indent=1))
