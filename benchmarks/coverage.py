@@ -97,21 +97,22 @@ def run_model(key, customers, total_customers, repetitions, n_draws, method, reg
               "interval_method": method, "calibration_weeks": T_CALIBRATION, "holdout_weeks": T_HOLDOUT,
               "per_customer": [], "total": []}
     chosen = {name: params for name, params in REGIMES[key].items() if regimes is None or name in regimes}
-    if "per-customer" not in checks:
-        customers = 0
-    print(f"\n### {title}: {customers:,} customers\n")
-    print("| parameters | level | below lower | nominal tail | above upper | ok |\n|---|---|---|---|---|---|")
+    print(f"\n### {title}\n")
+    if "per-customer" in checks:
+        print(f"Per-customer intervals, {customers:,} customers\n")
+        print("| parameters | level | below lower | nominal tail | above upper | ok |\n|---|---|---|---|---|---|")
     for regime, params in chosen.items():
-        if not customers:
+        if "per-customer" not in checks:
             break
         found = per_customer(key, regime, params, customers, seed=7)
         record["per_customer"].append({"regime": regime, "true": params, **found})
         for row in found["rows"]:
             print(f"| {regime} | {row['level']:.0%} | {row['below_lower']:.2%} | {row['nominal_tail']:.0%} | "
                   f"{row['above_upper']:.2%} | {'yes' if row['ok'] else 'NO'} |")
-    print(f"\n{repetitions} bases of {total_customers:,} customers, {n_draws} parameter draws ({method})\n")
-    print(f"| parameters | 90% total interval covers the actual total | below | above | mean z | sd z | ok |"
-          "\n|---|---|---|---|---|---|---|")
+    if "total" in checks:
+        print(f"\n{repetitions} bases of {total_customers:,} customers, {n_draws} parameter draws ({method})\n")
+        print(f"| parameters | 90% total interval covers the actual total | below | above | mean z | sd z | ok |"
+              "\n|---|---|---|---|---|---|---|")
     for regime, params in chosen.items():
         if "total" not in checks:
             break
