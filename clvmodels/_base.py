@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import _bootstrap
 from ._arrays import compress_rows, on_grid
 from ._dask import distinct_rows_with_weights
 from ._io import read_json_file
-from . import _bootstrap
 from ._intervals import check_draws, check_draws_method
 from ._optimize import Objective, finite_difference_derivatives, maximise, maximise_with_boundary
 from ._summary import ModelSummary, model_html
