@@ -19,7 +19,7 @@ from scipy import special
 
 from ._arrays import distinct_rows, dot, unique_inverse
 from ._families import Mixing, TransactionModel, _checked_n
-from ._intervals import spread_over_periods
+from ._intervals import spread_over_periods, survival_table
 from ._special import beta_expectation, digamma_difference, log_beta_ratio, log_pochhammer, smooth_by_group
 from ._validation import check_times
 
@@ -664,6 +664,84 @@ def _pmf_given_alive(r, alpha, a, b, n, t, x, T, alive, dead=None):
     return alive * (survive_all + drop_after_nth) + dead * (n == 0)
 
 
+def survival_if_alive(params, t, floor, x, T):
+    """P(X(T, T + t) > k | alive at T, x, T) for k = 0, 1, ... per (x, T), each row
+    ending where it falls to ``floor`` (see :func:`clvmodels._intervals.survival_table`).
+
+    Given alive at T, lambda ~ Gamma(r + x, alpha + T) and p ~ Beta(a, b + x) (Fader,
+    Hardie & Lee 2006 note on the conditional PMF). The customer makes more than k
+    purchases when her Poisson count N(t) exceeds k and she survives the dropout
+    chance after each of her first k purchases, so
+
+        S(k) = E[(1 - p)^k] P(N(t) > k) = [B(a, b + x + k) / B(a, b + x)] P(N(t) > k),
+
+    N(t) negative binomial with shape r + x and q = t / (alpha + T + t). Both factors
+    follow k by a ratio of polynomials, (b + x + k - 1) / (a + b + x + k - 1) and
+    NB(k) / NB(k - 1) = q (r + x + k - 1) / k: no special function per k. The
+    difference S(k - 1) - S(k) is the conditional PMF's P(X = k | alive).
+
+    Parameters
+    ----------
+    params : mapping
+        ``r``, ``alpha``, ``a``, ``b``: numbers, or arrays of shape (draws, 1) for
+        several parameter draws at once.
+    t : float
+        Horizon in the unit of ``alpha``.
+    floor : float
+    x, T : ndarray
+        Frequency and age of each state.
+
+    Returns
+    -------
+    values, offsets
+        As :func:`clvmodels._intervals.survival_table`.
+    """
+    r, alpha, a, b = _unpack(params)
+    return survival_table(_TailRecurrence(r, alpha, a, b, t, x, T), floor)
+
+
+class _TailRecurrence:
+    """State of :func:`survival_if_alive`'s recurrence in k over (draws, states) arrays.
+
+    The negative binomial term NB(k) is carried as ``scaled`` exp(``shift``): for a
+    heavy buyer NB(0) underflows, so the scale starts at ln NB(0) and moves up by
+    ln ``scaled`` whenever ``scaled`` grows large.
+    """
+
+    def __init__(self, r, alpha, a, b, t, x, T):
+        x, T = np.asarray(x, dtype=float), np.asarray(T, dtype=float)
+        shape, age = (np.atleast_2d(v) for v in np.broadcast_arrays(r + x, alpha + T))
+        self.shape = np.array(shape, dtype=float)
+        self.q = t / (age + t)
+        self.b_x = np.broadcast_to(b + x, self.shape.shape).astype(float)
+        self.a_b_x = self.b_x + a
+        self.shift = -self.shape * np.log1p(t / age)  # ln NB(0) = (r + x) ln(1 - q)
+        self.scaled = np.ones(self.shape.shape)
+        self.base = np.exp(self.shift)
+        self.tail = -np.expm1(self.shift)  # P(N > 0)
+        self.beta = np.ones(self.shape.shape)  # E[(1 - p)^k]
+        self.k = 0
+
+    def survival(self):
+        return self.beta * np.maximum(self.tail, 0.0)
+
+    def advance(self, keep):
+        if not keep.all():
+            for name in ("shape", "q", "b_x", "a_b_x", "shift", "scaled", "base", "tail", "beta"):
+                setattr(self, name, getattr(self, name)[:, keep])
+        self.k += 1
+        k = self.k
+        self.scaled *= (self.shape + (k - 1)) * (self.q / k)
+        self.tail -= self.scaled * self.base
+        self.beta *= (self.b_x + (k - 1)) / (self.a_b_x + (k - 1))
+        large = self.scaled > 1e150
+        if large.any():
+            self.shift[large] += np.log(self.scaled[large])
+            self.scaled[large] = 1.0
+            self.base[large] = np.exp(self.shift[large])
+        return self.survival()
+
+
 def sample_future_purchases(params, period_ends, x, t_x, T, random_state=None):
     """Draw each customer's purchases in consecutive future periods given the history.
 
@@ -793,6 +871,7 @@ class BetaGeoModel(TransactionModel):
         "b": "dropout: second shape of the Beta distribution of p",
     }
     example_params = {"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.5}
+    alive_state_columns = ("frequency", "T")  # given alive at T, the future depends on x and T only
     # Covariates (clvmodels._covariates): the purchase rate scales as exp(g'z) through
     # alpha_i = alpha exp(-g'z); a and b have coefficients of their own (Fader & Hardie
     # 2007, "Incorporating time-invariant covariates into the Pareto/NBD and BG/NBD models").
