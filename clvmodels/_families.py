@@ -30,6 +30,9 @@ Formulas a transaction model provides (times in the model's time unit):
     Optional: a faster sum of discounted increments of ``expected_purchases``.
 ``sample_future_purchases(params, period_ends, *columns, random_state)``
     Purchases per future period drawn given each history (for value intervals).
+``sample_future_buyers(params, period_ends, *columns, random_state)``
+    Optional: the same draw for the customers who buy only, as their positions and
+    their (buyers, periods) counts; the value simulation then works on the buyers.
 ``survival_if_alive(params, t, floor, *state_columns)``
     Optional, with the class attribute ``alive_state_columns``: P(X(T, T + t) > k |
     alive at T) for k = 0, 1, ... per distinct state (the columns that, given the

@@ -771,20 +771,57 @@ def sample_future_purchases(params, period_ends, x, t_x, T, random_state=None):
 def _sample_future_given_alive(r, alpha, a, b, period_ends, x, T, alive, random_state):
     """:func:`sample_future_purchases` given P(alive at T) = ``alive``; alive customers
     have lambda ~ Gamma(r + x, alpha + T) and p ~ Beta(a, b + x)."""
+    buyers, counts = _future_buyers_given_alive(r, alpha, a, b, period_ends, x, T, alive, random_state)
+    dense = np.zeros((len(x), counts.shape[1]), dtype=np.int64)
+    dense[buyers] = counts
+    return dense
+
+
+def sample_future_buyers(params, period_ends, x, t_x, T, random_state=None):
+    """:func:`sample_future_purchases` for the customers who buy: their positions and
+    their purchases per period (every other customer buys nothing). Latent rates are
+    drawn for the customers alive at T only and the purchases are spread for the
+    buyers only, so a draw costs little where most customers buy nothing.
+
+    Returns
+    -------
+    buyers : ndarray of int64
+    counts : ndarray of int64, shape (len(buyers), periods)
+    """
+    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    alive = probability_alive(params, x, t_x, T)
+    return _future_buyers_given_alive(*_unpack(params), period_ends, x, T, alive, random_state)
+
+
+def _future_buyers_given_alive(r, alpha, a, b, period_ends, x, T, alive, random_state):
+    """:func:`sample_future_buyers` given P(alive at T) = ``alive`` (see
+    :func:`_sample_future_given_alive`)."""
     rng = np.random.default_rng(random_state)
     ends = np.asarray(period_ends, dtype=float)
     horizon = float(ends[-1])
-    alive = rng.random(x.shape) < alive
-    rate = rng.gamma(r + x, 1.0 / (alpha + T))
-    total = rng.poisson(rate * horizon) * alive
+    x, T = np.ravel(x), np.ravel(T)
+    living = np.flatnonzero(rng.random(x.shape) < alive)
+
+    def at(rows, value):
+        return value if np.ndim(value) == 0 else np.broadcast_to(value, x.shape)[rows]
+
+    rate = rng.gamma(at(living, r) + x[living], 1.0 / (at(living, alpha) + T[living]))
+    total = rng.poisson(rate * horizon)
+    buying = np.flatnonzero(total)
+    buyers, total = living[buying], total[buying]
     counts = spread_over_periods(total, horizon, ends, rng)
-    buyers = np.flatnonzero(total)
-    if buyers.size:
-        a_buyers, b_buyers = (v if np.ndim(v) == 0 else np.broadcast_to(v, x.shape)[buyers] for v in (a, b))
-        last = rng.geometric(np.clip(rng.beta(a_buyers, b_buyers + x[buyers]), 1e-300, 1.0))
-        cumulative = np.minimum(np.cumsum(counts[buyers], axis=1), last[:, None])
-        counts[buyers] = np.diff(cumulative, axis=1, prepend=0)
-    return counts
+    # Dropping out after the J-th purchase (J >= 1) matters only to those with two or more.
+    several = np.flatnonzero(total > 1)
+    if several.size:
+        rows = buyers[several]
+        last = rng.geometric(np.clip(rng.beta(at(rows, a), at(rows, b) + x[rows]), 1e-300, 1.0))
+        cut = last < total[several]
+        if cut.any():
+            cut_rows = several[cut]
+            cumulative = np.minimum(np.cumsum(counts[cut_rows], axis=1), last[cut][:, None])
+            cumulative[:, 1:] -= cumulative[:, :-1].copy()
+            counts[cut_rows] = cumulative
+    return buyers, counts
 
 
 def mixing_distributions(params):

@@ -139,6 +139,7 @@ def _simulated_interval(transaction_model, spend_model, data, value, period_ends
     spend_draws = spend_model.parameter_draws(n_draws, rng).to_numpy()
     seeds = rng.integers(0, 2**63 - 1, size=n_draws)
     purchase_formula = transaction_model.formulas.sample_future_purchases
+    buyers_formula = getattr(transaction_model.formulas, "sample_future_buyers", None)
     spend_formula = spend_model.formulas.sample_future_spend
     spend_names = list(spend_model.param_names)
     block = _SIMULATION_BLOCK
@@ -150,9 +151,16 @@ def _simulated_interval(transaction_model, spend_model, data, value, period_ends
         def one_draw(k):
             stream = np.random.default_rng([int(seeds[k]), start // block])
             params = transaction_model.formula_params(rows, purchase_draws[k])  # per customer with covariates
-            counts = purchase_formula(params, period_ends, *history, stream)
-            spend = spend_formula(dict(zip(spend_names, spend_draws[k])), counts, *spend_history, stream)
-            values[k] = spend @ weights
+            spend_params = dict(zip(spend_names, spend_draws[k]))
+            if buyers_formula is None:
+                counts = purchase_formula(params, period_ends, *history, stream)
+                values[k] = spend_formula(spend_params, counts, *spend_history, stream) @ weights
+                return
+            # Most customers buy nothing in a draw: only the buyers get spend.
+            buyers, counts = buyers_formula(params, period_ends, *history, stream)
+            spend = spend_formula(spend_params, counts, *(column[buyers] for column in spend_history), stream)
+            values[k] = 0.0
+            values[k, buyers] = spend @ weights
 
         # NumPy releases the GIL while it draws and computes on whole arrays, so the
         # draws run in parallel on threads; each has its own stream, so the result

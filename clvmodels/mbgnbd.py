@@ -163,6 +163,15 @@ def sample_future_purchases(params, period_ends, x, t_x, T, random_state=None):
     return bgnbd._sample_future_given_alive(r, alpha, a, b + 1, period_ends, x, T, alive, random_state)
 
 
+def sample_future_buyers(params, period_ends, x, t_x, T, random_state=None):
+    """:func:`sample_future_purchases` for the customers who buy: their positions and
+    purchases per period (see :func:`clvmodels.bgnbd.sample_future_buyers`)."""
+    r, alpha, a, b = _unpack(params)
+    x, t_x, T = _as_float(x, t_x, T)
+    alive = probability_alive(params, x, t_x, T)
+    return bgnbd._future_buyers_given_alive(r, alpha, a, b + 1, period_ends, x, T, alive, random_state)
+
+
 def sample(params, T, random_state=None):
     """Draw (frequency, recency, T) histories from the MBG/NBD process: BG/NBD's, with a
     dropout opportunity right after the first purchase.

@@ -484,17 +484,35 @@ def sample_future_purchases(params, period_ends, x, t_x, T, random_state=None):
     -------
     ndarray of int64, shape (customers, periods)
     """
+    buyers, counts = sample_future_buyers(params, period_ends, x, t_x, T, random_state)
+    dense = np.zeros((np.size(x), counts.shape[1]), dtype=np.int64)
+    dense[buyers] = counts
+    return dense
+
+
+def sample_future_buyers(params, period_ends, x, t_x, T, random_state=None):
+    """:func:`sample_future_purchases` for the customers who buy: their positions and
+    their purchases per period (every other customer buys nothing). Latent rates are
+    drawn for the customers alive at T only.
+
+    Returns
+    -------
+    buyers : ndarray of int64
+    counts : ndarray of int64, shape (len(buyers), periods)
+    """
     r, alpha, s, beta = _unpack(params)
     rng = np.random.default_rng(random_state)
-    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    x, t_x, T = (np.ravel(np.asarray(v, dtype=float)) for v in (x, t_x, T))
     ends = np.asarray(period_ends, dtype=float)
-    alive = rng.random(x.shape) < probability_alive(params, x, t_x, T)
-    rate = rng.gamma(r + x, 1.0 / (alpha + T))
-    death_rate = rng.gamma(s, 1.0 / (beta + T))
+    living = np.flatnonzero(rng.random(x.shape) < probability_alive(params, x, t_x, T))
+    rate = rng.gamma(r + x[living], 1.0 / (alpha + T[living]))
+    death_rate = rng.gamma(s, 1.0 / (beta + T[living]))
     with np.errstate(divide="ignore"):
-        remaining = rng.exponential(1.0, size=x.shape) / death_rate
-    buying = np.minimum(remaining, ends[-1]) * alive
-    return spread_over_periods(rng.poisson(rate * buying), buying, ends, rng)
+        remaining = rng.exponential(1.0, size=living.shape) / death_rate
+    span = np.minimum(remaining, ends[-1])
+    total = rng.poisson(rate * span)
+    buying = np.flatnonzero(total)
+    return living[buying], spread_over_periods(total[buying], span[buying], ends, rng)
 
 
 def mixing_distributions(params):
