@@ -12,7 +12,6 @@ purchases in the next t time units given the customer's history (Fader, Hardie &
 and so contribute little.
 """
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -25,11 +24,6 @@ from ._validation import check_positive_number
 
 # Customers that share one random stream in the value simulation (see _simulated_interval).
 _SIMULATION_BLOCK = 32_768
-
-
-def _threads():
-    """Threads for the value simulation: the cores this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def period_length(period, model_time_unit):
@@ -145,8 +139,7 @@ def _simulated_interval(transaction_model, spend_model, data, value, period_ends
     block = _SIMULATION_BLOCK
     chunk_size = max(block, chunk_size // block * block)
 
-    def simulate(history, spend_history, start, rows):
-        values = np.empty((n_draws, len(history[0])))
+    def simulate(history, spend_history, start, rows, values):
 
         def one_draw(k):
             stream = np.random.default_rng([int(seeds[k]), start // block])
@@ -165,18 +158,18 @@ def _simulated_interval(transaction_model, spend_model, data, value, period_ends
         # NumPy releases the GIL while it draws and computes on whole arrays, so the
         # draws run in parallel on threads; each has its own stream, so the result
         # does not depend on the number of threads.
-        with ThreadPoolExecutor(max_workers=_threads()) as pool:
+        with ThreadPoolExecutor(max_workers=_intervals.worker_threads()) as pool:
             list(pool.map(one_draw, range(n_draws)))
-        return values
 
     def draws_by_chunk():
         for rows in _intervals.chunks(len(data), chunk_size):
             part = data.iloc[rows]
             history, spend_history = transaction_model.history(part), spend_model.history(part)
-            yield np.concatenate([
-                simulate([c[b] for c in history], [c[b] for c in spend_history], rows.start + b.start, part.iloc[b])
-                for b in _intervals.chunks(len(part), block)
-            ], axis=1)
+            values = np.empty((n_draws, len(part)))
+            for b in _intervals.chunks(len(part), block):
+                simulate([c[b] for c in history], [c[b] for c in spend_history], rows.start + b.start, part.iloc[b],
+                         values[:, b])
+            yield values
 
     table = _intervals.interval_table(value.to_numpy(), draws_by_chunk(), level, data.index, "clv")
     table.attrs.update(n_draws=n_draws)
