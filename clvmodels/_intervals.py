@@ -265,13 +265,13 @@ def spread_over_periods(totals, spans, period_ends, rng):
     ndarray of int64, shape (customers, periods)
     """
     n_periods = len(period_ends)
-    counts = np.zeros((len(totals), n_periods), dtype=np.int64)
-    buyers = np.flatnonzero(totals)
-    if buyers.size:
-        owners = np.repeat(np.arange(buyers.size), totals[buyers])
-        times = rng.random(owners.size) * np.broadcast_to(spans, totals.shape)[buyers][owners]
-        periods = np.minimum(np.searchsorted(period_ends, times), n_periods - 1)
-        counts[buyers] = np.bincount(owners * n_periods + periods, minlength=buyers.size * n_periods).reshape(
-            buyers.size, n_periods
-        )
-    return counts
+    if totals.size and totals.min() > 0:  # every row buys (the buyers-only draws): no selection
+        buyers = np.arange(totals.size)
+    else:
+        buyers = np.flatnonzero(totals)
+    owners = np.repeat(buyers, totals[buyers])
+    times = rng.random(owners.size)
+    times *= spans if np.ndim(spans) == 0 else np.broadcast_to(spans, totals.shape)[owners]
+    periods = np.minimum(np.searchsorted(period_ends, times), n_periods - 1)
+    periods += owners * n_periods
+    return np.bincount(periods, minlength=len(totals) * n_periods).reshape(len(totals), n_periods)
