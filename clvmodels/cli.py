@@ -76,7 +76,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import _base, _cli_engines, _io
+from . import _base, _cli_engines, _cli_periods, _io
 from ._progress import Progress, format_seconds
 from ._units import DAYS_PER_UNIT, check_time_unit
 from ._validation import (
@@ -128,7 +128,7 @@ RFM_COLUMNS = {"frequency", "recency", "T"}
 FORECAST_DEFAULTS = {"horizon": 12, "period": "M", "discount_rate": 0.01, "margin": 1.0}
 DATA_SETTINGS = ("customer_col", "date_col", "amount_col", "date_format", "sep", "time_unit", "observation_end")
 # Settings added after format version 1 of the model file: absent from older files (None).
-LATER_SETTINGS = ("date_unit", "timezone", "decimal")
+LATER_SETTINGS = ("date_unit", "timezone", "decimal", "start_col", "end_col")
 SETTINGS = (*DATA_SETTINGS, *FORECAST_DEFAULTS, "penalizer", *LATER_SETTINGS)
 OUTPUT_COLUMNS = (
     "frequency", "recency", "T", "monetary_value", "probability_alive", "expected_purchases",
@@ -244,11 +244,9 @@ def parse_period(text):
 
 def _purchase_models():
     """The registered purchase models of continuous-time RFM data (frequency, recency,
-    T), the data these commands summarise; discrete-time models such as BG/BB need
-    other columns."""
-    from ._families import registered_models
-
-    return {key: cls for key, cls in registered_models("transaction").items() if set(cls.rfm_columns) <= RFM_COLUMNS}
+    T), which ``compare`` and the engines summarise; the models counted in periods
+    (BG/BB, sBG, BdW) are in :mod:`clvmodels._cli_periods`."""
+    return _cli_periods.models_by_kind()["continuous"]
 
 
 def _model_keys(text):
@@ -257,8 +255,12 @@ def _model_keys(text):
     keys = [key.strip() for key in str(text).split(",") if key.strip()]
     unknown = [key for key in keys if key not in known]
     if not keys or unknown:
+        name = (unknown or [text])[0]
+        kind = _cli_periods.kind_of(name)
+        why = (f" ({name} is counted in periods: see 'clvmodels report --model {name}')"
+               if kind not in (None, "continuous") else "")
         raise argparse.ArgumentTypeError(
-            f"{(unknown or [text])[0]!r} is not a purchase model; choose from {', '.join(sorted(known))}"
+            f"{name!r} is not a purchase model of continuous time{why}; choose from {', '.join(sorted(known))}"
         )
     if len(set(keys)) != len(keys):
         raise argparse.ArgumentTypeError(f"{text!r} names a model twice")
@@ -266,9 +268,13 @@ def _model_keys(text):
 
 
 def _add_model_option(parser):
+    kinds = _cli_periods.models_by_kind()
     parser.add_argument(
-        "--model", dest="model_key", choices=sorted(_purchase_models()), metavar="KEY",
-        help=f"purchase model: {', '.join(sorted(_purchase_models()))} (default {DEFAULT_MODEL})",
+        "--model", dest="model_key", choices=sorted(_cli_periods.all_models()), metavar="KEY",
+        help=f"purchase model: {', '.join(sorted(kinds['continuous']))} (default {DEFAULT_MODEL}); "
+        f"discrete-time: {', '.join(sorted(kinds['discrete']))} (a transaction log summarised in calendar "
+        f"periods, see --period); contractual: {', '.join(sorted(kinds['contractual']))} (TRANSACTIONS is a "
+        "subscription table: customer, start, end (empty while active), see --start-col, --end-col)",
     )
 
 
@@ -282,6 +288,13 @@ def _add_input_options(parser):
     source.add_argument("--dataset", choices=sorted(DATASETS), help="use a bundled data set instead of a file")
     source.add_argument("--customer-col", metavar="COLUMN", help="customer id column (default customer_id)")
     source.add_argument("--date-col", metavar="COLUMN", help="purchase date column (default date)")
+    source.add_argument(
+        "--start-col", metavar="COLUMN", help="with --model sbg|bdw: subscription start date column (default start)"
+    )
+    source.add_argument(
+        "--end-col", metavar="COLUMN",
+        help="with --model sbg|bdw: subscription end date column, empty while active (default end)",
+    )
     source.add_argument(
         "--amount-col", metavar="COLUMN",
         help="purchase amount column; needed for monetary_value, expected_spend and clv "
@@ -318,12 +331,20 @@ def _add_forecast_options(parser):
     group.add_argument("--horizon", type=_positive_int, metavar="N", help="number of periods to forecast (default 12)")
     group.add_argument(
         "--period", type=parse_period, metavar="PERIOD",
-        help="length of one period: a unit (D, W, M, Q, Y) or a number of time units (default M)",
+        help="length of one period: a unit (D, W, M, Q, Y) or a number of time units (default M). "
+        "With --model bgbb: the calendar period of one transaction opportunity (D, W, M, Q or Y; default Y, "
+        "weeks start on Monday): several transactions in one period count as one, and the horizon, the "
+        "discounting and the model's time unit are in these periods. With --model sbg|bdw: the renewal "
+        "period (D, W, M, Q or Y counted from each start date; default M)",
     )
     group.add_argument(
         "--discount-rate", type=_non_negative, metavar="RATE", help="discount rate per period for the CLV (default 0.01)"
     )
-    group.add_argument("--margin", type=_non_negative, metavar="FRACTION", help="profit margin applied to spend (default 1.0)")
+    group.add_argument(
+        "--margin", type=_non_negative, metavar="FRACTION",
+        help="profit margin applied to spend (default 1.0); with --model sbg|bdw: the profit per subscriber "
+        "per period, so clv = margin x derl (default 1.0: clv in periods of margin)",
+    )
     group.add_argument(
         "--interval", type=_level, metavar="LEVEL",
         help="also write LEVEL prediction intervals (e.g. 0.9): purchases_lower/_median/_upper "
@@ -398,6 +419,11 @@ def build_parser():
     report.add_argument(
         "--calibration-end", metavar="DATE", help="last day of the calibration period (default 1997-09-30 for cdnow)"
     )
+    report.add_argument(
+        "--calibration-periods", type=_positive_int, metavar="N",
+        help="with --model sbg|bdw: fit on the first N periods of each subscriber's tenure and compare the "
+        "later survival (default: half the longest tenure)",
+    )
     report.add_argument("--title", metavar="TEXT", help="report title")
     report.add_argument(
         "--compare", type=_model_keys, metavar="KEYS",
@@ -446,9 +472,18 @@ def resolve_settings(args, base=None):
         if value is not None:
             settings[key] = value
     settings["model"] = getattr(args, "model_key", None) or settings.get("model") or DEFAULT_MODEL
+    settings["kind"] = _cli_periods.kind_of(settings["model"]) or "continuous"
     if settings.get("amount_col") == "":
         settings["amount_col"] = None
-    if settings["customer_col"] in OUTPUT_COLUMNS:
+    if settings["kind"] != "continuous":
+        _period_settings(args, settings, base)
+    else:
+        for option in ("start_col", "end_col"):
+            if getattr(args, option, None):
+                raise UsageError(f"--{option.replace('_', '-')} is for subscription tables (--model "
+                                 f"{'|'.join(sorted(_cli_periods.models_by_kind()['contractual']))})")
+    outputs = OUTPUT_COLUMNS if settings["kind"] == "continuous" else _cli_periods.output_columns(settings["kind"])
+    if settings["customer_col"] in outputs:
         raise UsageError(
             f"--customer-col {settings['customer_col']!r} has the name of an output column; rename the column"
         )
@@ -465,6 +500,46 @@ def resolve_settings(args, base=None):
     for key in COVARIATE_SETTINGS:  # kept by the transaction model itself, not the bundle's settings
         settings[key] = list(getattr(args, key, None) or [])
     return settings
+
+
+def _period_settings(args, settings, base):
+    """Settings of the models counted in periods (BG/BB; sBG, BdW): the period is the
+    model's time unit; options that do not apply are refused rather than ignored."""
+    key, kind = settings["model"], settings["kind"]
+    given = {option: getattr(args, attribute, None) for option, attribute in (
+        ("--engine", "engine"), ("--interval", "interval"), ("--purchase-covariates", "purchase_covariates"),
+        ("--dropout-covariates", "dropout_covariates"))}
+    if given["--engine"] == "pandas":
+        given["--engine"] = None
+    if kind == "contractual":
+        given["--dataset"] = args.dataset
+        given["--amount-col"] = args.amount_col
+        given["--date-col"] = args.date_col
+        settings["start_col"] = settings.get("start_col") or "start"
+        settings["end_col"] = settings.get("end_col") or "end"
+        settings["amount_col"] = None
+    else:
+        given["--start-col"], given["--end-col"] = args.start_col, args.end_col
+    if base is None:
+        given["--time-unit"] = args.time_unit
+    for option, value in given.items():
+        if value:
+            advice = (" (give the profit per period with --margin)" if option == "--amount-col" else
+                      " (a subscription table is read from a file)" if option == "--dataset" else
+                      "; the model's time unit is --period" if option == "--time-unit" else "")
+            raise UsageError(f"{option} does not apply to --model {key}{advice}")
+    period = args.period if args.period is not None else (base or {}).get("period")
+    if base is not None and args.period is not None and args.period != base.get("period"):
+        raise UsageError(
+            f"--period {args.period} differs from the period of the model file ({base.get('period')}), in which "
+            "the model's parameters are counted"
+        )
+    try:
+        period = _cli_periods.check_period(period or _cli_periods.DEFAULT_PERIOD[kind], key)
+        settings["discount_rate"] = _cli_periods.check_discount_rate(settings["discount_rate"], key)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    settings["period"] = settings["time_unit"] = period
 
 
 MAX_HORIZON_PERIODS = 100_000
@@ -549,10 +624,16 @@ class Source:
             raise UsageError(problem)
 
     def read(self, settings, progress):
-        needed = [settings["customer_col"], settings["date_col"]]
-        if settings["amount_col"]:
-            needed.append(settings["amount_col"])
-        needed += _covariate_columns(settings)
+        kind = settings.get("kind", "continuous")
+        if kind == "continuous":
+            needed = [settings["customer_col"], settings["date_col"]]
+            if settings["amount_col"]:
+                needed.append(settings["amount_col"])
+            needed += _covariate_columns(settings)
+            text_cols = [settings["date_col"]]
+        else:
+            needed = _cli_periods.needed_columns(settings, kind)
+            text_cols = _cli_periods.date_columns(settings, kind)
         with progress.step(f"read {self.name}") as step:
             if self.dataset:
                 from .datasets import load_cdnow
@@ -564,7 +645,7 @@ class Source:
                 data = _cli_engines.read_parquet_pandas(self.path, needed)
             else:
                 data = _io.read_transactions(
-                    self.path, needed, id_col=settings["customer_col"], text_cols=[settings["date_col"]],
+                    self.path, needed, id_col=settings["customer_col"], text_cols=text_cols,
                     sep=settings["sep"], decimal=settings.get("decimal"), step=step,
                 )
             step.detail = f"{len(data):,} rows"
@@ -808,7 +889,13 @@ def load_bundle(path):
         check_format_version(record.get("format_version"), BUNDLE_VERSION)
     except ValueError as error:
         raise _bundle_error(path, str(error)) from None
-    transaction_model = _model_part(record, "transaction_model", path, ("expected_purchases", "probability_alive"))
+    transaction_model = _model_part(record, "transaction_model", path, ("probability_alive",))
+    kind = _cli_periods.kind_of(getattr(transaction_model, "key", None))
+    needs = {"continuous": ("expected_purchases",), "discrete": ("expected_purchases",),
+             "contractual": ("expected_residual_lifetime",)}.get(kind)
+    if needs is None or not all(hasattr(transaction_model, method) for method in needs):
+        raise _bundle_error(path, f"'transaction_model': {type(transaction_model).__name__} cannot serve as "
+                                  "transaction model")
     spend_model = None
     if record.get("spend_model") is not None:
         spend_model = _model_part(record, "spend_model", path, ("expected_spend",))
@@ -984,6 +1071,8 @@ def run_forecast(args, progress):
     settings = resolve_settings(args)
     source = Source(args)
     _outputs(args)
+    if settings["kind"] != "continuous":
+        return _run_periods(args, settings, source, progress, out=args.out, model_out=args.model_out)
     with _cli_engines.dask_client(args, progress):
         rfm, n_rows = _read_rfm(source, settings, progress)
         transaction_model, spend_model = fit_models(rfm, settings, progress)
@@ -1062,6 +1151,8 @@ def run_fit(args, progress):
     settings = resolve_settings(args)
     source = Source(args)
     _outputs(args)
+    if settings["kind"] != "continuous":
+        return _run_periods(args, settings, source, progress, model_out=args.model_out)
     with _cli_engines.dask_client(args, progress):
         rfm, n_rows = _read_rfm(source, settings, progress)
         transaction_model, spend_model = fit_models(rfm, settings, progress)
@@ -1090,6 +1181,8 @@ def run_predict(args, progress):
     for key in COVARIATE_SETTINGS:
         settings[key] = list(getattr(transaction_model, key, None) or [])
     _outputs(args)
+    if settings["kind"] != "continuous":
+        return _run_periods(args, settings, source, progress, out=args.out, models=(transaction_model, spend_model))
     with _cli_engines.dask_client(args, progress):
         rfm, _ = _read_rfm(source, settings, progress)
         forecast = _score_and_write(rfm, transaction_model, spend_model, settings, args.out, progress,
@@ -1097,6 +1190,55 @@ def run_predict(args, progress):
         n_customers = len(rfm)
     _print_results(transaction_model, spend_model, forecast, settings)
     return f"{n_customers:,} customers -> {args.out}"
+
+
+# ----- models counted in periods: BG/BB (discrete time), sBG and BdW (contractual) ----------
+def _run_periods(args, settings, source, progress, *, out=None, model_out=None, models=None):
+    """forecast, fit and predict for the models of :mod:`clvmodels._cli_periods`: read,
+    summarise, fit (unless ``models`` come from a model file), score, write."""
+    if _cli_engines.writes_dataset(args):
+        raise UsageError(f"--model {settings['model']}: --out must be a file (.csv, .csv.gz or .parquet)")
+    kind = settings["kind"]
+    with source.user_errors():
+        data = source.read(settings, progress)
+    with progress.step("summarise") as step, source.user_errors():
+        table = _cli_periods.summarise(_cli_periods.blank_dates_missing(data, settings, kind), settings, kind)
+        step.detail = (f"{len(table):,} customers, observation end {table.attrs.get('observation_end')}, "
+                       f"period {table.attrs.get('time_unit')}")
+    if not table.index.is_monotonic_increasing:
+        table = _sort_by_id(table)
+    if models is None:
+        models = _fit_period_models(table, settings, progress)
+    model, spend_model = models
+    forecast = None
+    if out:
+        with progress.step("score") as step:
+            forecast = _cli_periods.score(table, model, spend_model, settings, kind)
+            step.detail = f"{len(forecast):,} customers"
+        check_forecast(forecast)
+        _write_forecast(forecast, settings, out, progress)
+    if model_out:
+        _write_model_file(bundle_record(model, spend_model, settings, table, source, len(data)), model_out, progress)
+    text = "\n\n".join(format_model(m) for m in models if m is not None)
+    if forecast is not None:
+        text += "\n\n" + _cli_periods.format_forecast(forecast, settings, kind, settings["customer_col"])
+    _print(text)
+    return f"{len(table):,} customers -> {out or model_out}"
+
+
+def _fit_period_models(table, settings, progress):
+    """The chosen model of periods and, for BG/BB with amounts, Gamma-Gamma on the
+    repeat periods' mean amounts."""
+    from .gamma_gamma import GammaGammaModel
+
+    penalizer = float(settings.get("penalizer") or 0.0)
+    with progress.step("fit") as step:
+        model = _cli_periods.all_models()[settings["model"]](penalizer=penalizer).fit(table)
+        spend_model = None
+        if settings["kind"] == "discrete" and settings.get("amount_col"):
+            spend_model = GammaGammaModel(penalizer=penalizer).fit(table)
+        step.detail = ", ".join(type(m).__name__ for m in (model, spend_model) if m is not None)
+    return model, spend_model
 
 
 def _holdout_dates(args, settings):
@@ -1113,7 +1255,14 @@ def _holdout_dates(args, settings):
 def run_report(args, progress):
     settings = resolve_settings(args)
     source = Source(args)
+    if settings["kind"] == "contractual":
+        return _run_contractual_report(args, settings, source, progress)
+    if args.calibration_periods is not None:
+        raise UsageError(f"--calibration-periods is for subscription tables (--model "
+                         f"{'|'.join(sorted(_cli_periods.models_by_kind()['contractual']))}); use --calibration-end")
     calibration_end, observation_end = _holdout_dates(args, settings)
+    if settings["kind"] == "discrete":
+        return _run_discrete_report(args, settings, source, calibration_end, observation_end, progress)
     _require_extra("matplotlib", "plot", "the report's figures")
     _outputs(args)
     with source.user_errors():
@@ -1131,6 +1280,74 @@ def run_report(args, progress):
             discount_rate=settings["discount_rate"], margin=settings["margin"],
             datetime_format=settings["date_format"], title=args.title, model=settings["model"],
             compare=args.compare, currency=args.currency, data_source=source.name,
+        )
+    return f"report -> {args.out}"
+
+
+def _report_common(args, settings, source):
+    return dict(
+        customer_col=settings["customer_col"], horizon=settings["horizon"], period=settings["period"],
+        discount_rate=settings["discount_rate"], datetime_format=settings["date_format"], title=args.title,
+        model=settings["model"], currency=args.currency, data_source=source.name,
+    )
+
+
+def _run_discrete_report(args, settings, source, calibration_end, observation_end, progress):
+    """report --model bgbb: the discrete calibration/holdout split of the transaction log."""
+    from .discrete import discrete_calibration_holdout_split
+
+    for option, value in (("--amount-col", args.amount_col), ("--compare", args.compare)):
+        if value:
+            raise UsageError(f"{option} does not apply to the report of --model {settings['model']}, which "
+                             "validates the transactions per period")
+    settings["amount_col"] = None  # a data set's amounts are not used
+    _require_extra("matplotlib", "plot", "the report's figures")
+    _outputs(args)
+    with source.user_errors():
+        transactions = source.read(settings, progress)
+    from .report import validation_report
+
+    with progress.step(f"report {args.out}"), _io.atomic_path(args.out) as temporary:
+        with source.user_errors():
+            discrete_calibration_holdout_split(
+                transactions, settings["customer_col"], settings["date_col"], period=settings["period"],
+                calibration_end=calibration_end, observation_end=observation_end,
+                datetime_format=settings["date_format"], date_unit=settings["date_unit"],
+                timezone=settings["timezone"],
+            )
+            transactions = read_dates(transactions, settings)
+        validation_report(
+            transactions, temporary, date_col=settings["date_col"], calibration_end=calibration_end,
+            observation_end=observation_end, margin=settings["margin"], **_report_common(args, settings, source),
+        )
+    return f"report -> {args.out}"
+
+
+def _run_contractual_report(args, settings, source, progress):
+    """report --model sbg|bdw: fit on the first --calibration-periods of tenure, compare later survival."""
+    from .discrete import tenure_summary
+
+    for option, value in (("--calibration-end", args.calibration_end), ("--compare", args.compare)):
+        if value:
+            advice = "; use --calibration-periods" if option == "--calibration-end" else ""
+            raise UsageError(f"{option} does not apply to the report of --model {settings['model']}{advice}")
+    _require_extra("matplotlib", "plot", "the report's figures")
+    _outputs(args)
+    with source.user_errors():
+        data = _cli_periods.blank_dates_missing(source.read(settings, progress), settings, "contractual")
+    from .report import validation_report
+
+    with progress.step(f"report {args.out}"), _io.atomic_path(args.out) as temporary:
+        with source.user_errors():
+            tenure_summary(data, settings["customer_col"], settings["start_col"], settings["end_col"],
+                           period=settings["period"], observation_end=settings["observation_end"],
+                           datetime_format=settings["date_format"], date_unit=settings["date_unit"],
+                           timezone=settings["timezone"])
+            data = _cli_periods.read_subscription_dates(data, settings)
+        validation_report(
+            data, temporary, start_col=settings["start_col"], end_col=settings["end_col"],
+            calibration_periods=args.calibration_periods, observation_end=settings["observation_end"],
+            margin=settings["margin"], **_report_common(args, settings, source),
         )
     return f"report -> {args.out}"
 

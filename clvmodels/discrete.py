@@ -21,8 +21,10 @@ import pandas as pd
 
 from ._validation import Problems, datetime_column, require_columns, require_dataframe
 from .data import (
+    _check_spend_sums,
     _Clock,
     _end_tick,
+    _mean_or_zero,
     _PurchaseDays,
     _purchase_days,
     _DateReading,
@@ -74,6 +76,7 @@ def discrete_rfm_summary(
     transactions,
     customer_col="customer_id",
     date_col="date",
+    amount_col=None,
     *,
     period="Y",
     observation_end=None,
@@ -92,6 +95,11 @@ def discrete_rfm_summary(
         One row per transaction record; several in one period count as one.
     customer_col, date_col : str
         Customer id and date columns, read as by :func:`clvmodels.rfm_summary`.
+    amount_col : str, optional
+        Transaction amounts (>= 0). The amounts of one period are summed, and
+        ``monetary_value`` is the mean of a customer's repeat periods (those after
+        the first), as :func:`clvmodels.rfm_summary` does with days, so that
+        :class:`clvmodels.GammaGammaModel` can be fitted on the table.
     period : {"D", "W", "M", "Q", "Y"}, default "Y"
         The calendar period of one opportunity (weeks start on Monday).
     observation_end : str or datetime-like, optional
@@ -107,7 +115,8 @@ def discrete_rfm_summary(
     pandas.DataFrame
         Indexed by customer id (sorted), float columns ``frequency`` (periods after
         the first with a transaction), ``recency`` (the last such period, counted
-        from the first; 0 if none) and ``n_periods`` (opportunities observed).
+        from the first; 0 if none) and ``n_periods`` (opportunities observed);
+        with ``amount_col`` also ``monetary_value`` (0 without a repeat period).
         ``attrs``: ``time_unit`` (the period code: the models' time unit),
         ``observation_end`` (the last day of the last period counted) and
         ``first_period`` (first day of the earliest acquisition period). Customers
@@ -145,7 +154,7 @@ def discrete_rfm_summary(
     code = _check_period(period, problems)
     clock = _Clock.for_unit("D", problems)
     reading = _DateReading(datetime_format, date_unit, timezone)
-    log = _read_transactions(transactions, customer_col, date_col, None, clock, reading, problems)
+    log = _read_transactions(transactions, customer_col, date_col, amount_col, clock, reading, problems)
     end = None
     if observation_end is not None:
         end = _end_tick(observation_end, "observation_end", clock, reading, problems)
@@ -154,7 +163,10 @@ def discrete_rfm_summary(
     problems.raise_if_any()
     last = _last_complete_period(end, log, code)
     by_period, customer_ids = _periods_with_transactions(log, code, last, date_col)
+    _check_spend_sums(by_period, amount_col)
     columns, keep = _discrete_columns(by_period, last)
+    if by_period.spend is not None:
+        columns["monetary_value"] = _mean_or_zero(by_period.spend_per_customer(skip_first=True), columns["frequency"])
     frame = _rfm_frame(customer_ids, by_period, keep, columns)
     frame.attrs.update(time_unit=code, observation_end=_period_last_day(last, code),
                        first_period=_period_start(int(by_period.tick.min()), code))
@@ -278,7 +290,11 @@ def _periods_with_transactions(log, period, last, date_col):
             f"invalid transactions: column {date_col!r}: no transaction falls in a complete "
             f"period ({period}) by observation_end"
         )
-    return _PurchaseDays(customer[first_of_run], periods[first_of_run], None), customer_ids
+    spend = None
+    if days.spend is not None:  # the amounts of each (customer, period), summed
+        with np.errstate(over="ignore"):  # an overflow to inf is reported by _check_spend_sums
+            spend = np.add.reduceat(days.spend[keep], np.flatnonzero(first_of_run))
+    return _PurchaseDays(customer[first_of_run], periods[first_of_run], spend), customer_ids
 
 
 def _discrete_columns(by_period, last):
