@@ -20,11 +20,8 @@ one-line errors (exit status 2).
 import numpy as np
 import pandas as pd
 
-from ._families import registered_models
+from ._families import model_kind, registered_models
 
-CONTINUOUS_COLUMNS = frozenset({"frequency", "recency", "T"})
-DISCRETE_COLUMNS = frozenset({"frequency", "recency", "n_periods"})
-CONTRACT_COLUMNS = frozenset({"tenure", "churned"})
 KINDS = ("continuous", "discrete", "contractual")
 # Periods of one transaction opportunity or one renewal: calendar periods.
 PERIOD_CODES = ("D", "W", "M", "Q", "Y")
@@ -38,14 +35,10 @@ CONTRACT_OUTPUT = ("tenure", "churned", "probability_alive_next_period", "derl",
 
 
 def models_by_kind():
-    """``{kind: {key: class}}`` of every registered model the command line can fit."""
-    transaction = registered_models("transaction")
-    return {
-        "continuous": {k: c for k, c in transaction.items() if set(c.rfm_columns) <= CONTINUOUS_COLUMNS},
-        "discrete": {k: c for k, c in transaction.items() if set(c.rfm_columns) == DISCRETE_COLUMNS},
-        "contractual": {k: c for k, c in registered_models("contractual").items()
-                        if set(c.rfm_columns) == CONTRACT_COLUMNS},
-    }
+    """``{kind: {key: class}}`` of every registered model the command line can fit
+    (:func:`clvmodels._families.model_kind`)."""
+    models = {**registered_models("transaction"), **registered_models("contractual")}
+    return {kind: {k: c for k, c in models.items() if model_kind(c) == kind} for kind in KINDS}
 
 
 def all_models():

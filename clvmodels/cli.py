@@ -1339,11 +1339,16 @@ def _run_contractual_report(args, settings, source, progress):
 
     with progress.step(f"report {args.out}"), _io.atomic_path(args.out) as temporary:
         with source.user_errors():
-            tenure_summary(data, settings["customer_col"], settings["start_col"], settings["end_col"],
-                           period=settings["period"], observation_end=settings["observation_end"],
-                           datetime_format=settings["date_format"], date_unit=settings["date_unit"],
-                           timezone=settings["timezone"])
+            table = tenure_summary(data, settings["customer_col"], settings["start_col"], settings["end_col"],
+                                   period=settings["period"], observation_end=settings["observation_end"],
+                                   datetime_format=settings["date_format"], date_unit=settings["date_unit"],
+                                   timezone=settings["timezone"])
             data = _cli_periods.read_subscription_dates(data, settings)
+        longest = int(table["tenure"].max())
+        periods = args.calibration_periods or max(1, longest // 2)
+        if periods >= longest:
+            raise UsageError(f"{source.name}: --calibration-periods {periods} leaves no later period to compare: "
+                             f"the longest tenure is {longest} periods")
         validation_report(
             data, temporary, start_col=settings["start_col"], end_col=settings["end_col"],
             calibration_periods=args.calibration_periods, observation_end=settings["observation_end"],

@@ -34,7 +34,10 @@ from .data import (
     _starts_of_runs,
 )
 
-__all__ = ["discrete_rfm_summary", "discrete_calibration_holdout_split", "tenure_summary", "tenure_from_survivors"]
+__all__ = [
+    "discrete_rfm_summary", "discrete_calibration_holdout_split", "tenure_summary", "tenure_from_survivors",
+    "censor_tenure",
+]
 
 _PERIODS = ("D", "W", "M", "Q", "Y")
 # 1970-01-01, day 0, was a Thursday: shifting by 3 days makes weeks start on Monday.
@@ -537,3 +540,56 @@ def _check_period_or_raise(period):
     problems.raise_if_any()
     return code
 
+
+
+def censor_tenure(data, periods):
+    """The (tenure, churned) table as it stood after each customer's first ``periods``
+    periods: the calibration part of a contractual holdout check.
+
+    A customer who churned in period ``periods`` or earlier is unchanged; anyone
+    else is active with tenure min(tenure, ``periods``). Fit a contractual model on
+    the result, then compare its survival beyond ``periods`` with the observed one
+    (:func:`clvmodels.evaluation.observed_survival`,
+    :func:`clvmodels.evaluation.survival_comparison`), as Fader & Hardie (2007)
+    fit seven years and project the next five.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        ``tenure`` and ``churned``, e.g. from :func:`tenure_summary`; other columns
+        (such as weights) are kept.
+    periods : int
+        Whole periods of tenure to keep, >= 1.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy of ``data`` with ``tenure`` and ``churned`` censored; ``attrs``
+        adds ``calibration_periods``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import clvmodels as clv
+    >>> table = pd.DataFrame({"tenure": [2.0, 5.0, 6.0], "churned": [True, True, False]})
+    >>> clv.censor_tenure(table, 3)
+       tenure  churned
+    0     2.0     True
+    1     3.0    False
+    2     3.0    False
+    """
+    require_dataframe(data, "data")
+    problems = Problems("data")
+    require_columns(data, ("tenure", "churned"), problems)
+    whole = isinstance(periods, (int, np.integer, float, np.floating)) and not isinstance(periods, bool)
+    if not whole or not np.isfinite(periods) or periods < 1 or periods != int(periods):
+        problems.add(None, f"periods must be a whole number >= 1, got {periods!r}")
+    problems.raise_if_any()
+    tenure = pd.to_numeric(data["tenure"]).to_numpy(dtype=float)
+    churned = data["churned"].to_numpy().astype(bool)
+    kept = churned & (tenure <= periods)
+    table = data.copy()
+    table["tenure"] = np.minimum(tenure, float(periods))
+    table["churned"] = kept
+    table.attrs = {**data.attrs, "calibration_periods": int(periods)}
+    return table

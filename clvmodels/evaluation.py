@@ -50,6 +50,8 @@ __all__ = [
     "compare_models",
     "interval_coverage",
     "survival_comparison",
+    "observed_survival",
+    "holdout_by_pattern",
     "spend_frequency_correlation",
     "verdict",
 ]
@@ -890,6 +892,113 @@ def survival_comparison(model, survivors, *, calibration_periods=None):
         holdout_mape=float(100 * errors[holdout].mean()) if holdout.any() else np.nan,
         time_unit=getattr(model, "time_unit_", None),
     )
+    return table
+
+
+def observed_survival(data, sample_weight=None):
+    """The share of customers still active after 0, 1, 2, ... periods of tenure, from
+    (tenure, churned) records with customers still active observed for different
+    lengths (Kaplan-Meier).
+
+    A churned customer of ``tenure`` t left in period t; an active one of tenure t
+    has renewed t times and her later periods are not yet seen. Of the n(t)
+    customers at risk in period t (tenure >= t), d(t) churned in it, and
+    S(t) = prod_{k <= t} (1 - d(k) / n(k)), the same S(t) the contractual models'
+    likelihood describes (Fader & Hardie 2007, eq. 5). For a single cohort all
+    observed equally long, cohort size x S(t) are the survivor counts.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        ``tenure`` and ``churned``, e.g. from :func:`clvmodels.tenure_summary`.
+    sample_weight : array-like or str, optional
+        Customers each row stands for.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by period t = 0 .. the longest tenure (``period``), columns
+        ``at_risk``, ``churned`` (customers, 0 at t = 0), ``survival`` and
+        ``survivors`` (number of customers x survival, what
+        :func:`survival_comparison` takes). ``attrs``: ``n_customers``,
+        ``time_unit``.
+
+    Examples
+    --------
+    >>> import clvmodels as clv
+    >>> table = clv.tenure_from_survivors([1000, 631, 468])
+    >>> clv.evaluation.observed_survival(table, sample_weight="weight")["survivors"].tolist()
+    [1000.0, 631.0, 468.0]
+    """
+    require_dataframe(data, "data")
+    arrays = check_rfm(data, ("tenure", "churned"), what="data")
+    tenure, churned = arrays["tenure"], arrays["churned"]
+    problems = Problems("data")
+    problems.add_if("tenure", tenure != np.round(tenure), "are not whole numbers of periods")
+    problems.add_if("churned", (churned != 0) & (churned != 1), "are not 0/1 (False/True)")
+    problems.add_if("tenure", (churned == 1) & (tenure < 1), "are below 1 for churned customers")
+    problems.raise_if_any()
+    weights = check_sample_weight(sample_weight, data)
+    last = int(tenure.max())
+    whole = tenure.astype(np.int64)
+    # Customers whose tenure is at least t are at risk in period t: a reversed cumulative count.
+    reaching = np.bincount(whole, weights=weights, minlength=last + 1)
+    at_risk = np.cumsum(reaching[::-1])[::-1]
+    left = np.bincount(whole, weights=weights * (churned == 1), minlength=last + 1)
+    left[0] = 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        hazard = np.where(at_risk > 0, left / at_risk, 0.0)
+    survival = np.cumprod(1.0 - hazard)
+    total = float(weights.sum())
+    table = pd.DataFrame(
+        {"at_risk": at_risk, "churned": left, "survival": survival, "survivors": total * survival},
+        index=pd.Index(np.arange(last + 1), name="period"),
+    )
+    table.attrs.update(n_customers=total, time_unit=data.attrs.get("time_unit"))
+    return table
+
+
+def holdout_by_pattern(transaction_model, split, comparison=None):
+    """Holdout transactions and P(alive) by calibration history, for discrete-time models.
+
+    Customers of the same calibration history (the model's columns, e.g. frequency,
+    recency and n_periods for BG/BB) share one prediction; FHS 2010 (Fader, Hardie &
+    Shang, Marketing Science 29(6), Table 3 and Figure 6) compare each pattern's
+    mean holdout transactions with the model's conditional expectation.
+
+    Parameters
+    ----------
+    transaction_model : fitted transaction model
+    split : pandas.DataFrame
+        Output of :func:`clvmodels.discrete_calibration_holdout_split`.
+    comparison : pandas.DataFrame, optional
+        :func:`holdout_comparison` of the model and split, if already computed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per distinct history (index: the model's columns), sorted by them;
+        columns ``n_customers``, ``probability_alive`` (at the end of calibration),
+        ``actual`` and ``predicted`` (mean holdout transactions per customer) and
+        ``actual_total``, ``predicted_total``. ``attrs``: the split's, and
+        ``duration_holdout`` when one length.
+    """
+    _require_fitted(transaction_model)
+    if comparison is None:
+        comparison = holdout_comparison(transaction_model, split)
+    columns = list(transaction_model.rfm_columns)
+    frame = split[columns].copy()
+    frame["n_customers"] = 1
+    for name, source in (("probability_alive", "probability_alive"), ("actual_total", "actual_purchases"),
+                         ("predicted_total", "predicted_purchases")):
+        frame[name] = comparison[source].to_numpy(dtype=float)
+    grouped = frame.groupby(columns, sort=True)
+    table = grouped[["n_customers", "actual_total", "predicted_total"]].sum()
+    table["probability_alive"] = grouped["probability_alive"].first()
+    table["actual"] = table["actual_total"] / table["n_customers"]
+    table["predicted"] = table["predicted_total"] / table["n_customers"]
+    table = table[["n_customers", "probability_alive", "actual", "predicted", "actual_total", "predicted_total"]]
+    table.attrs = dict(comparison.attrs)
     return table
 
 
