@@ -931,13 +931,8 @@ def observed_survival(data, sample_weight=None):
     [1000.0, 631.0, 468.0]
     """
     require_dataframe(data, "data")
-    arrays = check_rfm(data, ("tenure", "churned"), what="data")
+    arrays = check_rfm(data, ("tenure", "churned"), what="data")  # whole tenures, churned 0/1, >= 1 if churned
     tenure, churned = arrays["tenure"], arrays["churned"]
-    problems = Problems("data")
-    problems.add_if("tenure", tenure != np.round(tenure), "are not whole numbers of periods")
-    problems.add_if("churned", (churned != 0) & (churned != 1), "are not 0/1 (False/True)")
-    problems.add_if("tenure", (churned == 1) & (tenure < 1), "are below 1 for churned customers")
-    problems.raise_if_any()
     weights = check_sample_weight(sample_weight, data)
     last = int(tenure.max())
     whole = tenure.astype(np.int64)
