@@ -144,6 +144,15 @@ output: one row per customer, sorted by customer id, with the columns
   without --amount-col: no monetary_value, expected_spend and clv;
   with --interval: purchases_lower, purchases_median, purchases_upper and,
   with amounts, clv_lower, clv_upper.
+--model bgbb (one opportunity per --period): frequency, recency, n_periods
+  (in periods), [monetary_value], probability_alive, expected_transactions
+  (in the next --horizon periods), dert (discounted expected residual
+  transactions, no horizon), [expected_spend, clv (over the horizon),
+  residual_value = margin x expected_spend x dert] with --amount-col.
+--model sbg|bdw (renewal every --period): tenure, churned,
+  probability_alive_next_period (still a subscriber after the next renewal),
+  derl (discounted expected residual lifetime in periods, at the next
+  renewal), clv = --margin (profit per period) x derl.
 The file is replaced only by a complete new one; the same input gives the
 same bytes.
 exit status: 0 success, 2 bad command line or input, 1 internal failure."""
