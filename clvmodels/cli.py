@@ -13,6 +13,20 @@ a key of :func:`clvmodels.registered_models` ``("transaction")`` (default
 ``bgnbd``); ``compare`` fits several on a calibration period and prints
 :func:`clvmodels.evaluation.compare_models`, the best value per column marked.
 
+Models counted in periods (:mod:`clvmodels._cli_periods`; not ``compare``):
+``--model bgbb`` summarises the transaction log with
+:func:`clvmodels.discrete_rfm_summary` in calendar periods of ``--period`` (one
+transaction opportunity each; the model's time unit) and writes P(alive), the
+expected transactions of the next ``--horizon`` periods, DERT and, with
+``--amount-col``, Gamma-Gamma's spend, the CLV over the horizon and the residual
+value. ``--model sbg|bdw`` reads a subscription table (``--customer-col``,
+``--start-col``, ``--end-col``, the end empty while active), summarised by
+:func:`clvmodels.tenure_summary` with renewal period ``--period``, and writes the
+probability of being a subscriber after the next renewal, DERL and the CLV =
+``--margin`` (profit per period) x DERL; ``report`` fits it on the first
+``--calibration-periods`` of tenure and compares the later survival. Options that
+do not apply to the chosen model are refused, not ignored.
+
 Each takes a transaction file (CSV, optionally gzip/bz2/xz-compressed, or Parquet;
 one row per purchase) or ``--dataset cdnow``, the bundled CDNOW master data
 (:func:`clvmodels.datasets.load_cdnow`), for which the defaults are its columns
