@@ -538,6 +538,7 @@ def _period_settings(args, settings, base):
         given["--dataset"] = args.dataset
         given["--amount-col"] = args.amount_col
         given["--date-col"] = args.date_col
+        given["--horizon"] = getattr(args, "horizon", None) if base is None else None
         settings["start_col"] = settings.get("start_col") or "start"
         settings["end_col"] = settings.get("end_col") or "end"
         settings["amount_col"] = None
@@ -548,6 +549,7 @@ def _period_settings(args, settings, base):
     for option, value in given.items():
         if value:
             advice = (" (give the profit per period with --margin)" if option == "--amount-col" else
+                      ": DERL and the CLV sum every future period, discounted" if option == "--horizon" else
                       " (a subscription table is read from a file)" if option == "--dataset" else
                       "; the model's time unit is --period" if option == "--time-unit" else "")
             raise UsageError(f"{option} does not apply to --model {key}{advice}")

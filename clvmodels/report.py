@@ -1440,9 +1440,11 @@ def _periods_report(kind, model, transactions, path, *, started, generated, cust
         settings.update(date_col=date_col, calibration_end=calibration_end)
     else:
         settings.update(start_col=start_col, end_col=end_col, calibration_periods=calibration_periods)
-    settings.update(observation_end=observation_end, period=code, horizon=horizon, discount_rate=discount_rate,
-                    margin=margin, datetime_format=datetime_format, title=title, model=_model_name(model),
-                    currency=currency, data_source=data_source)
+    settings.update(observation_end=observation_end, period=code)
+    if kind == "discrete":
+        settings["horizon"] = horizon
+    settings.update(discount_rate=discount_rate, margin=margin, datetime_format=datetime_format, title=title,
+                    model=_model_name(model), currency=currency, data_source=data_source)
     try:
         import matplotlib  # noqa: F401
     except ImportError as error:

@@ -183,6 +183,7 @@ BAD = {
                        ["--discount-rate", "0.0001"]),
     "engine": (["forecast", "log.csv", "--model", "bgbb", "--engine", "duckdb"], ["--engine", "bgbb"]),
     "interval": (["forecast", "subs.csv", "--model", "sbg", "--interval", "0.9"], ["--interval"]),
+    "horizon of subscriptions": (["forecast", "subs.csv", "--model", "sbg", "--horizon", "5"], ["--horizon"]),
     "covariates": (["forecast", "log.csv", "--model", "bgbb", "--purchase-covariates", "amount"],
                    ["--purchase-covariates"]),
     "unknown model": (["forecast", "log.csv", "--model", "bgbbb"], ["--model", "'bgbbb'"]),
