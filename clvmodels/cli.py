@@ -136,6 +136,22 @@ DATASETS = {
         "calibration_end": "1997-09-30",
         "report_observation_end": "1998-06-30",
     },
+    # Simulated subscriptions (datasets.load_subscriptions), for --model sbg|bdw.
+    "subscriptions": {
+        "kind": "contractual",
+        "customer_col": "customer_id",
+        "date_col": "date",
+        "start_col": "start",
+        "end_col": "end",
+        "amount_col": None,
+        "date_format": None,
+        "sep": None,
+        "time_unit": "M",
+        "observation_end": "2023-12-31",
+        "date_unit": None,
+        "timezone": None,
+        "decimal": None,
+    },
 }
 DEFAULT_MODEL = "bgnbd"
 RFM_COLUMNS = {"frequency", "recency", "T"}
@@ -308,7 +324,11 @@ def _add_input_options(parser):
         help="transaction file: .csv, .tsv or .txt (optionally .gz/.bz2/.xz) or .parquet; "
         "or a Parquet dataset: a directory or a glob such as 'lake/tx/*.parquet' (quoted)",
     )
-    source.add_argument("--dataset", choices=sorted(DATASETS), help="use a bundled data set instead of a file")
+    source.add_argument(
+        "--dataset", choices=sorted(DATASETS),
+        help="use a bundled data set instead of a file: cdnow (transactions) or subscriptions (simulated "
+        "subscription table, for --model sbg|bdw)",
+    )
     source.add_argument("--customer-col", metavar="COLUMN", help="customer id column (default customer_id)")
     source.add_argument("--date-col", metavar="COLUMN", help="purchase date column (default date)")
     source.add_argument(
@@ -498,6 +518,14 @@ def resolve_settings(args, base=None):
     settings["kind"] = _cli_periods.kind_of(settings["model"]) or "continuous"
     if settings.get("amount_col") == "":
         settings["amount_col"] = None
+    dataset = getattr(args, "dataset", None)
+    data_kind = DATASETS[dataset].get("kind", "transactions") if dataset else None
+    if data_kind is not None and (data_kind == "contractual") != (settings["kind"] == "contractual"):
+        contractual = "|".join(sorted(_cli_periods.models_by_kind()["contractual"]))
+        if data_kind == "contractual":
+            raise UsageError(f"--dataset {dataset} is a subscription table: use --model {contractual}")
+        raise UsageError(f"--dataset {dataset} is a transaction log; --model {settings['model']} needs a "
+                         "subscription table")
     if settings["kind"] != "continuous":
         _period_settings(args, settings, base)
     else:
@@ -535,7 +563,6 @@ def _period_settings(args, settings, base):
     if given["--engine"] == "pandas":
         given["--engine"] = None
     if kind == "contractual":
-        given["--dataset"] = args.dataset
         given["--amount-col"] = args.amount_col
         given["--date-col"] = args.date_col
         given["--horizon"] = getattr(args, "horizon", None) if base is None else None
@@ -550,7 +577,6 @@ def _period_settings(args, settings, base):
         if value:
             advice = (" (give the profit per period with --margin)" if option == "--amount-col" else
                       ": DERL and the CLV sum every future period, discounted" if option == "--horizon" else
-                      " (a subscription table is read from a file)" if option == "--dataset" else
                       "; the model's time unit is --period" if option == "--time-unit" else "")
             raise UsageError(f"{option} does not apply to --model {key}{advice}")
     period = args.period if args.period is not None else (base or {}).get("period")
@@ -661,9 +687,9 @@ class Source:
             text_cols = _cli_periods.date_columns(settings, kind)
         with progress.step(f"read {self.name}") as step:
             if self.dataset:
-                from .datasets import load_cdnow
+                from . import datasets
 
-                data = load_cdnow()
+                data = datasets.load_subscriptions() if self.dataset == "subscriptions" else datasets.load_cdnow()
                 _io.check_columns(self.name, list(data.columns), needed)
                 data = data[list(dict.fromkeys(needed))]
             elif _cli_engines.is_dataset(self.path):

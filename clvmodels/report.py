@@ -1467,7 +1467,8 @@ def _periods_report(kind, model, transactions, path, *, started, generated, cust
             model.fit(split)
             fit_seconds = time.perf_counter() - fit_started
             numbers = discrete_validation(model, split, horizon=horizon, discount_rate=discount_rate)
-            body, nav = _discrete_body(model, split, numbers, figures, plotting, settings, fit_seconds, len(transactions))
+            body, nav = _discrete_body(model, split, numbers, figures, plotting, settings, fit_seconds,
+                                       len(transactions))
         else:
             table = tenure_summary(transactions, customer_col, start_col, end_col, period=code,
                                    observation_end=observation_end, datetime_format=datetime_format)

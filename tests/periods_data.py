@@ -54,3 +54,28 @@ def subscriptions(n_customers=2000, months=36, start="2020-01", seed=1):
     end_text = np.where(ended <= observed, ended.astype(str), "")
     table = pd.DataFrame({"customer_id": np.arange(1, n_customers + 1), "start": started.astype(str), "end": end_text})
     return table, str(observed)
+
+
+# The simulated subscription table shipped as clvmodels/datasets/subscriptions.csv
+# (clv.datasets.load_subscriptions): drawn from the beta-discrete-Weibull at these
+# parameters, churn falling with tenure (c < 1), with this seed.
+SHIPPED_BDW = {"alpha": 1.2, "beta": 2.5, "c": 0.7}
+SHIPPED_OBSERVATION_END = "2023-12-31"
+
+
+def shipped_subscriptions(n_customers=3000, seed=2023):
+    """3,000 monthly subscriptions started on a random day of 2021-01-01 .. 2022-12-28,
+    each lasting a number of months drawn from the BdW (``SHIPPED_BDW``): it ends 0-6
+    days before that many months have passed, blank if after ``SHIPPED_OBSERVATION_END``."""
+    from clvmodels import bdw
+
+    rng = np.random.default_rng(seed)
+    lasts = bdw.sample(SHIPPED_BDW, np.full(n_customers, 100_000.0), rng)["tenure"].to_numpy().astype(np.int64)
+    first_month = np.datetime64("2021-01", "M") + rng.integers(0, 24, n_customers).astype("timedelta64[M]")
+    day = rng.integers(0, 28, n_customers).astype("timedelta64[D]")
+    started = first_month.astype("datetime64[D]") + day
+    ended = ((first_month + lasts.astype("timedelta64[M]")).astype("datetime64[D]") + day
+             - rng.integers(0, 7, n_customers).astype("timedelta64[D]"))
+    end_text = np.where(ended <= np.datetime64(SHIPPED_OBSERVATION_END), ended.astype(str), "")
+    return pd.DataFrame({"customer_id": np.arange(1, n_customers + 1), "start": started.astype(str),
+                         "end": end_text})

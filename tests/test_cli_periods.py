@@ -136,6 +136,18 @@ def test_report_reaches_the_report_of_each_kind(inputs, tmp_path, monkeypatch):
         pd.read_csv(folder / "subs.csv")["end"].isna().sum())
 
 
+def test_bundled_subscriptions(tmp_path, monkeypatch):
+    """--dataset subscriptions: the simulated table of datasets.load_subscriptions, as of its date."""
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["forecast", "--dataset", "subscriptions", "--model", "sbg", "--margin", "9.5",
+                     "--out", "f.csv", "-q"]) == 0
+    records = clv.datasets.load_subscriptions()
+    table = clv.tenure_summary(records, period="M", observation_end="2023-12-31")
+    model = clv.ShiftedBetaGeoModel().fit(table)
+    written = pd.read_csv("f.csv").set_index("customer_id")
+    np.testing.assert_allclose(written["clv"], 9.5 * model.expected_residual_lifetime(table, 0.01), rtol=1e-6)
+
+
 def test_report_end_to_end(inputs, tmp_path, monkeypatch):
     """The report command writes the contractual report (the reports themselves, BG/BB's
     too, are checked in tests/test_report_periods.py)."""
@@ -178,7 +190,8 @@ BAD = {
                                      ["--date-col"]),
     "start column of a log": (["forecast", "log.csv", "--model", "bgbb", "--start-col", "date"], ["--start-col"]),
     "start column of bgnbd": (["forecast", "log.csv", "--start-col", "date"], ["--start-col", "sbg"]),
-    "data set": (["forecast", "--dataset", "cdnow", "--model", "sbg"], ["--dataset", "subscription table"]),
+    "data set": (["forecast", "--dataset", "cdnow", "--model", "sbg"], ["--dataset cdnow", "subscription table"]),
+    "subscriptions for bgnbd": (["forecast", "--dataset", "subscriptions"], ["--dataset subscriptions", "sbg"]),
     "no discounting": (["forecast", "log.csv", "--model", "bgbb", "--discount-rate", "0"],
                        ["--discount-rate", "0.0001"]),
     "engine": (["forecast", "log.csv", "--model", "bgbb", "--engine", "duckdb"], ["--engine", "bgbb"]),

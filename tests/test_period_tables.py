@@ -154,3 +154,25 @@ def test_models_are_sorted_into_kinds_by_their_columns():
     assert kinds["bgbb"] == "discrete"
     assert kinds["sbg"] == kinds["bdw"] == "contractual"
     assert model_kind(clv.GammaGammaModel) is None
+
+
+# ----- the bundled simulated subscriptions ---------------------------------------------------
+def test_shipped_subscriptions_are_the_documented_simulation():
+    """datasets.load_subscriptions() is tests/periods_data.shipped_subscriptions() (BdW draws,
+    fixed seed), and a BdW fit recovers the parameters it was drawn from within 2 standard errors."""
+    from periods_data import SHIPPED_BDW, SHIPPED_OBSERVATION_END, shipped_subscriptions
+
+    records = clv.datasets.load_subscriptions()
+    assert records.attrs == {"observation_end": SHIPPED_OBSERVATION_END}
+    assert list(records.columns) == ["customer_id", "start", "end"]
+    assert records["start"].dtype == "datetime64[ns]" and records["end"].dtype == "datetime64[ns]"
+    drawn = shipped_subscriptions()
+    np.testing.assert_array_equal(records["customer_id"], drawn["customer_id"])
+    assert (records["start"].dt.strftime("%Y-%m-%d") == drawn["start"]).all()
+    assert (records["end"].dt.strftime("%Y-%m-%d").fillna("") == drawn["end"]).all()
+    table = clv.tenure_summary(records, period="M", observation_end=records.attrs["observation_end"])
+    bdw = clv.BetaDiscreteWeibullModel().fit(table)
+    summary = bdw.summary()
+    for name, value in SHIPPED_BDW.items():
+        assert abs(summary.loc[name, "estimate"] - value) < 2 * summary.loc[name, "std_error"], name
+    assert clv.datasets.load_subscriptions() is not records  # a fresh table each call
