@@ -1405,19 +1405,20 @@ def contractual_validation(model, table, *, calibration_periods, discount_rate, 
     model.fit(calibration)
     observed = evaluation.observed_survival(table)
     enough = np.flatnonzero(observed["at_risk"].to_numpy() >= min(_MIN_AT_RISK, observed.attrs["n_customers"]))
-    last = int(enough[-1]) if len(enough) else 1
+    # Up to the last period with enough subscribers at risk, but at least one holdout period.
+    last = min(max(int(enough[-1]) if len(enough) else 1, calibration_periods + 1), len(observed) - 1)
     comparison = evaluation.survival_comparison(
-        model, observed["survivors"].to_numpy()[: max(last, 1) + 1], calibration_periods=calibration_periods
+        model, observed["survivors"].to_numpy()[: last + 1], calibration_periods=calibration_periods
     )
     comparison["at_risk"] = observed["at_risk"].to_numpy()[: len(comparison)]
     active = table.loc[~table["churned"].to_numpy().astype(bool)]
     tenures = np.unique(active["tenure"].to_numpy(dtype=float))
     grid = pd.DataFrame({"tenure": tenures, "churned": np.zeros(len(tenures), dtype=bool)})
     counts = active["tenure"].value_counts().reindex(tenures).to_numpy(dtype=float)
-    derl = model.expected_residual_lifetime(grid, discount_rate).to_numpy()
+    derl = model.expected_residual_lifetime(grid, discount_rate).to_numpy() if len(grid) else np.zeros(0)
     value = pd.DataFrame({
         "subscribers": counts,
-        "probability_alive_next_period": model.probability_alive(grid, t=1).to_numpy(),
+        "probability_alive_next_period": model.probability_alive(grid, t=1).to_numpy() if len(grid) else derl,
         "derl": derl,
         "clv": margin * derl,
         "total_clv": margin * derl * counts,

@@ -246,3 +246,19 @@ def test_period_reports_render_and_print_in_headless_chromium(bgbb_report, sbg_r
         assert requests and all(url.startswith(("file:", "data:")) for url in requests), requests
         assert not errors, errors
         assert pdf[:5] == b"%PDF-" and len(re.findall(rb"/Type\s*/Page[^s]", pdf)) >= 2
+
+
+def test_contractual_report_of_a_small_or_wholly_churned_base(tmp_path):
+    """No active subscriber: an empty value table; few subscribers: at least one holdout period."""
+    import pandas as pd
+
+    months = np.repeat(np.arange(2, 12), 4)
+    gone = pd.DataFrame({"customer_id": range(1, 41), "start": "2020-01-01",
+                         "end": [f"2020-{m:02d}-10" for m in months]})
+    text = validation_report(gone, tmp_path / "gone.html", model="sbg", calibration_periods=4).read_text()
+    assert "Total over the 0 active subscribers: 0.00" in _parse(text).plain
+    few = pd.DataFrame({"customer_id": range(1, 21), "start": "2020-01-01",
+                        "end": [None] * 10 + [f"2020-0{m}-10" for m in np.repeat(np.arange(2, 7), 2)]})
+    text = validation_report(few, tmp_path / "few.html", model="bdw", observation_end="2021-01-01").read_text()
+    found = re.search(r"mean absolute error of ([0-9.]+)% of the observed survivors", text)
+    assert found and np.isfinite(float(found.group(1)))
