@@ -289,20 +289,25 @@ def _purchase_models():
 
 
 def _model_keys(text):
-    """A comma-separated list of purchase model keys, each registered, none twice."""
-    known = _purchase_models()
+    """A comma-separated list of model keys to compare, each registered, none twice, all
+    of one kind: purchase models of continuous time, or contractual models."""
+    kinds = _cli_periods.models_by_kind()
+    known = {**kinds["continuous"], **kinds["contractual"]}
     keys = [key.strip() for key in str(text).split(",") if key.strip()]
     unknown = [key for key in keys if key not in known]
     if not keys or unknown:
         name = (unknown or [text])[0]
-        kind = _cli_periods.kind_of(name)
-        why = (f" ({name} is counted in periods: see 'clvmodels report --model {name}')"
-               if kind not in (None, "continuous") else "")
+        why = (f" ({name} is the only model of its kind: see 'clvmodels report --model {name}')"
+               if _cli_periods.kind_of(name) == "discrete" else "")
         raise argparse.ArgumentTypeError(
-            f"{name!r} is not a purchase model of continuous time{why}; choose from {', '.join(sorted(known))}"
+            f"{name!r} is not a model to compare{why}; choose purchase models of continuous time "
+            f"({', '.join(sorted(kinds['continuous']))}) or contractual models "
+            f"({', '.join(sorted(kinds['contractual']))})"
         )
     if len(set(keys)) != len(keys):
         raise argparse.ArgumentTypeError(f"{text!r} names a model twice")
+    if len({_cli_periods.kind_of(key) for key in keys}) > 1:
+        raise argparse.ArgumentTypeError(f"{text!r} mixes purchase and contractual models, which fit different data")
     return keys
 
 
@@ -485,7 +490,18 @@ def build_parser():
     )
     compare.add_argument(
         "--models", type=_model_keys, metavar="KEYS",
-        help=f"comma-separated purchase models (default all: {','.join(sorted(_purchase_models()))})",
+        help=f"comma-separated purchase models (default all: {','.join(sorted(_purchase_models()))}), or "
+        f"contractual models ({','.join(sorted(_cli_periods.models_by_kind()['contractual']))}) on a subscription "
+        "table (with --calibration-periods and --period)",
+    )
+    compare.add_argument(
+        "--calibration-periods", type=_positive_int, metavar="N",
+        help="contractual models: fit on the first N periods of each subscriber's tenure and compare the later "
+        "survival (default: half the longest tenure)",
+    )
+    compare.add_argument(
+        "--period", type=parse_period, metavar="PERIOD",
+        help="contractual models: the renewal period (D, W, M, Q or Y counted from each start date; default M)",
     )
     compare.add_argument("--out", metavar="PATH", help="also write the table: .csv, .csv.gz or .parquet")
 
@@ -505,8 +521,9 @@ def build_parser():
 
 
 # ----- settings -------------------------------------------------------------------------
-def resolve_settings(args, base=None):
-    """Defaults (data set or file), then ``base`` (a model file's settings), then the command line."""
+def resolve_settings(args, base=None, model=None):
+    """Defaults (data set or file), then ``base`` (a model file's settings), then the command line;
+    ``model``: the key of the model (default ``--model``, the model file's or bgnbd)."""
     defaults = dict(DATASETS[args.dataset]) if args.dataset else dict(FILE_DEFAULTS)
     settings = {**defaults, **FORECAST_DEFAULTS, "penalizer": 0.0}
     settings.update(base or {})
@@ -514,7 +531,7 @@ def resolve_settings(args, base=None):
         value = getattr(args, key, None)
         if value is not None:
             settings[key] = value
-    settings["model"] = getattr(args, "model_key", None) or settings.get("model") or DEFAULT_MODEL
+    settings["model"] = model or getattr(args, "model_key", None) or settings.get("model") or DEFAULT_MODEL
     settings["kind"] = _cli_periods.kind_of(settings["model"]) or "continuous"
     if settings.get("amount_col") == "":
         settings["amount_col"] = None
@@ -579,10 +596,11 @@ def _period_settings(args, settings, base):
                       ": DERL and the CLV sum every future period, discounted" if option == "--horizon" else
                       "; the model's time unit is --period" if option == "--time-unit" else "")
             raise UsageError(f"{option} does not apply to --model {key}{advice}")
-    period = args.period if args.period is not None else (base or {}).get("period")
-    if base is not None and args.period is not None and args.period != base.get("period"):
+    given_period = getattr(args, "period", None)
+    period = given_period if given_period is not None else (base or {}).get("period")
+    if base is not None and given_period is not None and given_period != base.get("period"):
         raise UsageError(
-            f"--period {args.period} differs from the period of the model file ({base.get('period')}), in which "
+            f"--period {given_period} differs from the period of the model file ({base.get('period')}), in which "
             "the model's parameters are counted"
         )
     try:
@@ -1378,10 +1396,12 @@ def _run_contractual_report(args, settings, source, progress):
     """report --model sbg|bdw: fit on the first --calibration-periods of tenure, compare later survival."""
     from .discrete import tenure_summary
 
-    for option, value in (("--calibration-end", args.calibration_end), ("--compare", args.compare)):
-        if value:
-            advice = "; use --calibration-periods" if option == "--calibration-end" else ""
-            raise UsageError(f"{option} does not apply to the report of --model {settings['model']}{advice}")
+    if args.calibration_end:
+        raise UsageError(f"--calibration-end does not apply to the report of --model {settings['model']}; use "
+                         "--calibration-periods")
+    if args.compare and any(_cli_periods.kind_of(key) != "contractual" for key in args.compare):
+        raise UsageError(f"--compare: --model {settings['model']} can be compared with contractual models only "
+                         f"({','.join(sorted(_cli_periods.models_by_kind()['contractual']))})")
     _require_extra("matplotlib", "plot", "the report's figures")
     _outputs(args)
     with source.user_errors():
@@ -1403,7 +1423,7 @@ def _run_contractual_report(args, settings, source, progress):
         validation_report(
             data, temporary, start_col=settings["start_col"], end_col=settings["end_col"],
             calibration_periods=args.calibration_periods, observation_end=settings["observation_end"],
-            margin=settings["margin"], **_report_common(args, settings, source),
+            margin=settings["margin"], compare=args.compare, **_report_common(args, settings, source),
         )
     return f"report -> {args.out}"
 
@@ -1420,10 +1440,16 @@ def run_compare(args, progress):
     from . import evaluation
     from .data import calibration_holdout_split
 
-    settings = resolve_settings(args)
-    source = Source(args)
-    calibration_end, observation_end = _holdout_dates(args, settings)
     keys = args.models or sorted(_purchase_models())
+    settings = resolve_settings(args, model=keys[0])
+    source = Source(args)
+    if settings["kind"] == "contractual":
+        return _run_contractual_compare(args, settings, source, keys, progress)
+    for option in ("calibration_periods", "period"):
+        if getattr(args, option) is not None:
+            raise UsageError(f"--{option.replace('_', '-')} is for contractual models (--models "
+                             f"{','.join(sorted(_cli_periods.models_by_kind()['contractual']))})")
+    calibration_end, observation_end = _holdout_dates(args, settings)
     _outputs(args)
     with source.user_errors():
         transactions = source.read(settings, progress)
@@ -1449,6 +1475,45 @@ def run_compare(args, progress):
     return f"{len(keys)} model{'' if len(keys) == 1 else 's'} compared" + (f" -> {args.out}" if args.out else "")
 
 
+def _run_contractual_compare(args, settings, source, keys, progress):
+    """compare --models sbg,bdw: fit each on the first --calibration-periods of tenure;
+    :func:`clvmodels.evaluation.compare_survival_models`."""
+    from . import evaluation
+    from .discrete import censor_tenure
+
+    if args.calibration_end:
+        raise UsageError("--calibration-end does not apply to contractual models; use --calibration-periods")
+    _outputs(args)
+    with source.user_errors():
+        data = _cli_periods.blank_dates_missing(source.read(settings, progress), settings, "contractual")
+    with progress.step("summarise") as step, source.user_errors():
+        table = _cli_periods.summarise(data, settings, "contractual")
+        step.detail = f"{len(table):,} subscribers, as of {table.attrs.get('observation_end')}"
+    longest = int(table["tenure"].max())
+    periods = args.calibration_periods or max(1, longest // 2)
+    if periods >= longest:
+        raise UsageError(f"{source.name}: --calibration-periods {periods} leaves no later period to compare: "
+                         f"the longest tenure is {longest} periods")
+    calibration = censor_tenure(table, periods)
+    penalizer = float(settings.get("penalizer") or 0.0)
+    models = []
+    for key in keys:
+        with progress.step(f"fit {key}"):
+            models.append(_cli_periods.all_models()[key](penalizer=penalizer).fit(calibration))
+    with progress.step("compare"):
+        comparison = evaluation.compare_survival_models(models, table, periods)
+    if args.out:
+        with progress.step(f"write {args.out}"), _user_file_errors():
+            _io.write_table(comparison_output(comparison), args.out)
+    head = (f"Model comparison: {len(table):,} subscribers as of {table.attrs['observation_end']}, fitted on the "
+            f"first {periods} periods ({settings['period']}) of tenure, survival compared to period "
+            f"{comparison.attrs['last_period']}")
+    note = ("* best: largest log_likelihood; smallest aic, bic and holdout_mape (mean absolute % error of the "
+            "survivors after the calibration periods)")
+    _print(f"{head}\n{_marked_table(comparison)}\n{note}")
+    return f"{len(keys)} model{'' if len(keys) == 1 else 's'} compared" + (f" -> {args.out}" if args.out else "")
+
+
 def comparison_output(table):
     """The comparison table as a file: a ``model`` column, the numbers, and ``best``
     (the columns in which the model is best, separated by spaces)."""
@@ -1460,6 +1525,17 @@ def comparison_output(table):
 
 def format_comparison(table, split):
     """The comparison table for the console, the best value per column marked with *."""
+    head = (
+        f"Model comparison: {len(split):,} customers, calibration to {split.attrs.get('calibration_end')}, "
+        f"holdout to {split.attrs.get('observation_end')} (time unit {split.attrs.get('time_unit')})"
+    )
+    note = ("* best: largest log_likelihood and p_value; smallest aic, bic, chi_square, mae, rmse and "
+            "|aggregate_error_pct|")
+    return f"{head}\n{_marked_table(table)}\n{note}"
+
+
+def _marked_table(table):
+    """A comparison table as text, the best value per column (``attrs["best"]``) marked with *."""
     best = table.attrs.get("best", {})
     text = pd.DataFrame(index=table.index)
     for column in table.columns:
@@ -1468,13 +1544,7 @@ def format_comparison(table, split):
         cells = [("{:,.0f}" if whole else "{:,.6g}" if column == "p_value" else "{:,.4f}").format(v)
                  for v in values]
         text[column] = [c + ("*" if best.get(column) == label else " ") for c, label in zip(cells, table.index)]
-    head = (
-        f"Model comparison: {len(split):,} customers, calibration to {split.attrs.get('calibration_end')}, "
-        f"holdout to {split.attrs.get('observation_end')} (time unit {split.attrs.get('time_unit')})"
-    )
-    note = ("* best: largest log_likelihood and p_value; smallest aic, bic, chi_square, mae, rmse and "
-            "|aggregate_error_pct|")
-    return f"{head}\n{text.to_string()}\n{note}"
+    return text.to_string()
 
 
 def _check_report_input(source, transactions, settings, calibration_end, observation_end):

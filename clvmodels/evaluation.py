@@ -51,6 +51,8 @@ __all__ = [
     "interval_coverage",
     "survival_comparison",
     "observed_survival",
+    "survival_holdout",
+    "compare_survival_models",
     "holdout_by_pattern",
     "spend_frequency_correlation",
     "verdict",
@@ -950,6 +952,116 @@ def observed_survival(data, sample_weight=None):
         index=pd.Index(np.arange(last + 1), name="period"),
     )
     table.attrs.update(n_customers=total, time_unit=data.attrs.get("time_unit"))
+    return table
+
+
+def survival_holdout(model, data, calibration_periods, *, sample_weight=None, min_at_risk=30):
+    """A contractual model fitted on each customer's first periods against the observed
+    survival of all periods (Fader & Hardie 2007's projection check, on individual
+    records with staggered starts).
+
+    Parameters
+    ----------
+    model : fitted contractual model
+        Fitted on ``clvmodels.censor_tenure(data, calibration_periods)``.
+    data : pandas.DataFrame
+        ``tenure`` and ``churned`` of every customer, as observed to the end.
+    calibration_periods : int
+        The periods of tenure the model saw.
+    sample_weight : array-like or str, optional
+    min_at_risk : float, default 30
+        The comparison stops at the last period with at least this many customers
+        at risk (all customers if fewer), but shows at least one period after the
+        calibration (when the data reach it): later survival estimates rest on
+        too few customers.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`survival_comparison` of the model and the Kaplan-Meier survivors of
+        :func:`observed_survival`, with the column ``at_risk`` added.
+    """
+    observed = observed_survival(data, sample_weight)
+    periods = int(check_positive_number(calibration_periods, "calibration_periods"))
+    enough = np.flatnonzero(observed["at_risk"].to_numpy() >= min(min_at_risk, observed.attrs["n_customers"]))
+    last = min(max(int(enough[-1]) if len(enough) else 1, periods + 1), len(observed) - 1)
+    table = survival_comparison(model, observed["survivors"].to_numpy()[: last + 1], calibration_periods=periods)
+    table["at_risk"] = observed["at_risk"].to_numpy()[: last + 1]
+    return table
+
+
+# Columns of compare_survival_models and whether a larger value is better (None: not ranked).
+_SURVIVAL_COMPARISON_COLUMNS = {
+    "n_params": None, "log_likelihood": True, "aic": False, "bic": False, "holdout_mape": False,
+}
+
+
+def compare_survival_models(models, data, calibration_periods, *, sample_weight=None, min_at_risk=30):
+    """One table to choose between contractual models fitted on the same first periods.
+
+    For each model: its log-likelihood on the calibration records
+    (:func:`clvmodels.censor_tenure` of ``data``), the number of parameters k,
+    AIC = 2k - 2 LL, BIC = k ln(n) - 2 LL (n customers), and the mean absolute
+    percentage error of its survivors over the later periods
+    (:func:`survival_holdout`).
+
+    Parameters
+    ----------
+    models : sequence of fitted contractual models, or dict of label -> model
+        Each fitted on ``censor_tenure(data, calibration_periods)``.
+    data : pandas.DataFrame
+        ``tenure`` and ``churned`` as observed to the end.
+    calibration_periods : int
+    sample_weight, min_at_risk
+        As in :func:`survival_holdout`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per model (index ``model``), columns ``n_params``,
+        ``log_likelihood``, ``aic``, ``bic``, ``holdout_mape``. ``attrs``:
+        ``best`` (ranked column -> label), ``n_customers``,
+        ``calibration_periods``, ``last_period`` (of the holdout comparison).
+
+    Examples
+    --------
+    >>> import clvmodels as clv
+    >>> records = clv.datasets.load_subscriptions()
+    >>> table = clv.tenure_summary(records, period="M", observation_end=records.attrs["observation_end"])
+    >>> first = clv.censor_tenure(table, 12)
+    >>> models = [clv.ShiftedBetaGeoModel().fit(first), clv.BetaDiscreteWeibullModel().fit(first)]
+    >>> clv.evaluation.compare_survival_models(models, table, 12).attrs["best"]["holdout_mape"]
+    'BdW'
+    """
+    from .discrete import censor_tenure
+
+    pairs = list(models.items()) if isinstance(models, dict) else [(None, m) for m in models]
+    if not pairs:
+        raise ValueError("compare_survival_models needs at least one fitted model")
+    calibration = censor_tenure(data, calibration_periods)
+    weights = check_sample_weight(sample_weight, calibration)
+    n = float(weights.sum())
+    rows, labels, last = {}, [], None
+    for label, model in pairs:
+        _require_fitted(model, "model")
+        label = label if label is not None else _model_label(model, labels)
+        labels.append(label)
+        ll = float(np.dot(weights, model.log_likelihood(calibration).to_numpy()))
+        k = len(model.params_)
+        holdout = survival_holdout(model, data, calibration_periods, sample_weight=sample_weight,
+                                   min_at_risk=min_at_risk)
+        last = int(holdout.index[-1])
+        rows[label] = {"n_params": k, "log_likelihood": ll, "aic": 2 * k - 2 * ll, "bic": k * np.log(n) - 2 * ll,
+                       "holdout_mape": holdout.attrs["holdout_mape"]}
+    table = pd.DataFrame.from_dict(rows, orient="index")[list(_SURVIVAL_COMPARISON_COLUMNS)]
+    table.index.name = "model"
+    best = {}
+    for column, larger in _SURVIVAL_COMPARISON_COLUMNS.items():
+        if larger is None or table[column].isna().all():
+            continue
+        best[column] = table[column].idxmax() if larger else table[column].idxmin()
+    table.attrs.update(best=best, n_customers=n, calibration_periods=int(calibration_periods), last_period=last,
+                       time_unit=data.attrs.get("time_unit"))
     return table
 
 

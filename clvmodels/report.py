@@ -1320,8 +1320,15 @@ def _check_periods_settings(kind, model, *, path, period, time_unit, horizon, di
     if time_unit is not None and check_time_unit(time_unit) != code:
         raise ValueError(f"time_unit {time_unit!r}: the time unit of {title} is its period ({code}); leave "
                          "time_unit out")
-    if compare is not None:
+    compared = None
+    if compare is not None and kind == "discrete":
         raise ValueError(f"compare: the report of {title} compares no other models")
+    if compare is not None:
+        if isinstance(compare, str) or not hasattr(compare, "__iter__"):
+            raise ValueError(f"compare must be a list of models, got {compare!r}")
+        compared = [_report_model(spec) for spec in compare]
+        if not compared or any(model_kind(other) != "contractual" for other in compared):
+            raise ValueError(f"compare: {title} can be compared with contractual models only, got {compare!r}")
     if kind == "discrete" and amount_col is not None:
         raise ValueError(f"amount_col: the report of {title} validates the transactions per period; "
                          "margin is the value of one transaction")
@@ -1348,7 +1355,7 @@ def _check_periods_settings(kind, model, *, path, period, time_unit, horizon, di
     path = Path(path)
     if not path.parent.exists():
         raise ValueError(f"path {str(path)!r}: the directory {str(path.parent)!r} does not exist")
-    return code
+    return code, compared
 
 
 def discrete_validation(model, split, *, horizon, discount_rate):
@@ -1383,7 +1390,7 @@ def discrete_validation(model, split, *, horizon, discount_rate):
             "patterns": patterns, "verdict": evaluation.verdict(gof, metrics, by_frequency), "forecast": forecast}
 
 
-def contractual_validation(model, table, *, calibration_periods, discount_rate, margin):
+def contractual_validation(model, table, *, calibration_periods, discount_rate, margin, compare=None):
     """The numbers of the contractual report: ``model`` fitted on each subscriber's
     first ``calibration_periods`` periods of ``table`` (tenure, churned), then the
     observed survival of all periods against the model's.
@@ -1397,20 +1404,17 @@ def contractual_validation(model, table, *, calibration_periods, discount_rate, 
         last period with at least 30 subscribers at risk) and ``value``: per
         tenure of the active subscribers, their number, the probability of being
         a subscriber after the next renewal, DERL (periods, at the next renewal)
-        and CLV = ``margin`` x DERL, per subscriber and in total.
+        and CLV = ``margin`` x DERL, per subscriber and in total; with ``compare``
+        (unfitted contractual models, fitted here on the same periods; ``model``
+        stands for itself), ``models``:
+        :func:`clvmodels.evaluation.compare_survival_models`.
     """
     from .discrete import censor_tenure
 
     calibration = censor_tenure(table, calibration_periods)
     model.fit(calibration)
     observed = evaluation.observed_survival(table)
-    enough = np.flatnonzero(observed["at_risk"].to_numpy() >= min(_MIN_AT_RISK, observed.attrs["n_customers"]))
-    # Up to the last period with enough subscribers at risk, but at least one holdout period.
-    last = min(max(int(enough[-1]) if len(enough) else 1, calibration_periods + 1), len(observed) - 1)
-    comparison = evaluation.survival_comparison(
-        model, observed["survivors"].to_numpy()[: last + 1], calibration_periods=calibration_periods
-    )
-    comparison["at_risk"] = observed["at_risk"].to_numpy()[: len(comparison)]
+    comparison = evaluation.survival_holdout(model, table, calibration_periods, min_at_risk=_MIN_AT_RISK)
     active = table.loc[~table["churned"].to_numpy().astype(bool)]
     tenures = np.unique(active["tenure"].to_numpy(dtype=float))
     grid = pd.DataFrame({"tenure": tenures, "churned": np.zeros(len(tenures), dtype=bool)})
@@ -1423,7 +1427,12 @@ def contractual_validation(model, table, *, calibration_periods, discount_rate, 
         "clv": margin * derl,
         "total_clv": margin * derl * counts,
     }, index=pd.Index(tenures, name="tenure"))
-    return {"calibration": calibration, "observed": observed, "comparison": comparison, "value": value}
+    numbers = {"calibration": calibration, "observed": observed, "comparison": comparison, "value": value}
+    if compare is not None:
+        fitted = [model if other.key == model.key else other.fit(calibration) for other in compare]
+        numbers["models"] = evaluation.compare_survival_models(fitted, table, calibration_periods,
+                                                               min_at_risk=_MIN_AT_RISK)
+    return numbers
 
 
 def _periods_report(kind, model, transactions, path, *, started, generated, customer_col, date_col, amount_col,
@@ -1431,7 +1440,7 @@ def _periods_report(kind, model, transactions, path, *, started, generated, cust
                     datetime_format, title, compare, currency, data_source, start_col, end_col,
                     calibration_periods):
     """validation_report for the models counted in periods (see its docstring)."""
-    code = _check_periods_settings(
+    code, compared = _check_periods_settings(
         kind, model, path=path, period=period, time_unit=time_unit, horizon=horizon, discount_rate=discount_rate,
         margin=margin, compare=compare, currency=currency, data_source=data_source, amount_col=amount_col,
         calibration_end=calibration_end, calibration_periods=calibration_periods,
@@ -1440,7 +1449,8 @@ def _periods_report(kind, model, transactions, path, *, started, generated, cust
     if kind == "discrete":
         settings.update(date_col=date_col, calibration_end=calibration_end)
     else:
-        settings.update(start_col=start_col, end_col=end_col, calibration_periods=calibration_periods)
+        settings.update(start_col=start_col, end_col=end_col, calibration_periods=calibration_periods,
+                        compare=None if compare is None else [_model_name(m) for m in compared])
     settings.update(observation_end=observation_end, period=code)
     if kind == "discrete":
         settings["horizon"] = horizon
@@ -1480,7 +1490,7 @@ def _periods_report(kind, model, transactions, path, *, started, generated, cust
                                  f"tenure is {longest} periods")
             settings["calibration_periods"] = periods
             numbers = contractual_validation(model, table, calibration_periods=periods, discount_rate=discount_rate,
-                                             margin=margin)
+                                             margin=margin, compare=compared)
             fit_seconds = time.perf_counter() - fit_started
             body, nav = _contractual_body(model, table, numbers, figures, plotting, settings, fit_seconds)
     messages = _unique_warnings(caught)
@@ -1665,6 +1675,8 @@ def _contractual_body(model, table, numbers, figures, plotting, settings, fit_se
     body += figures.draw(plotting.plot_retention, comparison, caption="Observed and expected retention rates.",
                          alt="Retention curves, observed and model")
     parts.append(_section("survival", "Survival and retention", body))
+    if "models" in numbers:
+        parts.append(_survival_models_section(numbers["models"], unit))
 
     margin, rate = settings["margin"], settings["discount_rate"]
     total = float(value["total_clv"].sum())
@@ -1679,6 +1691,25 @@ def _contractual_body(model, table, numbers, figures, plotting, settings, fit_se
                    {1: _fmt, 2: lambda v: _fixed(v, 3), 3: lambda v: _fixed(v, 3), 4: lambda v: _fixed(v, 2),
                     5: lambda v: _fixed(v, 2)})
     parts.append(_section("value", "Residual value", body))
-    nav = [("summary", "Summary"), ("data", "Data"), ("models", "Fitted model"), ("survival", "Survival"),
-           ("value", "Residual value")]
-    return "".join(parts), nav
+    nav = [("summary", "Summary"), ("data", "Data"), ("models", "Fitted model"), ("survival", "Survival")]
+    if "models" in numbers:
+        nav.append(("comparison", "Model comparison"))
+    return "".join(parts), nav + [("value", "Residual value")]
+
+
+def _survival_models_section(table, unit):
+    """The table of :func:`clvmodels.evaluation.compare_survival_models`, best value per column in bold."""
+    columns = [("n_params", "parameters"), ("log_likelihood", "log-likelihood"), ("aic", "AIC"), ("bic", "BIC"),
+               ("holdout_mape", "holdout survival error %")]
+    best = table.attrs.get("best", {})
+    rows, marked = [], set()
+    for i, (label, row) in enumerate(table.iterrows()):
+        rows.append([label] + [row[c] for c, _ in columns])
+        marked.update((i, j + 1) for j, (c, _) in enumerate(columns) if best.get(c) == label)
+    body = _p(f"Every model fitted on the same first {table.attrs['calibration_periods']} {unit}s of tenure: "
+              "log-likelihood, AIC = 2k − 2 LL and BIC = k ln n − 2 LL of those records, and the mean absolute "
+              f"error of the expected survivors of {unit}s {table.attrs['calibration_periods'] + 1}–"
+              f"{table.attrs['last_period']}, in % of the observed.")
+    body += _table(rows, ["model"] + [t for _, t in columns], "Model comparison (best value per column in bold)",
+                   {j + 1: (lambda v: _fmt(v, 4)) for j in range(len(columns))}, marked=marked)
+    return _section("comparison", "Model comparison", body)

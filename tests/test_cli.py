@@ -651,15 +651,19 @@ def test_report_passes_model_compare_currency_and_source(tmp_path, monkeypatch):
     assert (default["model"], default["compare"], default["currency"]) == ("bgnbd", None, None)
 
 
-def test_compare_refuses_models_counted_in_periods(tmp_path, monkeypatch, capsys):
-    """compare fits continuous-time models on one split; BG/BB (n_periods) and the contractual
-    models have their own report (tests/test_cli_periods.py)."""
+def test_compare_refuses_discrete_time_models_and_mixtures(tmp_path, monkeypatch, capsys):
+    """compare fits models of one kind on the same data: BG/BB (n_periods) has its own report;
+    contractual models are compared on subscription tables (tests/test_cli_periods.py), never
+    beside purchase models."""
     write_inputs(tmp_path)
     monkeypatch.chdir(tmp_path)
-    others = [k for k in [*clv.registered_models("transaction"), *clv.registered_models("contractual")]
-              if k not in PURCHASE_MODELS]
-    assert others
-    for key in others:
+    contractual = sorted(clv.registered_models("contractual"))
+    discrete = [k for k in clv.registered_models("transaction") if k not in PURCHASE_MODELS]
+    assert discrete and contractual
+    for key in discrete:
         status = cli.main(["compare", "tx.csv", "--calibration-end", "2020-02-01", "--models", key, "--out", "o.csv"])
         check_one_line_error(status, capsys.readouterr().err, ["--models", f"'{key}'", "report --model"], quiet=True)
+    status = cli.main(["compare", "tx.csv", "--calibration-end", "2020-02-01", "--models",
+                       f"{PURCHASE_MODELS[0]},{contractual[0]}", "--out", "o.csv"])
+    check_one_line_error(status, capsys.readouterr().err, ["--models", "mixes"], quiet=True)
     assert not (tmp_path / "o.csv").exists()

@@ -148,6 +148,29 @@ def test_bundled_subscriptions(tmp_path, monkeypatch):
     np.testing.assert_allclose(written["clv"], 9.5 * model.expected_residual_lifetime(table, 0.01), rtol=1e-6)
 
 
+def test_compare_contractual_models(inputs, tmp_path, monkeypatch, capsys):
+    """compare --models sbg,bdw: each fitted on the first months, the table of
+    evaluation.compare_survival_models printed (best marked) and written."""
+    folder, end = inputs["folder"], inputs["subscriptions_end"]
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["compare", str(folder / "subs.csv"), "--models", ",".join(CONTRACTUAL), "--observation-end",
+                     end, "--calibration-periods", "10", "--out", "c.csv", "-q"]) == 0
+    out = capsys.readouterr().out
+    table, _ = _api_contractual(folder, "sbg", end)
+    first = clv.censor_tenure(table, 10)
+    models = [clv.registered_models("contractual")[key]().fit(first) for key in CONTRACTUAL]
+    want = clv.evaluation.compare_survival_models(models, table, 10)
+    assert out.startswith(f"Model comparison: {len(table):,} subscribers as of {end}, fitted on the first 10 "
+                          "periods (M)")
+    for label, row in want.iterrows():
+        line = next(line for line in out.splitlines() if line.startswith(label + " "))
+        assert f"{row['log_likelihood']:,.4f}" in line and f"{row['holdout_mape']:,.4f}" in line
+        assert line.count("*") == sum(best == label for best in want.attrs["best"].values())
+    written = pd.read_csv("c.csv")
+    assert written["model"].tolist() == want.index.tolist()
+    np.testing.assert_allclose(written["aic"], want["aic"], rtol=1e-12)
+
+
 def test_report_end_to_end(inputs, tmp_path, monkeypatch):
     """The report command writes the contractual report (the reports themselves, BG/BB's
     too, are checked in tests/test_report_periods.py)."""
@@ -209,6 +232,14 @@ BAD = {
                                      ["--calibration-periods", "--calibration-end"]),
     "no holdout period": (["report", "log.csv", "--model", "bgbb", "--calibration-end", "2019-12-31"],
                           ["log.csv", "no complete Y period"]),
+    "compare: calibration end of subscriptions": (
+        ["compare", "subs.csv", "--models", "sbg,bdw", "--calibration-end", "2021-01-01"], ["--calibration-end"]),
+    "compare: period of purchase models": (["compare", "log.csv", "--calibration-end", "2015-12-31", "--period", "Y"],
+                                           ["--period", "contractual"]),
+    "compare: calibration periods too many": (["compare", "subs.csv", "--models", "sbg", "--calibration-periods",
+                                               "99"], ["--calibration-periods 99"]),
+    "report: compare with purchase models": (["report", "subs.csv", "--model", "sbg", "--compare", "bgnbd"],
+                                             ["--compare", "contractual models only"]),
     "report amounts": (["report", "log.csv", "--model", "bgbb", "--calibration-end", "2015-12-31",
                         "--amount-col", "amount"], ["--amount-col"]),
 }

@@ -176,3 +176,39 @@ def test_shipped_subscriptions_are_the_documented_simulation():
     for name, value in SHIPPED_BDW.items():
         assert abs(summary.loc[name, "estimate"] - value) < 2 * summary.loc[name, "std_error"], name
     assert clv.datasets.load_subscriptions() is not records  # a fresh table each call
+
+
+# ----- survival_holdout and compare_survival_models ----------------------------------------
+def test_survival_holdout_cuts_where_too_few_are_at_risk():
+    records, end = subscriptions(n_customers=1500, seed=1)
+    table = clv.tenure_summary(records.replace("", None), period="M", observation_end=end)
+    sbg = clv.ShiftedBetaGeoModel().fit(clv.censor_tenure(table, 10))
+    holdout = evaluation.survival_holdout(sbg, table, 10)
+    observed = evaluation.observed_survival(table)
+    last = int(np.flatnonzero(observed["at_risk"] >= 30)[-1])
+    assert holdout.index[-1] == last and holdout.attrs["calibration_periods"] == 10
+    np.testing.assert_allclose(holdout["observed_survivors"], observed["survivors"][: last + 1])
+    np.testing.assert_array_equal(holdout["at_risk"], observed["at_risk"][: last + 1])
+    np.testing.assert_allclose(holdout["expected_survival"], sbg.survival(np.arange(last + 1)))
+    errors = np.abs(holdout["expected_survivors"] - holdout["observed_survivors"]) / holdout["observed_survivors"]
+    assert holdout.attrs["holdout_mape"] == pytest.approx(100 * errors[holdout["holdout"]].mean())
+    # With a higher bar, still at least one period after the calibration.
+    assert evaluation.survival_holdout(sbg, table, 10, min_at_risk=10**6).index[-1] == 11
+
+
+def test_compare_survival_models_prefers_the_model_that_drew_the_data():
+    """Simulation: on the BdW-drawn bundled subscriptions, BdW (3 parameters) beats the sBG on
+    AIC, BIC and the later survival; the columns are the documented formulas."""
+    records = clv.datasets.load_subscriptions()
+    table = clv.tenure_summary(records, period="M", observation_end=records.attrs["observation_end"])
+    first = clv.censor_tenure(table, 12)
+    sbg, bdw = clv.ShiftedBetaGeoModel().fit(first), clv.BetaDiscreteWeibullModel().fit(first)
+    comparison = evaluation.compare_survival_models({"sBG": sbg, "BdW": bdw}, table, 12)
+    assert comparison.attrs["best"] == {"log_likelihood": "BdW", "aic": "BdW", "bic": "BdW", "holdout_mape": "BdW"}
+    row = comparison.loc["sBG"]
+    assert row["log_likelihood"] == pytest.approx(sbg.log_likelihood_)
+    assert row["aic"] == pytest.approx(4 - 2 * sbg.log_likelihood_)
+    assert row["bic"] == pytest.approx(2 * np.log(len(table)) - 2 * sbg.log_likelihood_)
+    assert row["holdout_mape"] == pytest.approx(evaluation.survival_holdout(sbg, table, 12).attrs["holdout_mape"])
+    with pytest.raises(ValueError, match="at least one fitted model"):
+        evaluation.compare_survival_models([], table, 12)

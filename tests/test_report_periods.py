@@ -262,3 +262,25 @@ def test_contractual_report_of_a_small_or_wholly_churned_base(tmp_path):
     text = validation_report(few, tmp_path / "few.html", model="bdw", observation_end="2021-01-01").read_text()
     found = re.search(r"mean absolute error of ([0-9.]+)% of the observed survivors", text)
     assert found and np.isfinite(float(found.group(1)))
+
+
+def test_contractual_report_compares_models_on_the_same_periods(records, tmp_path):
+    table, end = records
+    table = table.replace("", None)
+    path = validation_report(table, tmp_path / "c.html", model="bdw", observation_end=end, calibration_periods=12,
+                             compare=["sbg", "bdw"])
+    text = path.read_text(encoding="utf-8")
+    page = _parse(text)
+    assert [a.get("id") for a in page.all("section")] == ["summary", "data", "models", "survival", "comparison",
+                                                          "value", "settings"]
+    tenure = clv.tenure_summary(table, period="M", observation_end=end)
+    first = clv.censor_tenure(tenure, 12)
+    want = evaluation.compare_survival_models([clv.ShiftedBetaGeoModel().fit(first),
+                                               clv.BetaDiscreteWeibullModel().fit(first)], tenure, 12)
+    section = _section(text, "comparison")
+    for label, row in want.iterrows():
+        assert f"{label} {int(row['n_params'])} {row['log_likelihood']:,.1f} {row['aic']:,.1f}" in section
+    best = [attrs for attrs in page.all("td") if "best" in attrs.get("class", "")]
+    assert len(best) == len(want.attrs["best"])
+    with pytest.raises(ValueError, match="contractual models only"):
+        validation_report(table, tmp_path / "x.html", model="sbg", observation_end=end, compare=["bgnbd"])
