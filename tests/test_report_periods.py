@@ -252,9 +252,10 @@ def test_contractual_report_of_a_small_or_wholly_churned_base(tmp_path):
     """No active subscriber: an empty value table; few subscribers: at least one holdout period."""
     import pandas as pd
 
-    months = np.repeat(np.arange(2, 12), 4)
+    # Churn that slows with tenure (heterogeneous customers), everyone gone by November.
+    months = np.repeat([1, 2, 3, 4, 5, 6, 8, 10], [16, 8, 5, 3, 3, 2, 2, 1])  # tenure: the month of leaving
     gone = pd.DataFrame({"customer_id": range(1, 41), "start": "2020-01-01",
-                         "end": [f"2020-{m:02d}-10" for m in months]})
+                         "end": [f"2020-{m:02d}-20" for m in months]})
     text = validation_report(gone, tmp_path / "gone.html", model="sbg", calibration_periods=4).read_text()
     assert "Total over the 0 active subscribers: 0.00" in _parse(text).plain
     few = pd.DataFrame({"customer_id": range(1, 21), "start": "2020-01-01",
