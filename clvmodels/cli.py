@@ -13,7 +13,8 @@ a key of :func:`clvmodels.registered_models` ``("transaction")`` (default
 ``bgnbd``); ``compare`` fits several on a calibration period and prints
 :func:`clvmodels.evaluation.compare_models`, the best value per column marked.
 
-Models counted in periods (:mod:`clvmodels._cli_periods`; not ``compare``):
+Models counted in periods (:mod:`clvmodels._cli_periods`; ``compare --models sbg,bdw``
+compares the contractual ones with :func:`clvmodels.evaluation.compare_survival_models`):
 ``--model bgbb`` summarises the transaction log with
 :func:`clvmodels.discrete_rfm_summary` in calendar periods of ``--period`` (one
 transaction opportunity each; the model's time unit) and writes P(alive), the
