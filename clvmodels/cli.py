@@ -301,8 +301,8 @@ def _model_keys(text):
         why = (f" ({name} is the only model of its kind: see 'clvmodels report --model {name}')"
                if _cli_periods.kind_of(name) == "discrete" else "")
         raise argparse.ArgumentTypeError(
-            f"{name!r} is not a model to compare{why}; choose purchase models of continuous time "
-            f"({', '.join(sorted(kinds['continuous']))}) or contractual models "
+            f"{name!r} is not a purchase model or contractual model to compare{why}; choose purchase models of "
+            f"continuous time ({', '.join(sorted(kinds['continuous']))}) or contractual models "
             f"({', '.join(sorted(kinds['contractual']))})"
         )
     if len(set(keys)) != len(keys):
