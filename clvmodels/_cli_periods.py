@@ -20,14 +20,12 @@ one-line errors (exit status 2).
 import numpy as np
 import pandas as pd
 
+from ._families import _MIN_DISCOUNT_RATE as MIN_DISCOUNT_RATE  # DERT and DERL sum periods without end
 from ._families import model_kind, registered_models
+from .discrete import _PERIODS as PERIOD_CODES  # calendar periods of one opportunity or one renewal
+from .discrete import DEFAULT_PERIOD
 
 KINDS = ("continuous", "discrete", "contractual")
-# Periods of one transaction opportunity or one renewal: calendar periods.
-PERIOD_CODES = ("D", "W", "M", "Q", "Y")
-DEFAULT_PERIOD = {"discrete": "Y", "contractual": "M"}
-# Smallest discount rate per period for DERT and DERL (their series need ~35 / rate terms).
-MIN_DISCOUNT_RATE = 1e-4
 
 DISCRETE_OUTPUT = ("frequency", "recency", "n_periods", "monetary_value", "probability_alive",
                    "expected_transactions", "dert", "expected_spend", "clv", "residual_value")

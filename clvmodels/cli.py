@@ -961,7 +961,8 @@ def load_bundle(path):
         raise _bundle_error(path, str(error)) from None
     transaction_model = _model_part(record, "transaction_model", path, ("probability_alive",))
     kind = _cli_periods.kind_of(getattr(transaction_model, "key", None))
-    needs = {"continuous": ("expected_purchases",), "discrete": ("expected_purchases",),
+    needs = {"continuous": ("expected_purchases",),
+             "discrete": ("expected_purchases", "discounted_expected_residual_transactions"),
              "contractual": ("expected_residual_lifetime",)}.get(kind)
     if needs is None or not all(hasattr(transaction_model, method) for method in needs):
         raise _bundle_error(path, f"'transaction_model': {type(transaction_model).__name__} cannot serve as "

@@ -40,6 +40,8 @@ __all__ = [
 ]
 
 _PERIODS = ("D", "W", "M", "Q", "Y")
+# The default period of each kind of table: discrete_rfm_summary's and tenure_summary's.
+DEFAULT_PERIOD = {"discrete": "Y", "contractual": "M"}
 # 1970-01-01, day 0, was a Thursday: shifting by 3 days makes weeks start on Monday.
 _MONDAY_SHIFT = 3
 

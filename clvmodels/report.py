@@ -30,7 +30,9 @@ import numpy as np
 import pandas as pd
 
 from . import evaluation
-from ._families import model_kind
+from ._families import _MIN_DISCOUNT_RATE, model_kind  # DERT and DERL sum periods without end
+from .discrete import _PERIODS as _PERIOD_CODES
+from .discrete import DEFAULT_PERIOD as _DEFAULT_PERIOD
 from ._units import DAYS_PER_UNIT, check_time_unit
 from ._validation import Problems, check_positive_number, datetime_column, require_columns, require_dataframe
 
@@ -446,7 +448,8 @@ def validation_report(
       (:func:`clvmodels.evaluation.observed_survival`) are compared with the
       model's (:func:`clvmodels.evaluation.survival_comparison`); then DERL and
       CLV = ``margin`` (profit per period) x DERL of the active subscribers by
-      tenure.
+      tenure. ``compare`` (contractual models only) adds the table of
+      :func:`clvmodels.evaluation.compare_survival_models` on the same periods.
 
     Parameters
     ----------
@@ -523,9 +526,10 @@ def validation_report(
             compare=compare, currency=currency, data_source=data_source, start_col=start_col, end_col=end_col,
             calibration_periods=calibration_periods,
         )
-    for name in ("start_col", "end_col", "calibration_periods"):
-        value = {"start_col": start_col, "end_col": end_col, "calibration_periods": calibration_periods}[name]
-        if value != {"start_col": "start", "end_col": "end", "calibration_periods": None}[name]:
+    contract_settings = {"start_col": (start_col, "start"), "end_col": (end_col, "end"),
+                         "calibration_periods": (calibration_periods, None)}
+    for name, (value, default) in contract_settings.items():
+        if value != default:
             raise ValueError(f"{name} is for the contractual models' subscription tables, not {chosen.title}")
     if calibration_end is None:
         raise ValueError("calibration_end is required: the last day of the calibration period")
@@ -1298,11 +1302,6 @@ def _report_model(spec):
     return model
 
 
-# Periods of the models counted in periods, and their defaults.
-_PERIOD_CODES = ("D", "W", "M", "Q", "Y")
-_DEFAULT_PERIOD = {"discrete": "Y", "contractual": "M"}
-# DERT and DERL sum discounted periods without end: the discount rate must be at least this.
-_MIN_DISCOUNT_RATE = 1e-4
 # The survival comparison stops at the last period with at least this many subscribers at risk.
 _MIN_AT_RISK = 30
 _UNIT_SINGULAR = {"D": "day", "W": "week", "M": "month", "Q": "quarter", "Y": "year"}
