@@ -616,6 +616,28 @@ def registered_models(family=None):
     return {cls.key: cls for cls in _MODEL_CLASSES.values() if issubclass(cls, base) and cls.key}
 
 
+# The columns each kind of model fits (see model_kind).
+_KIND_COLUMNS = {
+    "continuous": frozenset({"frequency", "recency", "T"}),
+    "discrete": frozenset({"frequency", "recency", "n_periods"}),
+    "contractual": frozenset({"tenure", "churned"}),
+}
+
+
+def model_kind(model):
+    """What data a model (class or instance) fits, read from its ``rfm_columns``:
+    "continuous" (frequency, recency, T in a time unit: BG/NBD, ...), "discrete"
+    (frequency, recency, n_periods in calendar periods: BG/BB), "contractual"
+    (tenure, churned: sBG, BdW), or None for anything else (e.g. spend models)."""
+    columns = set(getattr(model, "rfm_columns", ()) or ())
+    if not columns:
+        return None
+    for kind, expected in _KIND_COLUMNS.items():
+        if columns == expected or (kind == "continuous" and columns <= expected and "T" in columns):
+            return kind
+    return None
+
+
 def model_class(key, family="transaction"):
     """The registered model class called ``key`` (e.g. "pnbd"), or a ValueError listing them."""
     models = registered_models(family)
