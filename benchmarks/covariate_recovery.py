@@ -13,6 +13,7 @@ observed for 1 to 12 periods, uniformly).
 
     .venv/bin/python benchmarks/covariate_recovery.py --model pnbd      # 20 seeds x 100,000 customers
     .venv/bin/python benchmarks/covariate_recovery.py --seeds 3 --customers 5000   # smoke test
+    .venv/bin/python benchmarks/covariate_recovery.py --pool results/a.json results/b.json   # runs of other seeds together
 
 Prints a Markdown table; ``--json PATH`` writes the figures.
 """
@@ -118,6 +119,22 @@ def markdown(table):
     return "\n".join(lines)
 
 
+def pooled(paths):
+    """The model, the estimates and the standard errors of several ``--json`` files
+    (runs of the same model on different seeds) together."""
+    records = [json.loads(Path(path).read_text()) for path in paths]
+    models = {record.get("model", "bgnbd") for record in records}
+    if len(models) != 1:
+        raise SystemExit(f"--pool: the files hold different models: {sorted(models)}")
+
+    def frame(record, key):
+        return pd.DataFrame(record[key]["data"], columns=record[key]["columns"])
+
+    estimates = pd.concat([frame(r, "estimates") for r in records], ignore_index=True)
+    errors = pd.concat([frame(r, "std_errors") for r in records], ignore_index=True)
+    return models.pop(), estimates, errors
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=sorted(MODELS), default="bgnbd")
@@ -126,7 +143,15 @@ def main(argv=None):
     parser.add_argument("--first-seed", type=int, default=1000,
                         help="seeds first-seed, first-seed + 1, ... (more seeds: a larger --seeds)")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--pool", type=Path, nargs="+", metavar="JSON",
+                        help="print the table of these --json files' seeds together instead of fitting")
     args = parser.parse_args(argv)
+    if args.pool:
+        model, estimates, errors = pooled(args.pool)
+        title, _, truth, _, _ = MODELS[model]
+        print(f"{title} with covariates: {len(estimates)} seeds pooled from {len(args.pool)} files\n")
+        print(markdown(coverage_table(estimates, errors, truth)))
+        return 0
     title, _, truth, settings, _ = MODELS[args.model]
     started = time.perf_counter()
     estimates, errors, seconds = study(args.seeds, args.customers, args.model, args.first_seed)
