@@ -411,7 +411,7 @@ def _add_fit_options(parser):
                             ("dropout", "shift each customer's dropout")):
         parser.add_argument(
             f"--{process}-covariates", nargs="+", metavar="COLUMN",
-            help=f"numeric columns, constant within each customer, that {effect} (BG/NBD with covariates; "
+            help=f"numeric columns, constant within each customer, that {effect} (--model bgnbd or pnbd; "
             "'predict' takes them from the model file)",
         )
 
