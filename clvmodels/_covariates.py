@@ -6,7 +6,10 @@ declares which of its parameters carry covariates (``covariate_links``), e.g. fo
 BG/NBD ``{"purchase": (("alpha", -1),), "dropout": (("a", 1), ("b", 1))}``: customer
 i has alpha_i = alpha exp(-g_p' z_i) (so her purchase rate scales by exp(g_p' z_i)),
 a_i = a exp(g_a' z_i) and b_i = b exp(g_b' z_i), each parameter with coefficients of
-its own. The formulas then receive one value of those parameters per customer.
+its own. Pareto/NBD links alpha (sign -1) and beta (sign -1), so both its rates scale
+by exp(g' z); the contractual sBG and BdW link both shapes of the churn probability's
+Beta distribution (sign +1). The formulas then receive one value of those parameters
+per customer.
 
 Fitting: ln theta_i is linear in the working parameters (the log of the shared
 parameters and the coefficients), so the gradient and Hessian of the log-likelihood
@@ -187,7 +190,8 @@ def take_rows(params, rows):
 
 
 class CovariateMixin:
-    """Settings and fitting of time-invariant covariates, for the transaction models.
+    """Settings and fitting of time-invariant covariates, for the transaction and the
+    contractual models.
 
     Models declare ``covariate_links`` (process -> ((parameter, sign), ...)); models
     without it refuse covariates.
