@@ -436,7 +436,7 @@ class BaseModel:
         if fitted is None:
             raise ValueError(
                 f"a bootstrap of {type(self).__name__} resamples the data it was fitted on, which a model "
-                "read from a file does not hold: fit the model again, or use method=\"asymptotic\""
+                "read from a file or unpickled does not hold: fit the model again, or use method=\"asymptotic\""
             )
         return _BootstrapJob(self, fitted, np.log(self.params_.to_numpy()))
 
@@ -541,6 +541,13 @@ class BaseModel:
         return pd.Series(values, index=data.index, name=name)
 
     # ----- persistence ----------------------------------------------------------------
+    def __getstate__(self):
+        """Pickle the fitted model without its fitting data: a model sent to workers (Dask,
+        joblib) carries its parameters, never the customers it was fitted on."""
+        state = dict(self.__dict__)
+        state.pop("_fit_rows_", None)
+        return state
+
     def to_dict(self):
         """The fitted model as a JSON-serialisable dict (no customer data inside)."""
         from ._version import __version__

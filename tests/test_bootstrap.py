@@ -1,6 +1,8 @@
 """The bootstrap of parameter_draws: its spread agrees with the asymptotic standard
 errors, it does not depend on the number of workers, and it refuses bad settings."""
 
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -82,6 +84,16 @@ def test_bad_bootstrap_settings(simulated_fit):
     with pytest.raises(ValueError, match="resamples the data it was fitted on"):
         loaded.parameter_draws(4, method="bootstrap")
     assert len(loaded.parameter_draws(4)) == 4  # the asymptotic draws need no data
+
+
+def test_a_pickled_model_carries_no_fitting_data(simulated_fit):
+    model, data = simulated_fit
+    restored = pickle.loads(pickle.dumps(model))
+    assert len(pickle.dumps(model)) < 20_000  # parameters and Hessian, not len(data) rows
+    pd.testing.assert_series_equal(restored.params_, model.params_)
+    pd.testing.assert_series_equal(restored.probability_alive(data), model.probability_alive(data))
+    with pytest.raises(ValueError, match="read from a file or unpickled"):
+        restored.parameter_draws(4, method="bootstrap")
 
 
 def test_no_bootstrap_with_covariates():
