@@ -377,8 +377,8 @@ def evaluate(case, cases):
         if plain.get("ok"):
             ratio = ours["seconds"] / plain["seconds"]
             verdicts.append(ratio <= target.times_plain)
-            what = "fit" if case.step.startswith("fit") else "model's CLV"
-            notes.append(f"{ratio:.1f}x the plain {what}'s {plain['seconds']:.3g} s")
+            what = "fit's" if case.step.startswith("fit") else "model's CLV,"
+            notes.append(f"{ratio:.1f}x the plain {what} {plain['seconds']:.3g} s")
         else:
             verdicts.append(False)
             notes.append("plain fit not measured")

@@ -569,7 +569,7 @@ _TABLE_STEPS_PER_SD = 3.0
 _TABLE_MAX_STEP = 0.3
 _TABLE_HALF_WIDTH_SD = 12.0
 _TABLE_TAIL_LOG = 34.0
-_TABLE_BLOCK_ENTRIES = 1 << 15
+_TABLE_BLOCK_PRODUCT = 200_000  # rows x nodes x coefficients of a block's matrix product
 _TABLE_MAX_NODES = 4096
 _TABLE_LOG_FLOOR = -500.0  # densities below e^-500 of the mode are raised to it: a negligible weight
 
@@ -639,50 +639,64 @@ def beta_expectation_tabulated(integrand, a, b, y, *, low=None, width=0.5, n_nod
     ok = good[piece]
     # Blocks of entries with nearby windows (sorted by piece, then by window), each
     # summed over the part of the grid its windows span.
-    order = np.argsort(piece * (last - first + 1.0) + (left - first), kind="stable")
+    key = piece * (count + 1) + np.floor((left - first) / step).astype(np.int64)
+    order = np.argsort(key)
     order = order[ok[order]]
-    span = int(np.ceil(np.median(right - left) / step)) + 1 if len(order) else 1
-    block = max(64, _TABLE_BLOCK_ENTRIES // max(span, 1))
-    boundaries = np.flatnonzero(np.diff(piece[order])) + 1
+    if not len(order):
+        return values, ok
+    span = int(np.ceil(np.median(right - left) / step)) + 1
+    # Blocks small enough that BLAS multiplies them on one thread (threads cost more than they gain here).
+    block = max(16, _TABLE_BLOCK_PRODUCT // (span * (n_nodes + 1)))
+    sorted_piece = piece[order]
+    run_starts = np.flatnonzero(np.diff(sorted_piece, prepend=-1))
+    run_ends = np.append(run_starts[1:], len(order))
+    starts = np.concatenate([np.arange(s0, s1, block) for s0, s1 in zip(run_starts, run_ends)])
+    lows = np.floor((np.minimum.reduceat(left[order], starts) - first) / step).astype(np.int64).clip(0, count)
+    highs = (np.ceil((np.maximum.reduceat(right[order], starts) - first) / step).astype(np.int64) + 1).clip(0, count)
+    ends = np.append(starts[1:], len(order))
+    # Per entry (in sorted order): ln density = a theta + (a + b) ln(1 - p) + constant, whose
+    # constant puts the mode at 0; and the Chebyshev polynomials at the entry's y.
+    A, B, M = a[order], b[order], mode[order]
+    total = A + B
+    shape = np.stack([A, total, total * np.logaddexp(0.0, M) - A * M], axis=1)
+    chebyshev = _chebyshev_columns(u[order], n_nodes)
     with_ones = np.concatenate([coefficients, np.ones((count, pieces, 1))], axis=2)
-    workspace = np.empty(block * count)
+    by_piece = {int(k): np.ascontiguousarray(with_ones[:, k, :]) for k in np.unique(sorted_piece)}
     grid = np.stack([theta, log_q, np.ones(count)])
-    for run in np.split(order, boundaries):
-        if not len(run):
-            continue
-        k = piece[run[0]]
-        for start in range(0, len(run), block):
-            part = run[start:start + block]
-            lo = max(0, int(np.floor((left[part].min() - first) / step)))
-            hi = min(count, int(np.ceil((right[part].max() - first) / step)) + 1)
-            values[part] = _tabulated_sum(np.ascontiguousarray(grid[:, lo:hi]), with_ones[lo:hi, k, :], a[part], b[part],
-                                          mode[part], u[part], workspace)
+    workspace = np.empty(block * count)
+    result = np.empty(len(order))
+    for s0, s1, lo, hi in zip(starts, ends, lows, highs):
+        result[s0:s1] = _tabulated_sum(grid[:, lo:hi], by_piece[int(sorted_piece[s0])][lo:hi], shape[s0:s1],
+                                       chebyshev[s0:s1], workspace)
+    values[order] = result
     return values, ok
 
 
-def _tabulated_sum(grid, coefficients, a, b, mode, u, workspace):
+def _chebyshev_columns(u, n_nodes):
+    """T_0(u), ..., T_{n-1}(u) per entry (rows), by the three-term recurrence."""
+    rows = np.empty((n_nodes, len(u)))  # each polynomial contiguous while it is computed
+    rows[0] = 1.0
+    if n_nodes > 1:
+        rows[1] = u
+    twice = 2 * u
+    for k in range(2, n_nodes):
+        np.multiply(twice, rows[k - 1], out=rows[k])
+        rows[k] -= rows[k - 2]
+    return rows.T
+
+
+def _tabulated_sum(grid, coefficients, shape, chebyshev, workspace):
     """The trapezoidal sums of :func:`beta_expectation_tabulated` for one block.
 
-    ``grid`` holds the rows theta, ln(1 - p) and 1 at the block's nodes;
-    ``coefficients`` the Chebyshev coefficients at those nodes and a last column of
+    ``grid`` holds the rows theta, ln(1 - p) and 1 at the block's nodes, ``shape``
+    the columns a, a + b and the constant of each entry's ln density;
+    ``coefficients`` the Chebyshev coefficients at the nodes and a last column of
     ones (so the last moment is the sum of the density). The density is computed in
     ``workspace`` (reused: fresh memory is slow to touch).
     """
-    # ln density relative to its mode: a (theta - mode) + (a + b) (ln(1 - p) - ln(1 - p_mode)),
-    # for all nodes at once as a product of (a, a + b, constant) and the grid's rows.
-    total = a + b
-    shape = np.stack([a, total, total * np.logaddexp(0.0, mode) - a * mode], axis=1)
-    density = workspace[: len(a) * grid.shape[1]].reshape(len(a), grid.shape[1])
+    density = workspace[: len(shape) * grid.shape[1]].reshape(len(shape), grid.shape[1])
     np.matmul(shape, grid, out=density)
     np.maximum(density, _TABLE_LOG_FLOOR, out=density)  # no subnormal numbers (slow) further on
     np.exp(density, out=density)
     moments = density @ coefficients
-    degree = coefficients.shape[1] - 1
-    chebyshev = np.empty((len(u), degree))  # T_k(u) by the three-term recurrence
-    chebyshev[:, 0] = 1.0
-    if degree > 1:
-        chebyshev[:, 1] = u
-    for k in range(2, degree):
-        np.multiply(2 * u, chebyshev[:, k - 1], out=chebyshev[:, k])
-        chebyshev[:, k] -= chebyshev[:, k - 2]
     return np.einsum("ij,ij->i", moments[:, :-1], chebyshev) / moments[:, -1]
