@@ -1228,6 +1228,11 @@ def _check_report_input(source, transactions, settings, calibration_end, observa
         calibration_end=calibration_end, observation_end=observation_end, time_unit=settings["time_unit"],
         datetime_format=settings["date_format"], date_unit=settings["date_unit"], timezone=settings["timezone"],
     )
+    covariates = _covariate_columns(settings)
+    if covariates:
+        from .data import customer_columns
+
+        customer_columns(transactions, settings["customer_col"], covariates)
 
 
 def _print_results(transaction_model, spend_model, forecast, settings):
