@@ -528,6 +528,8 @@ def _expected_if_alive(r, alpha, a, b, t, x, T, ticks_per_unit=None):
         xs, Ts, index = _per_distinct_x_T(np.ravel(x), np.ravel(T), ticks_per_unit)
         unconditional = _unconditional_expected(r, alpha, a, b, t, xs, Ts)
         return (unconditional if index is None else unconditional[index]).reshape(np.shape(x))
+    if t.ndim == 0 and np.ndim(x) > 0:  # one horizon, one parameter set per customer: tabulated
+        return _discounted_per_customer(r, alpha, a, b, t.reshape(1), np.ones(1), x, T)
     return _unconditional_expected(r, alpha, a, b, t, x, T)
 
 

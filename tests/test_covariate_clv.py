@@ -86,3 +86,12 @@ def test_covariate_clv_equals_one_by_one(monkeypatch):
         slow = clv.customer_lifetime_value(model, spend, table, **settings)
     np.testing.assert_allclose(fast.to_numpy(), slow.to_numpy(), rtol=1e-10, atol=0)
     assert (fast > 0).all()
+
+
+def test_expected_purchases_per_customer_equals_one_by_one(monkeypatch):
+    """One horizon with per-customer parameters takes the same tables (also t = 0)."""
+    params, x, t_x, T = _customers(1500, 3, (0.2, 5.0), (0.5, 20.0))
+    for t in (0.0, 1.0, 39.0, 520.0):
+        fast = bgnbd.expected_purchases(params, t, x, t_x, T)
+        slow = _one_by_one(monkeypatch, bgnbd.expected_purchases, params, t, x, t_x, T)
+        np.testing.assert_allclose(fast, slow, rtol=1e-10, atol=0)
