@@ -20,7 +20,10 @@ from scipy import special
 from ._arrays import distinct_rows, dot, unique_inverse
 from ._families import Mixing, TransactionModel, _checked_n
 from ._intervals import spread_over_periods
-from ._special import beta_expectation, beta_expectation_tabulated, digamma_difference, log_beta_ratio, log_pochhammer, smooth_by_group
+from ._special import (
+    beta_expectation, beta_expectation_tabulated, digamma_difference, log_beta_ratio, log_pochhammer,
+    smooth_by_group,
+)
 from ._validation import check_times
 
 
