@@ -89,10 +89,40 @@ def predictive_bounds(draws, level):
     -------
     (float, float)
     """
-    ordered = np.sort(np.asarray(draws, dtype=float))
-    n = ordered.size
-    k = max(1, int(np.floor((n + 1) * (1.0 - level) / 2.0 + 1e-9)))
-    return float(ordered[k - 1]), float(ordered[n - k])
+    lower, upper = column_predictive_bounds(np.asarray(draws, dtype=float).reshape(-1, 1), level)
+    return float(lower[0]), float(upper[0])
+
+
+def _predictive_rank(n, level):
+    """The k of :func:`predictive_bounds` for ``n`` draws."""
+    return max(1, int(np.floor((n + 1) * (1.0 - level) / 2.0 + 1e-9)))
+
+
+def column_predictive_bounds(draws, level):
+    """:func:`predictive_bounds` of each column of ``draws`` (draws x rows), the columns
+    split over threads as in :func:`column_quantiles`.
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        The k-th smallest and the k-th largest draw of each column.
+    """
+    n, n_columns = draws.shape
+    k = _predictive_rank(n, level)
+    ranks = sorted({k - 1, n - k})
+
+    def bounds(part):
+        ordered = np.partition(part, ranks, axis=0)
+        return np.stack([ordered[k - 1], ordered[n - k]])
+
+    parts = min(worker_threads(), max(1, n_columns // 8192))
+    if parts == 1:
+        both = bounds(draws)
+    else:
+        edges = np.linspace(0, n_columns, parts + 1).astype(int)
+        with ThreadPoolExecutor(max_workers=parts) as pool:
+            both = np.concatenate(list(pool.map(lambda i: bounds(draws[:, edges[i]:edges[i + 1]]), range(parts))), axis=1)
+    return both[0], both[1]
 
 
 def quantiles_from_pmf(pmf, n_rows, probabilities, first_block=8):
@@ -231,13 +261,19 @@ def chunks(n_rows, chunk_size):
         yield slice(start, min(start + chunk_size, n_rows))
 
 
-def interval_table(estimate, draws_by_chunk, level, index, name):
+def interval_table(estimate, draws_by_chunk, level, index, name, predictive=False):
     """Per-row estimate and interval from per-chunk arrays of draws (draws x rows), and
-    the interval of the total over rows in ``attrs["total"]``."""
+    the interval of the total over rows in ``attrs["total"]``.
+
+    ``predictive=False``: the quantiles of the draws (an interval for a quantity the
+    draws estimate, such as an expectation under parameter uncertainty).
+    ``predictive=True``: the order statistics of :func:`predictive_bounds`, which cover
+    one further draw, i.e. the realised value, with probability at least ``level``.
+    """
     low, high = tail_probabilities(level)[[0, 2]]
     lower, upper, totals = [], [], None
     for draws in draws_by_chunk:
-        bounds = column_quantiles(draws, [low, high])
+        bounds = column_predictive_bounds(draws, level) if predictive else column_quantiles(draws, [low, high])
         lower.append(bounds[0])
         upper.append(bounds[1])
         chunk_total = draws.sum(axis=1)
@@ -247,11 +283,8 @@ def interval_table(estimate, draws_by_chunk, level, index, name):
         index=index,
     )
     table.attrs["level"] = level
-    table.attrs["total"] = {
-        name: float(np.sum(estimate)),
-        "lower": float(np.quantile(totals, low)),
-        "upper": float(np.quantile(totals, high)),
-    }
+    total_low, total_high = predictive_bounds(totals, level) if predictive else np.quantile(totals, [low, high])
+    table.attrs["total"] = {name: float(np.sum(estimate)), "lower": float(total_low), "upper": float(total_high)}
     return table
 
 

@@ -77,9 +77,12 @@ def customer_lifetime_value(
         simulation: for each of ``n_draws`` draws of both models' parameters
         (:meth:`~clvmodels.TransactionModel.parameter_draws`), each customer's
         survival, purchases per period and spend are drawn given the history, and
-        the discounted value is summed. Customers are simulated ``chunk_size`` at a
-        time, so memory stays bounded; the same ``random_state`` gives the same
-        interval whatever the chunk size.
+        the discounted value is summed. The bounds are the k-th smallest and largest
+        of the ``n_draws`` values, k chosen so that they enclose the value the
+        customer will realise with probability at least ``interval`` (plain sample
+        quantiles of 200 draws would cover about 89%). Customers are simulated
+        ``chunk_size`` at a time, so memory stays bounded; the same ``random_state``
+        gives the same interval whatever the chunk size.
     n_draws, random_state, chunk_size
         Settings of the simulation.
     interval_method : {"asymptotic", "bootstrap"}, default "asymptotic"
@@ -175,7 +178,7 @@ def _simulated_interval(transaction_model, spend_model, data, value, period_ends
                          values[:, b])
             yield values
 
-    table = _intervals.interval_table(value.to_numpy(), draws_by_chunk(), level, data.index, "clv")
+    table = _intervals.interval_table(value.to_numpy(), draws_by_chunk(), level, data.index, "clv", predictive=True)
     table.attrs.update(n_draws=n_draws)
     return table
 

@@ -66,6 +66,16 @@ def test_predictive_bounds_cover_a_further_draw():
     assert abs(np.mean(covered) - 91 / 101) < 0.015
 
 
+def test_column_predictive_bounds_are_the_predictive_bounds_of_each_column():
+    draws = np.random.default_rng(1).gamma(0.5, 10.0, size=(200, 20_000))  # several thread parts
+    lower, upper = _intervals.column_predictive_bounds(draws, 0.9)
+    for column in (0, 9_999, 19_999):
+        assert (lower[column], upper[column]) == _intervals.predictive_bounds(draws[:, column], 0.9)
+    ordered = np.sort(draws, axis=0)
+    np.testing.assert_array_equal(lower, ordered[9])  # k = 10 of 200 draws: 181/201 >= 0.9
+    np.testing.assert_array_equal(upper, ordered[190])
+
+
 def test_bad_bootstrap_settings(simulated_fit):
     model, data = simulated_fit
     with pytest.raises(ValueError, match="interval method must be one of 'asymptotic', 'bootstrap'"):
