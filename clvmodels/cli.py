@@ -413,9 +413,11 @@ def _add_fit_options(parser):
 def _add_covariate_options(parser):
     for process, effect in (("purchase", "scale each customer's purchase rate"),
                             ("dropout", "shift each customer's dropout")):
+        models = sorted(key for key, cls in _cli_periods.all_models().items()
+                        if process in (getattr(cls, "covariate_links", None) or {}))
         parser.add_argument(
             f"--{process}-covariates", nargs="+", metavar="COLUMN",
-            help=f"numeric columns, constant within each customer, that {effect} (--model bgnbd or pnbd; "
+            help=f"numeric columns, constant within each customer, that {effect} (--model {', '.join(models)}; "
             "'predict' takes them from the model file)",
         )
 
@@ -582,8 +584,11 @@ def _period_settings(args, settings, base):
     model's time unit; options that do not apply are refused rather than ignored."""
     key, kind = settings["model"], settings["kind"]
     given = {option: getattr(args, attribute, None) for option, attribute in (
-        ("--engine", "engine"), ("--interval", "interval"), ("--purchase-covariates", "purchase_covariates"),
-        ("--dropout-covariates", "dropout_covariates"))}
+        ("--engine", "engine"), ("--interval", "interval"))}
+    links = getattr(_cli_periods.all_models()[key], "covariate_links", None) or {}
+    for process in ("purchase", "dropout"):
+        if process not in links:  # e.g. BG/BB has no covariates, the contractual models dropout ones only
+            given[f"--{process}-covariates"] = getattr(args, f"{process}_covariates", None)
     if given["--engine"] == "pandas":
         given["--engine"] = None
     if kind == "contractual":
@@ -706,7 +711,7 @@ class Source:
             needed += _covariate_columns(settings)
             text_cols = [settings["date_col"]]
         else:
-            needed = _cli_periods.needed_columns(settings, kind)
+            needed = _cli_periods.needed_columns(settings, kind) + _covariate_columns(settings)
             text_cols = _cli_periods.date_columns(settings, kind)
         with progress.step(f"read {self.name}") as step:
             if self.dataset:
@@ -1292,8 +1297,15 @@ def _run_periods(args, settings, source, progress, *, out=None, model_out=None, 
                        f"period {table.attrs.get('time_unit')}")
     if not table.index.is_monotonic_increasing:
         table = _sort_by_id(table)
+    table = attach_covariates(table, data, settings)
+    covariates = None
     if models is None:
         models = _fit_period_models(table, settings, progress)
+        if getattr(models[0], "coefficient_names", ()):
+            from . import evaluation
+
+            with progress.step("fit without covariates (likelihood-ratio test)"):
+                covariates = evaluation.covariate_table(models[0], table)
     model, spend_model = models
     forecast = None
     if out:
@@ -1304,7 +1316,7 @@ def _run_periods(args, settings, source, progress, *, out=None, model_out=None, 
         _write_forecast(forecast, settings, out, progress)
     if model_out:
         _write_model_file(bundle_record(model, spend_model, settings, table, source, len(data)), model_out, progress)
-    text = "\n\n".join(format_model(m) for m in models if m is not None)
+    text = "\n\n".join([format_model(model, covariates)] + ([format_model(spend_model)] if spend_model is not None else []))
     if forecast is not None:
         text += "\n\n" + _cli_periods.format_forecast(forecast, settings, kind, settings["customer_col"])
     _print(text)
@@ -1318,7 +1330,8 @@ def _fit_period_models(table, settings, progress):
 
     penalizer = float(settings.get("penalizer") or 0.0)
     with progress.step("fit") as step:
-        model = _cli_periods.all_models()[settings["model"]](penalizer=penalizer).fit(table)
+        covariates = {key: settings[key] for key in COVARIATE_SETTINGS if settings.get(key)}
+        model = _cli_periods.all_models()[settings["model"]](penalizer=penalizer, **covariates).fit(table)
         spend_model = None
         if settings["kind"] == "discrete" and settings.get("amount_col"):
             spend_model = GammaGammaModel(penalizer=penalizer).fit(table)

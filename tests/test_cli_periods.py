@@ -257,6 +257,37 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(inputs, monkeypatch, c
     assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before, "a file was written or changed"
 
 
+def test_contractual_dropout_covariates(inputs, tmp_path, monkeypatch, capsys):
+    """--dropout-covariates for sBG: the fit equals the Python API's, predict scores from
+    the model file, and the options a model has no process for are refused."""
+    folder, end = inputs["folder"], inputs["subscriptions_end"]
+    monkeypatch.chdir(tmp_path)
+    records = pd.read_csv(folder / "subs.csv")
+    records["z"] = np.random.default_rng(5).normal(size=len(records))
+    records.to_csv("subs_z.csv", index=False)
+    assert cli.main(["fit", "subs_z.csv", "--model", "sbg", "--observation-end", end, "--dropout-covariates", "z",
+                     "--model-out", "m.json", "-q"]) == 0
+    shown = capsys.readouterr().out
+    assert "dropout_alpha[z]" in shown and "likelihood-ratio test" in shown
+    table = clv.tenure_summary(records, observation_end=end)
+    table["z"] = records.set_index("customer_id")["z"].reindex(table.index).to_numpy()
+    expected = clv.ShiftedBetaGeoModel(dropout_covariates=["z"]).fit(table)
+    bundle = json.loads(Path("m.json").read_text())
+    fitted = pd.Series(bundle["transaction_model"]["params"])
+    pd.testing.assert_series_equal(fitted[expected.params_.index], expected.params_, check_names=False, rtol=1e-10)
+    assert cli.main(["predict", "subs_z.csv", "--model", "m.json", "--out", "p.csv", "-q"]) == 0
+    scored = pd.read_csv("p.csv").set_index("customer_id")
+    np.testing.assert_allclose(scored["derl"], expected.expected_residual_lifetime(table, 0.01), rtol=1e-10)
+    assert cli.main(["fit", "subs_z.csv", "--model", "sbg", "--observation-end", end, "--purchase-covariates", "z",
+                     "--model-out", "n.json", "-q"]) == 2
+    assert "--purchase-covariates does not apply to --model sbg" in capsys.readouterr().err
+    records.loc[records.index[:2], "customer_id"] = records["customer_id"].iloc[2]  # z varies within a customer
+    records.to_csv("varying.csv", index=False)
+    assert cli.main(["fit", "varying.csv", "--model", "sbg", "--observation-end", end, "--dropout-covariates", "z",
+                     "--model-out", "v.json", "-q"]) == 2
+    assert not Path("n.json").exists() and not Path("v.json").exists()
+
+
 def test_help_says_what_the_period_means(capsys):
     with pytest.raises(SystemExit):
         cli.build_parser().parse_args(["forecast", "--help"])
