@@ -32,6 +32,14 @@ def client():
     cluster.close()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def summaries_in_several_partitions():
+    """Summaries of these small logs cut into several partitions, as a large log's are."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_dask, "ROWS_PER_PARTITION", 700)
+        yield
+
+
 @pytest.fixture(scope="session")
 def shuffled_log(cdnow_sample):
     """The CDNOW sample in random row order: every customer's purchases in several partitions."""
@@ -66,6 +74,7 @@ def test_rfm_summary_equals_pandas(client, shuffled_log, amount_col):
     result = clv.rfm_summary(spread(shuffled_log), amount_col=amount_col, time_unit="W",
                              observation_end=CALIBRATION_END)
     assert _dask.is_dask_collection(result) and result.known_divisions
+    assert result.npartitions == _dask.output_partitions(len(shuffled_log)) > 5
     assert_tables_equal(result.compute(), expected)
 
 

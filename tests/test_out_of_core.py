@@ -94,6 +94,49 @@ def test_fits_and_scores_from_the_out_of_core_table_equal_pandas(shuffled_log, l
         value, clv.customer_lifetime_value(bg, gg, expected, horizon=12, period="M", discount_rate=0.01), rtol=RTOL)
 
 
+@pytest.fixture(scope="module")
+def busy_log():
+    """160,000 purchases of 20,000 customers (BG/NBD-like: rates and lifetimes vary), often
+    several a day, with unrounded amounts: sums whose last bits depend on their order."""
+    rng = np.random.default_rng(13)
+    n, customers = 160_000, 20_000
+    rate = rng.gamma(0.7, 1.0, customers)
+    who = rng.choice(customers, n, p=rate / rate.sum())
+    start, life = rng.integers(0, 150, customers), rng.exponential(rng.gamma(0.6, 150.0, customers))
+    days = np.minimum(start[who] + (rng.random(n) * life[who]).astype(int), 200)
+    log = pd.DataFrame({
+        "customer_id": who,
+        "date": np.datetime64("2022-01-01") + days.astype("timedelta64[D]"),
+        "amount": rng.gamma(3.0, 7.0, n) * rng.gamma(4.0, 0.25, customers)[who],
+    })
+    return log.iloc[rng.permutation(n)].reset_index(drop=True)
+
+
+def test_fits_on_a_log_in_many_files_equal_pandas_to_1e12(busy_log, tmp_path):
+    source = write_dataset(busy_log, tmp_path / "tx", n_files=40)
+    expected = clv.rfm_summary(busy_log, amount_col="amount", time_unit="W")
+    result = clv.rfm_summary(source, amount_col="amount", time_unit="W", engine="duckdb")
+    assert_tables_equal(result, expected)
+    for model in (clv.BetaGeoModel, clv.GammaGammaModel):
+        np.testing.assert_allclose(model().fit(result).params_, model().fit(expected).params_, rtol=1e-12, atol=0)
+
+
+def test_a_converged_fit_does_not_move_with_the_last_bits_of_the_data(busy_log):
+    """Monetary values one ulp away (another summation order) give the same fit to 1e-12:
+    the optimiser polishes to rounding level instead of stopping at a gradient tolerance."""
+    rfm = clv.rfm_summary(busy_log, amount_col="amount", time_unit="W")
+    nudged = rfm.copy()
+    rng = np.random.default_rng(5)
+    chosen = rng.random(len(rfm)) < 0.4
+    direction = np.where(rng.random(len(rfm)) < 0.5, np.inf, -np.inf)
+    values = nudged["monetary_value"].to_numpy()
+    nudged["monetary_value"] = np.where(chosen & (values > 0), np.nextafter(values, direction), values)
+    assert (nudged["monetary_value"] != rfm["monetary_value"]).sum() > 1000
+    fits = [clv.GammaGammaModel().fit(table) for table in (rfm, nudged)]
+    np.testing.assert_allclose(fits[1].params_, fits[0].params_, rtol=1e-12, atol=0)
+    assert fits[0].gradient_norm_ < 1e-12
+
+
 def test_bad_input_is_one_error_with_counts_over_all_files(shuffled_log, lake, tmp_path):
     log = shuffled_log.copy()
     log.loc[[1, 2_000, 6_000], "amount"] = -5.0
