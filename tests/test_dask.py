@@ -305,6 +305,24 @@ def test_cli_failure_leaves_no_partial_dataset(client, dataset, tmp_path, monkey
     assert sorted(p.name for p in tmp_path.iterdir()) == ["forecast"]  # no temporary directory left
 
 
+def test_cli_non_finite_predictions_in_some_partitions_write_nothing(client, dataset, shuffled_log, tmp_path,
+                                                                    monkeypatch, capsys):
+    def nan_for_one_time_buyers(self, data, t):
+        return pd.Series(np.where(data["frequency"].to_numpy() == 0, np.nan, 1.0), index=data.index)
+
+    monkeypatch.setattr(clv.BetaGeoModel, "expected_purchases", nan_for_one_time_buyers)  # workers are threads here
+    rfm = clv.rfm_summary(shuffled_log, amount_col="amount", time_unit="W")
+    out = tmp_path / "forecast"
+    status = run_cli("forecast", dataset, "--amount-col", "amount", "--time-unit", "W", "--engine", "dask",
+                     "--scheduler", client.scheduler.address, "--out", out, "--quiet")
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert status == 1
+    n_bad = int((rfm["frequency"] == 0).sum())
+    assert f"column 'expected_purchases': {n_bad:,} of {len(rfm):,} rows are NaN or infinite" in error
+    assert "nothing written" in error
+    assert list(tmp_path.iterdir()) == []  # no dataset, no temporary directory
+
+
 def test_cli_engine_options_are_checked(dataset, tmp_path, capsys):
     assert run_cli("forecast", "--dataset", "cdnow", "--engine", "dask", "--out", tmp_path / "x") == 2
     assert "reads Parquet files, not --dataset" in capsys.readouterr().err

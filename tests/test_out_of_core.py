@@ -180,6 +180,29 @@ def test_cli_duckdb_engine_equals_pandas_engine(lake, tmp_path):
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "duck"), expected, check_exact=False, rtol=RTOL)
 
 
+def nan_for_one_time_buyers(self, data, t):
+    """expected_purchases made NaN wherever frequency is 0, as broken parameters would."""
+    return pd.Series(np.where(data["frequency"].to_numpy() == 0, np.nan, 1.0), index=data.index)
+
+
+def test_cli_duckdb_dataset_with_non_finite_predictions_writes_nothing(shuffled_log, lake, tmp_path, monkeypatch,
+                                                                      capsys):
+    from clvmodels import _cli_engines
+
+    monkeypatch.setattr(_cli_engines, "SCORE_CHUNK_ROWS", 500)  # several chunks, the counts summed over them
+    monkeypatch.setattr(clv.BetaGeoModel, "expected_purchases", nan_for_one_time_buyers)
+    rfm = clv.rfm_summary(shuffled_log, amount_col="amount", time_unit="W")
+    out = tmp_path / "forecast"
+    status = cli.main(["forecast", str(lake), "--amount-col", "amount", "--time-unit", "W", "--engine", "duckdb",
+                       "--out", str(out) + "/", "--quiet"])
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert status == 1
+    n_bad = int((rfm["frequency"] == 0).sum())
+    assert f"column 'expected_purchases': {n_bad:,} of {len(rfm):,} rows are NaN or infinite" in error
+    assert "nothing written" in error
+    assert list(tmp_path.iterdir()) == []  # no dataset, no temporary directory
+
+
 def test_parquet_files_are_found_in_every_form(lake):
     files = _duckdb.parquet_files(lake)
     assert len(files) == 5
