@@ -112,6 +112,8 @@ def newton(objective, log_params, max_steps=100):
 
 # Most polishing steps: from the quadratic region each gains several digits.
 _MAX_POLISH_STEPS = 8
+# A Newton step this small (relative, in log-parameters: 4 ulp) is rounding noise.
+_POLISHED = 4 * np.finfo(float).eps
 
 
 def _polish(objective, log_params, value, grad, hess, direction, steps):
@@ -121,12 +123,12 @@ def _polish(objective, log_params, value, grad, hess, direction, steps):
     Near the optimum the Hessian changes by about the step's size, so each step
     shrinks the distance to the optimum by that factor. The steps stop once one is no
     smaller than half the one before (the gradient is then rounding noise), or is
-    below 4 ulp of the parameters. The Hessian returned is that of the first point:
+    below 4 ulp of the log-parameters. The Hessian returned is that of the first point:
     it differs from the optimum's by far less than the standard errors' precision.
     """
     for _ in range(_MAX_POLISH_STEPS):
         size = float(np.max(np.abs(direction)))
-        if size <= 4 * np.finfo(float).eps * max(1.0, float(np.max(np.abs(log_params)))):
+        if size <= _POLISHED * max(1.0, float(np.max(np.abs(log_params)))):
             break
         candidate = log_params + direction
         candidate_value, candidate_grad, _ = objective.evaluate(candidate, order=1)
