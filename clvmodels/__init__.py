@@ -12,7 +12,13 @@ from ._base import load_model, model_from_dict
 from ._families import ContractualModel, Mixing, SpendModel, TransactionModel, registered_models
 from ._covariates import encode_categorical, likelihood_ratio_test
 from .data import calibration_holdout_split, compress, rfm_summary
-from .discrete import discrete_calibration_holdout_split, discrete_rfm_summary, tenure_from_survivors, tenure_summary
+from .discrete import (
+    censor_tenure,
+    discrete_calibration_holdout_split,
+    discrete_rfm_summary,
+    tenure_from_survivors,
+    tenure_summary,
+)
 from .bgnbd import BetaGeoModel
 from .mbgnbd import ModifiedBetaGeoModel
 from .bgbb import BetaGeoBetaBinomModel
@@ -39,6 +45,7 @@ __all__ = [
     "discrete_calibration_holdout_split",
     "tenure_summary",
     "tenure_from_survivors",
+    "censor_tenure",
     "BetaGeoModel",
     "ModifiedBetaGeoModel",
     "BetaGeoBetaBinomModel",

@@ -30,6 +30,16 @@ Formulas a transaction model provides (times in the model's time unit):
     Optional: a faster sum of discounted increments of ``expected_purchases``.
 ``sample_future_purchases(params, period_ends, *columns, random_state)``
     Purchases per future period drawn given each history (for value intervals).
+``sample_future_buyers(params, period_ends, *columns, random_state)``
+    Optional: the same draw for the customers who buy only, as their positions and
+    their (buyers, periods) counts; the value simulation then works on the buyers.
+``survival_if_alive(params, t, floor, *state_columns)``
+    Optional, with the class attribute ``alive_state_columns``: P(X(T, T + t) > k |
+    alive at T) for k = 0, 1, ... per distinct state (the columns that, given the
+    customer is alive, fix her future), as the ragged table of
+    :func:`clvmodels._intervals.survival_table`; parameters may hold one value per
+    draw (shape (draws, 1)). The purchase quantiles then cost a table per state and
+    a short scan per distinct history.
 
 A spend model provides ``expected_spend``, ``population_mean_spend``, ``sample``,
 ``log_likelihood`` and ``sample_future_spend(params, counts, *columns, random_state)``.
@@ -41,7 +51,7 @@ import numpy as np
 import pandas as pd
 
 from . import _intervals
-from ._arrays import distinct_rows
+from ._arrays import distinct_rows, distinct_with_inverse
 from ._base import _MODEL_CLASSES, BaseModel
 from ._covariates import CovariateMixin, take_rows
 from ._validation import check_positive_number, check_times
@@ -119,6 +129,10 @@ class TransactionModel(CovariateMixin, BaseModel):
     # The column holding each customer's observation length (what ``sample`` takes
     # as ``T`` and ``probability_of_purchases`` as ``t``): "T", or e.g. "n_periods".
     length_column = "T"
+    # The columns that, given the customer is alive at the end of observation, fix the
+    # distribution of her future purchases (e.g. frequency and T): with the formula
+    # ``survival_if_alive`` the purchase quantiles are computed once per such state.
+    alive_state_columns = None
 
     # ----- helpers ----------------------------------------------------------------------
     def history(self, data):
@@ -221,7 +235,8 @@ class TransactionModel(CovariateMixin, BaseModel):
         values = np.clip(require_finite(values, self, "conditional_probability_of_purchases"), 0.0, 1.0)
         return pd.DataFrame(values.T, index=data.index, columns=pd.Index(counts.astype(np.int64), name="n"))
 
-    def purchases_interval(self, data, t, level=0.9, *, n_draws=0, random_state=0):
+    def purchases_interval(self, data, t, level=0.9, *, n_draws=0, random_state=0,
+                           chunk_size=_intervals.DEFAULT_CHUNK):
         """Per-customer quantiles of the purchases X(T, T + t) in the next ``t`` time units.
 
         From the closed-form predictive distribution given each history
@@ -241,6 +256,9 @@ class TransactionModel(CovariateMixin, BaseModel):
         n_draws : int, default 0
             Parameter draws to average over (0: the fitted parameters only).
         random_state : int or numpy.random.Generator, optional
+        chunk_size : int, default 65536
+            Bounds memory: about this many (parameter draw, distinct history) pairs
+            are handled at once. The quantiles do not depend on it.
 
         Returns
         -------
@@ -249,12 +267,13 @@ class TransactionModel(CovariateMixin, BaseModel):
         """
         level = _intervals.check_level(level)
         quantiles = self.purchase_quantiles(data, t, _intervals.tail_probabilities(level), n_draws=n_draws,
-                                            random_state=random_state)
+                                            random_state=random_state, chunk_size=chunk_size)
         table = pd.DataFrame(quantiles.to_numpy(), index=data.index, columns=["lower", "median", "upper"])
         table.attrs.update(level=level, t=quantiles.attrs["t"], n_draws=int(n_draws))
         return table
 
-    def purchase_quantiles(self, data, t, probabilities, *, n_draws=0, random_state=0):
+    def purchase_quantiles(self, data, t, probabilities, *, n_draws=0, random_state=0,
+                           chunk_size=_intervals.DEFAULT_CHUNK):
         """Per-customer quantiles of X(T, T + t): for each probability p, the smallest n
         with P(X <= n | history) >= p (see :meth:`purchases_interval`).
 
@@ -273,6 +292,11 @@ class TransactionModel(CovariateMixin, BaseModel):
             parameter_sets = [self.formula_params(data, row) for row in draws]
         else:
             parameter_sets = [self.formula_params(data)]
+        if self.alive_state_columns and hasattr(self.formulas, "survival_if_alive") and not self._has_covariates():
+            quantiles = self._quantiles_by_state(history, data, t, probabilities, parameter_sets, chunk_size)
+            table = pd.DataFrame(quantiles, index=data.index, columns=pd.Index(probabilities, name="probability"))
+            table.attrs.update(t=t, n_draws=int(n_draws))
+            return table
         if self._has_covariates():
             distinct, index = history, None  # each customer has parameters of her own
         else:
@@ -290,6 +314,45 @@ class TransactionModel(CovariateMixin, BaseModel):
         table = pd.DataFrame(quantiles, index=data.index, columns=pd.Index(probabilities, name="probability"))
         table.attrs.update(t=t, n_draws=int(n_draws))
         return table
+
+    def _quantiles_by_state(self, history, data, t, probabilities, parameter_sets, chunk_size):
+        """:meth:`purchase_quantiles` through the formula ``survival_if_alive``.
+
+        Given alive at T, the future depends on the history only through its state
+        (``alive_state_columns``), so P(X > k | history) = P(alive) S(state, k), and
+        with parameter draws the mixture's is the average over draws. Distinct
+        histories are sorted by state and taken ``chunk_size`` draws x histories at a
+        time; each chunk gets the table of S for its states and a scan up k (see
+        :func:`clvmodels._intervals.mixture_quantiles`). Every number is computed per
+        history and per state, so the chunk size changes memory, not the quantiles.
+        """
+        distinct, index = self._distinct_histories(history, data)
+        if index is None:
+            found, index = distinct_with_inverse(dict(zip(self.rfm_columns, history)))
+            distinct = [found[c] for c in self.rfm_columns]
+        columns = dict(zip(self.rfm_columns, distinct))
+        states, state_of = distinct_with_inverse({c: columns[c] for c in self.alive_state_columns})
+        states = [states[c] for c in self.alive_state_columns]
+        stacked = {name: np.array([float(p[name]) for p in parameter_sets])[:, None] for name in self.param_names}
+        floor = 1.0 - float(np.max(probabilities)) + _intervals._CDF_SLACK
+        n_sets = len(parameter_sets)
+        order = np.argsort(state_of, kind="stable")
+        per_chunk = max(1, int(chunk_size) // n_sets)
+        quantiles = np.empty((len(order), len(probabilities)), dtype=np.int64)
+        for part in _intervals.chunks(len(order), per_chunk):
+            rows = order[part]
+            chunk_states, group = np.unique(state_of[rows], return_inverse=True)
+            alive = np.stack([
+                self.formulas.probability_alive(params, *(column[rows] for column in distinct))
+                for params in parameter_sets
+            ])
+            alive = np.clip(require_finite(alive, self, "probability_alive"), 0.0, 1.0)
+            table, offsets = self.formulas.survival_if_alive(
+                stacked, t, floor, *(column[chunk_states] for column in states)
+            )
+            table = np.clip(require_finite(table, self, "purchase_quantiles"), 0.0, 1.0)
+            quantiles[rows] = _intervals.mixture_quantiles(alive, group.reshape(-1), table, offsets, probabilities)
+        return quantiles[index]
 
     def total_purchases_interval(self, data, t, level=0.9, *, n_draws=200, random_state=0,
                                  chunk_size=_intervals.DEFAULT_CHUNK):
@@ -551,6 +614,28 @@ def registered_models(family=None):
     bases = {"transaction": TransactionModel, "spend": SpendModel, "contractual": ContractualModel, None: BaseModel}
     base = bases[family]
     return {cls.key: cls for cls in _MODEL_CLASSES.values() if issubclass(cls, base) and cls.key}
+
+
+# The columns each kind of model fits (see model_kind).
+_KIND_COLUMNS = {
+    "continuous": frozenset({"frequency", "recency", "T"}),
+    "discrete": frozenset({"frequency", "recency", "n_periods"}),
+    "contractual": frozenset({"tenure", "churned"}),
+}
+
+
+def model_kind(model):
+    """What data a model (class or instance) fits, read from its ``rfm_columns``:
+    "continuous" (frequency, recency, T in a time unit: BG/NBD, ...), "discrete"
+    (frequency, recency, n_periods in calendar periods: BG/BB), "contractual"
+    (tenure, churned: sBG, BdW), or None for anything else (e.g. spend models)."""
+    columns = set(getattr(model, "rfm_columns", ()) or ())
+    if not columns:
+        return None
+    for kind, expected in _KIND_COLUMNS.items():
+        if columns == expected or (kind == "continuous" and columns <= expected and "T" in columns):
+            return kind
+    return None
 
 
 def model_class(key, family="transaction"):

@@ -6,6 +6,8 @@ namespace, so it serves every model that provides the formulas it needs.
 """
 
 import copy
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -15,6 +17,25 @@ import pandas as pd
 DEFAULT_CHUNK = 65_536
 _LARGEST_COUNT = 10**7
 _CDF_SLACK = 1e-12
+
+
+def worker_threads():
+    """Threads for the simulations and their quantiles: the cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def column_quantiles(draws, probabilities):
+    """``np.quantile(draws, probabilities, axis=0)``, the columns split over threads
+    (NumPy releases the GIL while it partitions); each column's quantiles are its own,
+    so the split changes nothing."""
+    n_columns = draws.shape[1]
+    parts = min(worker_threads(), max(1, n_columns // 8192))
+    if parts == 1:
+        return np.quantile(draws, probabilities, axis=0)
+    edges = np.linspace(0, n_columns, parts + 1).astype(int)
+    with ThreadPoolExecutor(max_workers=parts) as pool:
+        pieces = pool.map(lambda i: np.quantile(draws[:, edges[i]:edges[i + 1]], probabilities, axis=0), range(parts))
+        return np.concatenate(list(pieces), axis=1)
 
 
 def check_level(level):
@@ -81,6 +102,93 @@ def quantiles_from_pmf(pmf, n_rows, probabilities, first_block=8):
     return result
 
 
+def survival_table(recurrence, floor):
+    """Ragged table of S(k) = P(X > k) for k = 0, 1, ... per group, each row ending at
+    the first k where S(k) <= ``floor`` under every parameter draw.
+
+    Parameters
+    ----------
+    recurrence : object
+        ``survival()`` gives S(0) as an array (draws, groups); ``advance(keep)`` keeps
+        the groups (columns) where the boolean ``keep`` is true, steps k by one and
+        gives S(k) for them. Groups that are done leave the recurrence, so a heavy
+        buyer's long tail costs only its own steps.
+    floor : float
+
+    Returns
+    -------
+    values : ndarray, shape (draws, total length)
+        Row g of the table is ``values[:, offsets[g]:offsets[g + 1]]`` (k = 0, 1, ...).
+    offsets : ndarray of int64, shape (groups + 1,)
+    """
+    current = recurrence.survival()
+    n_groups = current.shape[1]
+    active = np.arange(n_groups)
+    lengths = np.zeros(n_groups, dtype=np.int64)
+    steps, k = [], 0
+    while True:
+        steps.append((active, current))
+        keep = ~np.all(current <= floor, axis=0)
+        lengths[active[~keep]] = k + 1
+        active = active[keep]
+        if not active.size:
+            break
+        if k >= _LARGEST_COUNT:
+            raise FloatingPointError(
+                f"the predictive distribution of {active.size} groups of customers does not reach its "
+                f"quantiles by {_LARGEST_COUNT} purchases; this is a bug, please report it"
+            )
+        current = recurrence.advance(keep)
+        k += 1
+    offsets = np.concatenate(([0], np.cumsum(lengths)))
+    values = np.empty((current.shape[0], offsets[-1]))
+    for k, (groups, block) in enumerate(steps):
+        values[:, offsets[groups] + k] = block
+    return values, offsets
+
+
+def mixture_quantiles(alive, group, table, offsets, probabilities):
+    """Quantiles of X where X = 0 if the customer has dropped out and, if alive, has the
+    survival function of her group, averaged over parameter draws.
+
+    With D draws, P(X > k) = (1/D) sum_d alive[d] S_d(group, k), so for each row and
+    each p the quantile is the smallest k with that sum <= 1 - p (up to the slack of
+    :func:`quantiles_from_pmf`). The scan goes up k one step at a time over the rows
+    still open; the last entry of each group's row of ``table`` (see
+    :func:`survival_table`) is at or past every quantile.
+
+    Parameters
+    ----------
+    alive : ndarray, shape (draws, rows)
+        P(alive | history) under each draw.
+    group : ndarray of int, shape (rows,)
+        Each row's group (its row of ``table``).
+    table, offsets
+        From :func:`survival_table`, computed with a floor of at most
+        ``1 - max(probabilities) + slack``.
+    probabilities : array-like
+
+    Returns
+    -------
+    ndarray of int64, shape (rows, len(probabilities))
+    """
+    thresholds = 1.0 - np.asarray(probabilities, dtype=float) + _CDF_SLACK
+    n_draws, n_rows = alive.shape
+    result = np.full((n_rows, len(thresholds)), -1, dtype=np.int64)
+    start, last = offsets[group], offsets[group + 1] - 1
+    rows, k = np.arange(n_rows), 0
+    while rows.size:
+        position = start[rows] + k
+        tail = np.add.reduce(alive[:, rows] * table[:, position], axis=0) / n_draws
+        at_end = position == last[rows]
+        for j, threshold in enumerate(thresholds):
+            found = (result[rows, j] < 0) & ((tail <= threshold) | at_end)
+            result[rows[found], j] = k
+        rows = rows[(result[rows] < 0).any(axis=1)]
+        k += 1
+    return result
+
+
 def with_params(model, params):
     """A shallow copy of a fitted ``model`` with other parameter values."""
     twin = copy.copy(model)
@@ -99,8 +207,9 @@ def interval_table(estimate, draws_by_chunk, level, index, name):
     low, high = tail_probabilities(level)[[0, 2]]
     lower, upper, totals = [], [], None
     for draws in draws_by_chunk:
-        lower.append(np.quantile(draws, low, axis=0))
-        upper.append(np.quantile(draws, high, axis=0))
+        bounds = column_quantiles(draws, [low, high])
+        lower.append(bounds[0])
+        upper.append(bounds[1])
         chunk_total = draws.sum(axis=1)
         totals = chunk_total if totals is None else totals + chunk_total
     table = pd.DataFrame(
@@ -156,13 +265,13 @@ def spread_over_periods(totals, spans, period_ends, rng):
     ndarray of int64, shape (customers, periods)
     """
     n_periods = len(period_ends)
-    counts = np.zeros((len(totals), n_periods), dtype=np.int64)
-    buyers = np.flatnonzero(totals)
-    if buyers.size:
-        owners = np.repeat(np.arange(buyers.size), totals[buyers])
-        times = rng.random(owners.size) * np.broadcast_to(spans, totals.shape)[buyers][owners]
-        periods = np.minimum(np.searchsorted(period_ends, times), n_periods - 1)
-        counts[buyers] = np.bincount(owners * n_periods + periods, minlength=buyers.size * n_periods).reshape(
-            buyers.size, n_periods
-        )
-    return counts
+    if totals.size and totals.min() > 0:  # every row buys (the buyers-only draws): no selection
+        buyers = np.arange(totals.size)
+    else:
+        buyers = np.flatnonzero(totals)
+    owners = np.repeat(buyers, totals[buyers])
+    times = rng.random(owners.size)
+    times *= spans if np.ndim(spans) == 0 else np.broadcast_to(spans, totals.shape)[owners]
+    periods = np.minimum(np.searchsorted(period_ends, times), n_periods - 1)
+    periods += owners * n_periods
+    return np.bincount(periods, minlength=len(totals) * n_periods).reshape(len(totals), n_periods)

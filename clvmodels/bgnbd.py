@@ -19,7 +19,7 @@ from scipy import special
 
 from ._arrays import distinct_rows, dot, unique_inverse
 from ._families import Mixing, TransactionModel, _checked_n
-from ._intervals import spread_over_periods
+from ._intervals import spread_over_periods, survival_table
 from ._special import beta_expectation, digamma_difference, log_beta_ratio, log_pochhammer, smooth_by_group
 from ._validation import check_times
 
@@ -664,6 +664,84 @@ def _pmf_given_alive(r, alpha, a, b, n, t, x, T, alive, dead=None):
     return alive * (survive_all + drop_after_nth) + dead * (n == 0)
 
 
+def survival_if_alive(params, t, floor, x, T):
+    """P(X(T, T + t) > k | alive at T, x, T) for k = 0, 1, ... per (x, T), each row
+    ending where it falls to ``floor`` (see :func:`clvmodels._intervals.survival_table`).
+
+    Given alive at T, lambda ~ Gamma(r + x, alpha + T) and p ~ Beta(a, b + x) (Fader,
+    Hardie & Lee 2006 note on the conditional PMF). The customer makes more than k
+    purchases when her Poisson count N(t) exceeds k and she survives the dropout
+    chance after each of her first k purchases, so
+
+        S(k) = E[(1 - p)^k] P(N(t) > k) = [B(a, b + x + k) / B(a, b + x)] P(N(t) > k),
+
+    N(t) negative binomial with shape r + x and q = t / (alpha + T + t). Both factors
+    follow k by a ratio of polynomials, (b + x + k - 1) / (a + b + x + k - 1) and
+    NB(k) / NB(k - 1) = q (r + x + k - 1) / k: no special function per k. The
+    difference S(k - 1) - S(k) is the conditional PMF's P(X = k | alive).
+
+    Parameters
+    ----------
+    params : mapping
+        ``r``, ``alpha``, ``a``, ``b``: numbers, or arrays of shape (draws, 1) for
+        several parameter draws at once.
+    t : float
+        Horizon in the unit of ``alpha``.
+    floor : float
+    x, T : ndarray
+        Frequency and age of each state.
+
+    Returns
+    -------
+    values, offsets
+        As :func:`clvmodels._intervals.survival_table`.
+    """
+    r, alpha, a, b = _unpack(params)
+    return survival_table(_TailRecurrence(r, alpha, a, b, t, x, T), floor)
+
+
+class _TailRecurrence:
+    """State of :func:`survival_if_alive`'s recurrence in k over (draws, states) arrays.
+
+    The negative binomial term NB(k) is carried as ``scaled`` exp(``shift``): for a
+    heavy buyer NB(0) underflows, so the scale starts at ln NB(0) and moves up by
+    ln ``scaled`` whenever ``scaled`` grows large.
+    """
+
+    def __init__(self, r, alpha, a, b, t, x, T):
+        x, T = np.asarray(x, dtype=float), np.asarray(T, dtype=float)
+        shape, age = (np.atleast_2d(v) for v in np.broadcast_arrays(r + x, alpha + T))
+        self.shape = np.array(shape, dtype=float)
+        self.q = t / (age + t)
+        self.b_x = np.broadcast_to(b + x, self.shape.shape).astype(float)
+        self.a_b_x = self.b_x + a
+        self.shift = -self.shape * np.log1p(t / age)  # ln NB(0) = (r + x) ln(1 - q)
+        self.scaled = np.ones(self.shape.shape)
+        self.base = np.exp(self.shift)
+        self.tail = -np.expm1(self.shift)  # P(N > 0)
+        self.beta = np.ones(self.shape.shape)  # E[(1 - p)^k]
+        self.k = 0
+
+    def survival(self):
+        return self.beta * np.maximum(self.tail, 0.0)
+
+    def advance(self, keep):
+        if not keep.all():
+            for name in ("shape", "q", "b_x", "a_b_x", "shift", "scaled", "base", "tail", "beta"):
+                setattr(self, name, getattr(self, name)[:, keep])
+        self.k += 1
+        k = self.k
+        self.scaled *= (self.shape + (k - 1)) * (self.q / k)
+        self.tail -= self.scaled * self.base
+        self.beta *= (self.b_x + (k - 1)) / (self.a_b_x + (k - 1))
+        large = self.scaled > 1e150
+        if large.any():
+            self.shift[large] += np.log(self.scaled[large])
+            self.scaled[large] = 1.0
+            self.base[large] = np.exp(self.shift[large])
+        return self.survival()
+
+
 def sample_future_purchases(params, period_ends, x, t_x, T, random_state=None):
     """Draw each customer's purchases in consecutive future periods given the history.
 
@@ -693,20 +771,57 @@ def sample_future_purchases(params, period_ends, x, t_x, T, random_state=None):
 def _sample_future_given_alive(r, alpha, a, b, period_ends, x, T, alive, random_state):
     """:func:`sample_future_purchases` given P(alive at T) = ``alive``; alive customers
     have lambda ~ Gamma(r + x, alpha + T) and p ~ Beta(a, b + x)."""
+    buyers, counts = _future_buyers_given_alive(r, alpha, a, b, period_ends, x, T, alive, random_state)
+    dense = np.zeros((len(x), counts.shape[1]), dtype=np.int64)
+    dense[buyers] = counts
+    return dense
+
+
+def sample_future_buyers(params, period_ends, x, t_x, T, random_state=None):
+    """:func:`sample_future_purchases` for the customers who buy: their positions and
+    their purchases per period (every other customer buys nothing). Latent rates are
+    drawn for the customers alive at T only and the purchases are spread for the
+    buyers only, so a draw costs little where most customers buy nothing.
+
+    Returns
+    -------
+    buyers : ndarray of int64
+    counts : ndarray of int64, shape (len(buyers), periods)
+    """
+    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    alive = probability_alive(params, x, t_x, T)
+    return _future_buyers_given_alive(*_unpack(params), period_ends, x, T, alive, random_state)
+
+
+def _future_buyers_given_alive(r, alpha, a, b, period_ends, x, T, alive, random_state):
+    """:func:`sample_future_buyers` given P(alive at T) = ``alive`` (see
+    :func:`_sample_future_given_alive`)."""
     rng = np.random.default_rng(random_state)
     ends = np.asarray(period_ends, dtype=float)
     horizon = float(ends[-1])
-    alive = rng.random(x.shape) < alive
-    rate = rng.gamma(r + x, 1.0 / (alpha + T))
-    total = rng.poisson(rate * horizon) * alive
+    x, T = np.ravel(x), np.ravel(T)
+    living = np.flatnonzero(rng.random(x.shape) < alive)
+
+    def at(rows, value):
+        return value if np.ndim(value) == 0 else np.broadcast_to(value, x.shape)[rows]
+
+    rate = rng.gamma(at(living, r) + x[living], 1.0 / (at(living, alpha) + T[living]))
+    total = rng.poisson(rate * horizon)
+    buying = np.flatnonzero(total)
+    buyers, total = living[buying], total[buying]
     counts = spread_over_periods(total, horizon, ends, rng)
-    buyers = np.flatnonzero(total)
-    if buyers.size:
-        a_buyers, b_buyers = (v if np.ndim(v) == 0 else np.broadcast_to(v, x.shape)[buyers] for v in (a, b))
-        last = rng.geometric(np.clip(rng.beta(a_buyers, b_buyers + x[buyers]), 1e-300, 1.0))
-        cumulative = np.minimum(np.cumsum(counts[buyers], axis=1), last[:, None])
-        counts[buyers] = np.diff(cumulative, axis=1, prepend=0)
-    return counts
+    # Dropping out after the J-th purchase (J >= 1) matters only to those with two or more.
+    several = np.flatnonzero(total > 1)
+    if several.size:
+        rows = buyers[several]
+        last = rng.geometric(np.clip(rng.beta(at(rows, a), at(rows, b) + x[rows]), 1e-300, 1.0))
+        cut = last < total[several]
+        if cut.any():
+            cut_rows = several[cut]
+            cumulative = np.minimum(np.cumsum(counts[cut_rows], axis=1), last[cut][:, None])
+            cumulative[:, 1:] -= cumulative[:, :-1].copy()
+            counts[cut_rows] = cumulative
+    return buyers, counts
 
 
 def mixing_distributions(params):
@@ -793,6 +908,7 @@ class BetaGeoModel(TransactionModel):
         "b": "dropout: second shape of the Beta distribution of p",
     }
     example_params = {"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.5}
+    alive_state_columns = ("frequency", "T")  # given alive at T, the future depends on x and T only
     # Covariates (clvmodels._covariates): the purchase rate scales as exp(g'z) through
     # alpha_i = alpha exp(-g'z); a and b have coefficients of their own (Fader & Hardie
     # 2007, "Incorporating time-invariant covariates into the Pareto/NBD and BG/NBD models").

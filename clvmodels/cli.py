@@ -13,6 +13,21 @@ a key of :func:`clvmodels.registered_models` ``("transaction")`` (default
 ``bgnbd``); ``compare`` fits several on a calibration period and prints
 :func:`clvmodels.evaluation.compare_models`, the best value per column marked.
 
+Models counted in periods (:mod:`clvmodels._cli_periods`; ``compare --models sbg,bdw``
+compares the contractual ones with :func:`clvmodels.evaluation.compare_survival_models`):
+``--model bgbb`` summarises the transaction log with
+:func:`clvmodels.discrete_rfm_summary` in calendar periods of ``--period`` (one
+transaction opportunity each; the model's time unit) and writes P(alive), the
+expected transactions of the next ``--horizon`` periods, DERT and, with
+``--amount-col``, Gamma-Gamma's spend, the CLV over the horizon and the residual
+value. ``--model sbg|bdw`` reads a subscription table (``--customer-col``,
+``--start-col``, ``--end-col``, the end empty while active), summarised by
+:func:`clvmodels.tenure_summary` with renewal period ``--period``, and writes the
+probability of being a subscriber after the next renewal, DERL and the CLV =
+``--margin`` (profit per period) x DERL; ``report`` fits it on the first
+``--calibration-periods`` of tenure and compares the later survival. Options that
+do not apply to the chosen model are refused, not ignored.
+
 Each takes a transaction file (CSV, optionally gzip/bz2/xz-compressed, or Parquet;
 one row per purchase) or ``--dataset cdnow``, the bundled CDNOW master data
 (:func:`clvmodels.datasets.load_cdnow`), for which the defaults are its columns
@@ -76,7 +91,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import _base, _cli_engines, _io
+from . import _base, _cli_engines, _cli_periods, _io
 from ._progress import Progress, format_seconds
 from ._units import DAYS_PER_UNIT, check_time_unit
 from ._validation import (
@@ -122,13 +137,29 @@ DATASETS = {
         "calibration_end": "1997-09-30",
         "report_observation_end": "1998-06-30",
     },
+    # Simulated subscriptions (datasets.load_subscriptions), for --model sbg|bdw.
+    "subscriptions": {
+        "kind": "contractual",
+        "customer_col": "customer_id",
+        "date_col": "date",
+        "start_col": "start",
+        "end_col": "end",
+        "amount_col": None,
+        "date_format": None,
+        "sep": None,
+        "time_unit": "M",
+        "observation_end": "2023-12-31",
+        "date_unit": None,
+        "timezone": None,
+        "decimal": None,
+    },
 }
 DEFAULT_MODEL = "bgnbd"
 RFM_COLUMNS = {"frequency", "recency", "T"}
 FORECAST_DEFAULTS = {"horizon": 12, "period": "M", "discount_rate": 0.01, "margin": 1.0}
 DATA_SETTINGS = ("customer_col", "date_col", "amount_col", "date_format", "sep", "time_unit", "observation_end")
 # Settings added after format version 1 of the model file: absent from older files (None).
-LATER_SETTINGS = ("date_unit", "timezone", "decimal")
+LATER_SETTINGS = ("date_unit", "timezone", "decimal", "start_col", "end_col")
 SETTINGS = (*DATA_SETTINGS, *FORECAST_DEFAULTS, "penalizer", *LATER_SETTINGS)
 OUTPUT_COLUMNS = (
     "frequency", "recency", "T", "monetary_value", "probability_alive", "expected_purchases",
@@ -144,6 +175,15 @@ output: one row per customer, sorted by customer id, with the columns
   without --amount-col: no monetary_value, expected_spend and clv;
   with --interval: purchases_lower, purchases_median, purchases_upper and,
   with amounts, clv_lower, clv_upper.
+--model bgbb (one opportunity per --period): frequency, recency, n_periods
+  (in periods), [monetary_value], probability_alive, expected_transactions
+  (in the next --horizon periods), dert (discounted expected residual
+  transactions, no horizon), [expected_spend, clv (over the horizon),
+  residual_value = margin x expected_spend x dert] with --amount-col.
+--model sbg|bdw (renewal every --period): tenure, churned,
+  probability_alive_next_period (still a subscriber after the next renewal),
+  derl (discounted expected residual lifetime in periods, at the next
+  renewal), clv = --margin (profit per period) x derl.
 The file is replaced only by a complete new one; the same input gives the
 same bytes.
 exit status: 0 success, 2 bad command line or input, 1 internal failure."""
@@ -244,31 +284,42 @@ def parse_period(text):
 
 def _purchase_models():
     """The registered purchase models of continuous-time RFM data (frequency, recency,
-    T), the data these commands summarise; discrete-time models such as BG/BB need
-    other columns."""
-    from ._families import registered_models
-
-    return {key: cls for key, cls in registered_models("transaction").items() if set(cls.rfm_columns) <= RFM_COLUMNS}
+    T), which ``compare`` and the engines summarise; the models counted in periods
+    (BG/BB, sBG, BdW) are in :mod:`clvmodels._cli_periods`."""
+    return _cli_periods.models_by_kind()["continuous"]
 
 
 def _model_keys(text):
-    """A comma-separated list of purchase model keys, each registered, none twice."""
-    known = _purchase_models()
+    """A comma-separated list of model keys to compare, each registered, none twice, all
+    of one kind: purchase models of continuous time, or contractual models."""
+    kinds = _cli_periods.models_by_kind()
+    known = {**kinds["continuous"], **kinds["contractual"]}
     keys = [key.strip() for key in str(text).split(",") if key.strip()]
     unknown = [key for key in keys if key not in known]
     if not keys or unknown:
+        name = (unknown or [text])[0]
+        why = (f" ({name} is the only model of its kind: see 'clvmodels report --model {name}')"
+               if _cli_periods.kind_of(name) == "discrete" else "")
         raise argparse.ArgumentTypeError(
-            f"{(unknown or [text])[0]!r} is not a purchase model; choose from {', '.join(sorted(known))}"
+            f"{name!r} is not a purchase model or contractual model to compare{why}; choose purchase models of "
+            f"continuous time ({', '.join(sorted(kinds['continuous']))}) or contractual models "
+            f"({', '.join(sorted(kinds['contractual']))})"
         )
     if len(set(keys)) != len(keys):
         raise argparse.ArgumentTypeError(f"{text!r} names a model twice")
+    if len({_cli_periods.kind_of(key) for key in keys}) > 1:
+        raise argparse.ArgumentTypeError(f"{text!r} mixes purchase and contractual models, which fit different data")
     return keys
 
 
 def _add_model_option(parser):
+    kinds = _cli_periods.models_by_kind()
     parser.add_argument(
-        "--model", dest="model_key", choices=sorted(_purchase_models()), metavar="KEY",
-        help=f"purchase model: {', '.join(sorted(_purchase_models()))} (default {DEFAULT_MODEL})",
+        "--model", dest="model_key", choices=sorted(_cli_periods.all_models()), metavar="KEY",
+        help=f"purchase model: {', '.join(sorted(kinds['continuous']))} (default {DEFAULT_MODEL}); "
+        f"discrete-time: {', '.join(sorted(kinds['discrete']))} (a transaction log summarised in calendar "
+        f"periods, see --period); contractual: {', '.join(sorted(kinds['contractual']))} (TRANSACTIONS is a "
+        "subscription table: customer, start, end (empty while active), see --start-col, --end-col)",
     )
 
 
@@ -279,9 +330,20 @@ def _add_input_options(parser):
         help="transaction file: .csv, .tsv or .txt (optionally .gz/.bz2/.xz) or .parquet; "
         "or a Parquet dataset: a directory or a glob such as 'lake/tx/*.parquet' (quoted)",
     )
-    source.add_argument("--dataset", choices=sorted(DATASETS), help="use a bundled data set instead of a file")
+    source.add_argument(
+        "--dataset", choices=sorted(DATASETS),
+        help="use a bundled data set instead of a file: cdnow (transactions) or subscriptions (simulated "
+        "subscription table, for --model sbg|bdw)",
+    )
     source.add_argument("--customer-col", metavar="COLUMN", help="customer id column (default customer_id)")
     source.add_argument("--date-col", metavar="COLUMN", help="purchase date column (default date)")
+    source.add_argument(
+        "--start-col", metavar="COLUMN", help="with --model sbg|bdw: subscription start date column (default start)"
+    )
+    source.add_argument(
+        "--end-col", metavar="COLUMN",
+        help="with --model sbg|bdw: subscription end date column, empty while active (default end)",
+    )
     source.add_argument(
         "--amount-col", metavar="COLUMN",
         help="purchase amount column; needed for monetary_value, expected_spend and clv "
@@ -318,12 +380,20 @@ def _add_forecast_options(parser):
     group.add_argument("--horizon", type=_positive_int, metavar="N", help="number of periods to forecast (default 12)")
     group.add_argument(
         "--period", type=parse_period, metavar="PERIOD",
-        help="length of one period: a unit (D, W, M, Q, Y) or a number of time units (default M)",
+        help="length of one period: a unit (D, W, M, Q, Y) or a number of time units (default M). "
+        "With --model bgbb: the calendar period of one transaction opportunity (D, W, M, Q or Y; default Y, "
+        "weeks start on Monday): several transactions in one period count as one, and the horizon, the "
+        "discounting and the model's time unit are in these periods. With --model sbg|bdw: the renewal "
+        "period (D, W, M, Q or Y counted from each start date; default M)",
     )
     group.add_argument(
         "--discount-rate", type=_non_negative, metavar="RATE", help="discount rate per period for the CLV (default 0.01)"
     )
-    group.add_argument("--margin", type=_non_negative, metavar="FRACTION", help="profit margin applied to spend (default 1.0)")
+    group.add_argument(
+        "--margin", type=_non_negative, metavar="FRACTION",
+        help="profit margin applied to spend (default 1.0); with --model sbg|bdw: the profit per subscriber "
+        "per period, so clv = margin x derl (default 1.0: clv in periods of margin)",
+    )
     group.add_argument(
         "--interval", type=_level, metavar="LEVEL",
         help="also write LEVEL prediction intervals (e.g. 0.9): purchases_lower/_median/_upper "
@@ -398,6 +468,11 @@ def build_parser():
     report.add_argument(
         "--calibration-end", metavar="DATE", help="last day of the calibration period (default 1997-09-30 for cdnow)"
     )
+    report.add_argument(
+        "--calibration-periods", type=_positive_int, metavar="N",
+        help="with --model sbg|bdw: fit on the first N periods of each subscriber's tenure and compare the "
+        "later survival (default: half the longest tenure)",
+    )
     report.add_argument("--title", metavar="TEXT", help="report title")
     report.add_argument(
         "--compare", type=_model_keys, metavar="KEYS",
@@ -416,7 +491,18 @@ def build_parser():
     )
     compare.add_argument(
         "--models", type=_model_keys, metavar="KEYS",
-        help=f"comma-separated purchase models (default all: {','.join(sorted(_purchase_models()))})",
+        help=f"comma-separated purchase models (default all: {','.join(sorted(_purchase_models()))}), or "
+        f"contractual models ({','.join(sorted(_cli_periods.models_by_kind()['contractual']))}) on a subscription "
+        "table (with --calibration-periods and --period)",
+    )
+    compare.add_argument(
+        "--calibration-periods", type=_positive_int, metavar="N",
+        help="contractual models: fit on the first N periods of each subscriber's tenure and compare the later "
+        "survival (default: half the longest tenure)",
+    )
+    compare.add_argument(
+        "--period", type=parse_period, metavar="PERIOD",
+        help="contractual models: the renewal period (D, W, M, Q or Y counted from each start date; default M)",
     )
     compare.add_argument("--out", metavar="PATH", help="also write the table: .csv, .csv.gz or .parquet")
 
@@ -436,8 +522,9 @@ def build_parser():
 
 
 # ----- settings -------------------------------------------------------------------------
-def resolve_settings(args, base=None):
-    """Defaults (data set or file), then ``base`` (a model file's settings), then the command line."""
+def resolve_settings(args, base=None, model=None):
+    """Defaults (data set or file), then ``base`` (a model file's settings), then the command line;
+    ``model``: the key of the model (default ``--model``, the model file's or bgnbd)."""
     defaults = dict(DATASETS[args.dataset]) if args.dataset else dict(FILE_DEFAULTS)
     settings = {**defaults, **FORECAST_DEFAULTS, "penalizer": 0.0}
     settings.update(base or {})
@@ -445,10 +532,27 @@ def resolve_settings(args, base=None):
         value = getattr(args, key, None)
         if value is not None:
             settings[key] = value
-    settings["model"] = getattr(args, "model_key", None) or settings.get("model") or DEFAULT_MODEL
+    settings["model"] = model or getattr(args, "model_key", None) or settings.get("model") or DEFAULT_MODEL
+    settings["kind"] = _cli_periods.kind_of(settings["model"]) or "continuous"
     if settings.get("amount_col") == "":
         settings["amount_col"] = None
-    if settings["customer_col"] in OUTPUT_COLUMNS:
+    dataset = getattr(args, "dataset", None)
+    data_kind = DATASETS[dataset].get("kind", "transactions") if dataset else None
+    if data_kind is not None and (data_kind == "contractual") != (settings["kind"] == "contractual"):
+        contractual = "|".join(sorted(_cli_periods.models_by_kind()["contractual"]))
+        if data_kind == "contractual":
+            raise UsageError(f"--dataset {dataset} is a subscription table: use --model {contractual}")
+        raise UsageError(f"--dataset {dataset} is a transaction log; --model {settings['model']} needs a "
+                         "subscription table")
+    if settings["kind"] != "continuous":
+        _period_settings(args, settings, base)
+    else:
+        for option in ("start_col", "end_col"):
+            if getattr(args, option, None):
+                raise UsageError(f"--{option.replace('_', '-')} is for subscription tables (--model "
+                                 f"{'|'.join(sorted(_cli_periods.models_by_kind()['contractual']))})")
+    outputs = OUTPUT_COLUMNS if settings["kind"] == "continuous" else _cli_periods.output_columns(settings["kind"])
+    if settings["customer_col"] in outputs:
         raise UsageError(
             f"--customer-col {settings['customer_col']!r} has the name of an output column; rename the column"
         )
@@ -465,6 +569,47 @@ def resolve_settings(args, base=None):
     for key in COVARIATE_SETTINGS:  # kept by the transaction model itself, not the bundle's settings
         settings[key] = list(getattr(args, key, None) or [])
     return settings
+
+
+def _period_settings(args, settings, base):
+    """Settings of the models counted in periods (BG/BB; sBG, BdW): the period is the
+    model's time unit; options that do not apply are refused rather than ignored."""
+    key, kind = settings["model"], settings["kind"]
+    given = {option: getattr(args, attribute, None) for option, attribute in (
+        ("--engine", "engine"), ("--interval", "interval"), ("--purchase-covariates", "purchase_covariates"),
+        ("--dropout-covariates", "dropout_covariates"))}
+    if given["--engine"] == "pandas":
+        given["--engine"] = None
+    if kind == "contractual":
+        given["--amount-col"] = args.amount_col
+        given["--date-col"] = args.date_col
+        given["--horizon"] = getattr(args, "horizon", None) if base is None else None
+        settings["start_col"] = settings.get("start_col") or "start"
+        settings["end_col"] = settings.get("end_col") or "end"
+        settings["amount_col"] = None
+    else:
+        given["--start-col"], given["--end-col"] = args.start_col, args.end_col
+    if base is None:
+        given["--time-unit"] = args.time_unit
+    for option, value in given.items():
+        if value:
+            advice = (" (give the profit per period with --margin)" if option == "--amount-col" else
+                      ": DERL and the CLV sum every future period, discounted" if option == "--horizon" else
+                      "; the model's time unit is --period" if option == "--time-unit" else "")
+            raise UsageError(f"{option} does not apply to --model {key}{advice}")
+    given_period = getattr(args, "period", None)
+    period = given_period if given_period is not None else (base or {}).get("period")
+    if base is not None and given_period is not None and given_period != base.get("period"):
+        raise UsageError(
+            f"--period {given_period} differs from the period of the model file ({base.get('period')}), in which "
+            "the model's parameters are counted"
+        )
+    try:
+        period = _cli_periods.check_period(period or _cli_periods.DEFAULT_PERIOD[kind], key)
+        settings["discount_rate"] = _cli_periods.check_discount_rate(settings["discount_rate"], key)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    settings["period"] = settings["time_unit"] = period
 
 
 MAX_HORIZON_PERIODS = 100_000
@@ -549,22 +694,28 @@ class Source:
             raise UsageError(problem)
 
     def read(self, settings, progress):
-        needed = [settings["customer_col"], settings["date_col"]]
-        if settings["amount_col"]:
-            needed.append(settings["amount_col"])
-        needed += _covariate_columns(settings)
+        kind = settings.get("kind", "continuous")
+        if kind == "continuous":
+            needed = [settings["customer_col"], settings["date_col"]]
+            if settings["amount_col"]:
+                needed.append(settings["amount_col"])
+            needed += _covariate_columns(settings)
+            text_cols = [settings["date_col"]]
+        else:
+            needed = _cli_periods.needed_columns(settings, kind)
+            text_cols = _cli_periods.date_columns(settings, kind)
         with progress.step(f"read {self.name}") as step:
             if self.dataset:
-                from .datasets import load_cdnow
+                from . import datasets
 
-                data = load_cdnow()
+                data = datasets.load_subscriptions() if self.dataset == "subscriptions" else datasets.load_cdnow()
                 _io.check_columns(self.name, list(data.columns), needed)
                 data = data[list(dict.fromkeys(needed))]
             elif _cli_engines.is_dataset(self.path):
                 data = _cli_engines.read_parquet_pandas(self.path, needed)
             else:
                 data = _io.read_transactions(
-                    self.path, needed, id_col=settings["customer_col"], text_cols=[settings["date_col"]],
+                    self.path, needed, id_col=settings["customer_col"], text_cols=text_cols,
                     sep=settings["sep"], decimal=settings.get("decimal"), step=step,
                 )
             step.detail = f"{len(data):,} rows"
@@ -808,7 +959,14 @@ def load_bundle(path):
         check_format_version(record.get("format_version"), BUNDLE_VERSION)
     except ValueError as error:
         raise _bundle_error(path, str(error)) from None
-    transaction_model = _model_part(record, "transaction_model", path, ("expected_purchases", "probability_alive"))
+    transaction_model = _model_part(record, "transaction_model", path, ("probability_alive",))
+    kind = _cli_periods.kind_of(getattr(transaction_model, "key", None))
+    needs = {"continuous": ("expected_purchases",),
+             "discrete": ("expected_purchases", "discounted_expected_residual_transactions"),
+             "contractual": ("expected_residual_lifetime",)}.get(kind)
+    if needs is None or not all(hasattr(transaction_model, method) for method in needs):
+        raise _bundle_error(path, f"'transaction_model': {type(transaction_model).__name__} cannot serve as "
+                                  "transaction model")
     spend_model = None
     if record.get("spend_model") is not None:
         spend_model = _model_part(record, "spend_model", path, ("expected_spend",))
@@ -984,6 +1142,8 @@ def run_forecast(args, progress):
     settings = resolve_settings(args)
     source = Source(args)
     _outputs(args)
+    if settings["kind"] != "continuous":
+        return _run_periods(args, settings, source, progress, out=args.out, model_out=args.model_out)
     with _cli_engines.dask_client(args, progress):
         rfm, n_rows = _read_rfm(source, settings, progress)
         transaction_model, spend_model = fit_models(rfm, settings, progress)
@@ -1050,6 +1210,8 @@ def run_fit(args, progress):
     settings = resolve_settings(args)
     source = Source(args)
     _outputs(args)
+    if settings["kind"] != "continuous":
+        return _run_periods(args, settings, source, progress, model_out=args.model_out)
     with _cli_engines.dask_client(args, progress):
         rfm, n_rows = _read_rfm(source, settings, progress)
         transaction_model, spend_model = fit_models(rfm, settings, progress)
@@ -1078,6 +1240,8 @@ def run_predict(args, progress):
     for key in COVARIATE_SETTINGS:
         settings[key] = list(getattr(transaction_model, key, None) or [])
     _outputs(args)
+    if settings["kind"] != "continuous":
+        return _run_periods(args, settings, source, progress, out=args.out, models=(transaction_model, spend_model))
     with _cli_engines.dask_client(args, progress):
         rfm, _ = _read_rfm(source, settings, progress)
         forecast = _score_and_write(rfm, transaction_model, spend_model, settings, args.out, progress,
@@ -1085,6 +1249,55 @@ def run_predict(args, progress):
         n_customers = len(rfm)
     _print_results(transaction_model, spend_model, forecast, settings)
     return f"{n_customers:,} customers -> {args.out}"
+
+
+# ----- models counted in periods: BG/BB (discrete time), sBG and BdW (contractual) ----------
+def _run_periods(args, settings, source, progress, *, out=None, model_out=None, models=None):
+    """forecast, fit and predict for the models of :mod:`clvmodels._cli_periods`: read,
+    summarise, fit (unless ``models`` come from a model file), score, write."""
+    if _cli_engines.writes_dataset(args):
+        raise UsageError(f"--model {settings['model']}: --out must be a file (.csv, .csv.gz or .parquet)")
+    kind = settings["kind"]
+    with source.user_errors():
+        data = source.read(settings, progress)
+    with progress.step("summarise") as step, source.user_errors():
+        table = _cli_periods.summarise(_cli_periods.blank_dates_missing(data, settings, kind), settings, kind)
+        step.detail = (f"{len(table):,} customers, observation end {table.attrs.get('observation_end')}, "
+                       f"period {table.attrs.get('time_unit')}")
+    if not table.index.is_monotonic_increasing:
+        table = _sort_by_id(table)
+    if models is None:
+        models = _fit_period_models(table, settings, progress)
+    model, spend_model = models
+    forecast = None
+    if out:
+        with progress.step("score") as step:
+            forecast = _cli_periods.score(table, model, spend_model, settings, kind)
+            step.detail = f"{len(forecast):,} customers"
+        check_forecast(forecast)
+        _write_forecast(forecast, settings, out, progress)
+    if model_out:
+        _write_model_file(bundle_record(model, spend_model, settings, table, source, len(data)), model_out, progress)
+    text = "\n\n".join(format_model(m) for m in models if m is not None)
+    if forecast is not None:
+        text += "\n\n" + _cli_periods.format_forecast(forecast, settings, kind, settings["customer_col"])
+    _print(text)
+    return f"{len(table):,} customers -> {out or model_out}"
+
+
+def _fit_period_models(table, settings, progress):
+    """The chosen model of periods and, for BG/BB with amounts, Gamma-Gamma on the
+    repeat periods' mean amounts."""
+    from .gamma_gamma import GammaGammaModel
+
+    penalizer = float(settings.get("penalizer") or 0.0)
+    with progress.step("fit") as step:
+        model = _cli_periods.all_models()[settings["model"]](penalizer=penalizer).fit(table)
+        spend_model = None
+        if settings["kind"] == "discrete" and settings.get("amount_col"):
+            spend_model = GammaGammaModel(penalizer=penalizer).fit(table)
+        step.detail = ", ".join(type(m).__name__ for m in (model, spend_model) if m is not None)
+    return model, spend_model
 
 
 def _holdout_dates(args, settings):
@@ -1101,7 +1314,14 @@ def _holdout_dates(args, settings):
 def run_report(args, progress):
     settings = resolve_settings(args)
     source = Source(args)
+    if settings["kind"] == "contractual":
+        return _run_contractual_report(args, settings, source, progress)
+    if args.calibration_periods is not None:
+        raise UsageError(f"--calibration-periods is for subscription tables (--model "
+                         f"{'|'.join(sorted(_cli_periods.models_by_kind()['contractual']))}); use --calibration-end")
     calibration_end, observation_end = _holdout_dates(args, settings)
+    if settings["kind"] == "discrete":
+        return _run_discrete_report(args, settings, source, calibration_end, observation_end, progress)
     _require_extra("matplotlib", "plot", "the report's figures")
     _outputs(args)
     with source.user_errors():
@@ -1123,6 +1343,81 @@ def run_report(args, progress):
     return f"report -> {args.out}"
 
 
+def _report_common(args, settings, source):
+    return dict(
+        customer_col=settings["customer_col"], horizon=settings["horizon"], period=settings["period"],
+        discount_rate=settings["discount_rate"], datetime_format=settings["date_format"], title=args.title,
+        model=settings["model"], currency=args.currency, data_source=source.name,
+    )
+
+
+def _run_discrete_report(args, settings, source, calibration_end, observation_end, progress):
+    """report --model bgbb: the discrete calibration/holdout split of the transaction log."""
+    from .discrete import discrete_calibration_holdout_split
+
+    for option, value in (("--amount-col", args.amount_col), ("--compare", args.compare)):
+        if value:
+            raise UsageError(f"{option} does not apply to the report of --model {settings['model']}, which "
+                             "validates the transactions per period")
+    settings["amount_col"] = None  # a data set's amounts are not used
+    _require_extra("matplotlib", "plot", "the report's figures")
+    _outputs(args)
+    with source.user_errors():
+        transactions = source.read(settings, progress)
+    from .report import validation_report
+
+    with progress.step(f"report {args.out}"), _io.atomic_path(args.out) as temporary:
+        with source.user_errors():
+            discrete_calibration_holdout_split(
+                transactions, settings["customer_col"], settings["date_col"], period=settings["period"],
+                calibration_end=calibration_end, observation_end=observation_end,
+                datetime_format=settings["date_format"], date_unit=settings["date_unit"],
+                timezone=settings["timezone"],
+            )
+            transactions = read_dates(transactions, settings)
+        validation_report(
+            transactions, temporary, date_col=settings["date_col"], calibration_end=calibration_end,
+            observation_end=observation_end, margin=settings["margin"], **_report_common(args, settings, source),
+        )
+    return f"report -> {args.out}"
+
+
+def _run_contractual_report(args, settings, source, progress):
+    """report --model sbg|bdw: fit on the first --calibration-periods of tenure, compare later survival."""
+    from .discrete import tenure_summary
+
+    if args.calibration_end:
+        raise UsageError(f"--calibration-end does not apply to the report of --model {settings['model']}; use "
+                         "--calibration-periods")
+    if args.compare and any(_cli_periods.kind_of(key) != "contractual" for key in args.compare):
+        raise UsageError(f"--compare: --model {settings['model']} can be compared with contractual models only "
+                         f"({','.join(sorted(_cli_periods.models_by_kind()['contractual']))})")
+    _require_extra("matplotlib", "plot", "the report's figures")
+    _outputs(args)
+    with source.user_errors():
+        data = _cli_periods.blank_dates_missing(source.read(settings, progress), settings, "contractual")
+    from .report import validation_report
+
+    with progress.step(f"report {args.out}"), _io.atomic_path(args.out) as temporary:
+        with source.user_errors():
+            table = tenure_summary(data, settings["customer_col"], settings["start_col"], settings["end_col"],
+                                   period=settings["period"], observation_end=settings["observation_end"],
+                                   datetime_format=settings["date_format"], date_unit=settings["date_unit"],
+                                   timezone=settings["timezone"])
+            data = _cli_periods.read_subscription_dates(data, settings)
+        longest = int(table["tenure"].max())
+        periods = args.calibration_periods or max(1, longest // 2)
+        if periods >= longest:
+            raise UsageError(f"{source.name}: --calibration-periods {periods} leaves no later period to compare: "
+                             f"the longest tenure is {longest} periods")
+        validation_report(
+            data, temporary, start_col=settings["start_col"], end_col=settings["end_col"],
+            calibration_periods=args.calibration_periods, observation_end=settings["observation_end"],
+            margin=settings["margin"], compare=args.compare, **_report_common(args, settings, source),
+        )
+    return f"report -> {args.out}"
+
+
 def _require_extra(module, extra, what):
     """Exit 2 up front, with the install command, when an optional dependency is missing."""
     try:
@@ -1135,10 +1430,16 @@ def run_compare(args, progress):
     from . import evaluation
     from .data import calibration_holdout_split
 
-    settings = resolve_settings(args)
-    source = Source(args)
-    calibration_end, observation_end = _holdout_dates(args, settings)
     keys = args.models or sorted(_purchase_models())
+    settings = resolve_settings(args, model=keys[0])
+    source = Source(args)
+    if settings["kind"] == "contractual":
+        return _run_contractual_compare(args, settings, source, keys, progress)
+    for option in ("calibration_periods", "period"):
+        if getattr(args, option) is not None:
+            raise UsageError(f"--{option.replace('_', '-')} is for contractual models (--models "
+                             f"{','.join(sorted(_cli_periods.models_by_kind()['contractual']))})")
+    calibration_end, observation_end = _holdout_dates(args, settings)
     _outputs(args)
     with source.user_errors():
         transactions = source.read(settings, progress)
@@ -1164,6 +1465,45 @@ def run_compare(args, progress):
     return f"{len(keys)} model{'' if len(keys) == 1 else 's'} compared" + (f" -> {args.out}" if args.out else "")
 
 
+def _run_contractual_compare(args, settings, source, keys, progress):
+    """compare --models sbg,bdw: fit each on the first --calibration-periods of tenure;
+    :func:`clvmodels.evaluation.compare_survival_models`."""
+    from . import evaluation
+    from .discrete import censor_tenure
+
+    if args.calibration_end:
+        raise UsageError("--calibration-end does not apply to contractual models; use --calibration-periods")
+    _outputs(args)
+    with source.user_errors():
+        data = _cli_periods.blank_dates_missing(source.read(settings, progress), settings, "contractual")
+    with progress.step("summarise") as step, source.user_errors():
+        table = _cli_periods.summarise(data, settings, "contractual")
+        step.detail = f"{len(table):,} subscribers, as of {table.attrs.get('observation_end')}"
+    longest = int(table["tenure"].max())
+    periods = args.calibration_periods or max(1, longest // 2)
+    if periods >= longest:
+        raise UsageError(f"{source.name}: --calibration-periods {periods} leaves no later period to compare: "
+                         f"the longest tenure is {longest} periods")
+    calibration = censor_tenure(table, periods)
+    penalizer = float(settings.get("penalizer") or 0.0)
+    models = []
+    for key in keys:
+        with progress.step(f"fit {key}"):
+            models.append(_cli_periods.all_models()[key](penalizer=penalizer).fit(calibration))
+    with progress.step("compare"):
+        comparison = evaluation.compare_survival_models(models, table, periods)
+    if args.out:
+        with progress.step(f"write {args.out}"), _user_file_errors():
+            _io.write_table(comparison_output(comparison), args.out)
+    head = (f"Model comparison: {len(table):,} subscribers as of {table.attrs['observation_end']}, fitted on the "
+            f"first {periods} periods ({settings['period']}) of tenure, survival compared to period "
+            f"{comparison.attrs['last_period']}")
+    note = ("* best: largest log_likelihood; smallest aic, bic and holdout_mape (mean absolute % error of the "
+            "survivors after the calibration periods)")
+    _print(f"{head}\n{_marked_table(comparison)}\n{note}")
+    return f"{len(keys)} model{'' if len(keys) == 1 else 's'} compared" + (f" -> {args.out}" if args.out else "")
+
+
 def comparison_output(table):
     """The comparison table as a file: a ``model`` column, the numbers, and ``best``
     (the columns in which the model is best, separated by spaces)."""
@@ -1175,6 +1515,17 @@ def comparison_output(table):
 
 def format_comparison(table, split):
     """The comparison table for the console, the best value per column marked with *."""
+    head = (
+        f"Model comparison: {len(split):,} customers, calibration to {split.attrs.get('calibration_end')}, "
+        f"holdout to {split.attrs.get('observation_end')} (time unit {split.attrs.get('time_unit')})"
+    )
+    note = ("* best: largest log_likelihood and p_value; smallest aic, bic, chi_square, mae, rmse and "
+            "|aggregate_error_pct|")
+    return f"{head}\n{_marked_table(table)}\n{note}"
+
+
+def _marked_table(table):
+    """A comparison table as text, the best value per column (``attrs["best"]``) marked with *."""
     best = table.attrs.get("best", {})
     text = pd.DataFrame(index=table.index)
     for column in table.columns:
@@ -1183,13 +1534,7 @@ def format_comparison(table, split):
         cells = [("{:,.0f}" if whole else "{:,.6g}" if column == "p_value" else "{:,.4f}").format(v)
                  for v in values]
         text[column] = [c + ("*" if best.get(column) == label else " ") for c, label in zip(cells, table.index)]
-    head = (
-        f"Model comparison: {len(split):,} customers, calibration to {split.attrs.get('calibration_end')}, "
-        f"holdout to {split.attrs.get('observation_end')} (time unit {split.attrs.get('time_unit')})"
-    )
-    note = ("* best: largest log_likelihood and p_value; smallest aic, bic, chi_square, mae, rmse and "
-            "|aggregate_error_pct|")
-    return f"{head}\n{text.to_string()}\n{note}"
+    return text.to_string()
 
 
 def _check_report_input(source, transactions, settings, calibration_end, observation_end):

@@ -12,7 +12,6 @@ purchases in the next t time units given the customer's history (Fader, Hardie &
 and so contribute little.
 """
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -25,11 +24,6 @@ from ._validation import check_positive_number
 
 # Customers that share one random stream in the value simulation (see _simulated_interval).
 _SIMULATION_BLOCK = 32_768
-
-
-def _threads():
-    """Threads for the value simulation: the cores this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def period_length(period, model_time_unit):
@@ -139,36 +133,43 @@ def _simulated_interval(transaction_model, spend_model, data, value, period_ends
     spend_draws = spend_model.parameter_draws(n_draws, rng).to_numpy()
     seeds = rng.integers(0, 2**63 - 1, size=n_draws)
     purchase_formula = transaction_model.formulas.sample_future_purchases
+    buyers_formula = getattr(transaction_model.formulas, "sample_future_buyers", None)
     spend_formula = spend_model.formulas.sample_future_spend
     spend_names = list(spend_model.param_names)
     block = _SIMULATION_BLOCK
     chunk_size = max(block, chunk_size // block * block)
 
-    def simulate(history, spend_history, start, rows):
-        values = np.empty((n_draws, len(history[0])))
+    def simulate(history, spend_history, start, rows, values):
 
         def one_draw(k):
             stream = np.random.default_rng([int(seeds[k]), start // block])
             params = transaction_model.formula_params(rows, purchase_draws[k])  # per customer with covariates
-            counts = purchase_formula(params, period_ends, *history, stream)
-            spend = spend_formula(dict(zip(spend_names, spend_draws[k])), counts, *spend_history, stream)
-            values[k] = spend @ weights
+            spend_params = dict(zip(spend_names, spend_draws[k]))
+            if buyers_formula is None:
+                counts = purchase_formula(params, period_ends, *history, stream)
+                values[k] = spend_formula(spend_params, counts, *spend_history, stream) @ weights
+                return
+            # Most customers buy nothing in a draw: only the buyers get spend.
+            buyers, counts = buyers_formula(params, period_ends, *history, stream)
+            spend = spend_formula(spend_params, counts, *(column[buyers] for column in spend_history), stream)
+            values[k] = 0.0
+            values[k, buyers] = spend @ weights
 
         # NumPy releases the GIL while it draws and computes on whole arrays, so the
         # draws run in parallel on threads; each has its own stream, so the result
         # does not depend on the number of threads.
-        with ThreadPoolExecutor(max_workers=_threads()) as pool:
+        with ThreadPoolExecutor(max_workers=_intervals.worker_threads()) as pool:
             list(pool.map(one_draw, range(n_draws)))
-        return values
 
     def draws_by_chunk():
         for rows in _intervals.chunks(len(data), chunk_size):
             part = data.iloc[rows]
             history, spend_history = transaction_model.history(part), spend_model.history(part)
-            yield np.concatenate([
-                simulate([c[b] for c in history], [c[b] for c in spend_history], rows.start + b.start, part.iloc[b])
-                for b in _intervals.chunks(len(part), block)
-            ], axis=1)
+            values = np.empty((n_draws, len(part)))
+            for b in _intervals.chunks(len(part), block):
+                simulate([c[b] for c in history], [c[b] for c in spend_history], rows.start + b.start, part.iloc[b],
+                         values[:, b])
+            yield values
 
     table = _intervals.interval_table(value.to_numpy(), draws_by_chunk(), level, data.index, "clv")
     table.attrs.update(n_draws=n_draws)

@@ -21,8 +21,10 @@ import pandas as pd
 
 from ._validation import Problems, datetime_column, require_columns, require_dataframe
 from .data import (
+    _check_spend_sums,
     _Clock,
     _end_tick,
+    _mean_or_zero,
     _PurchaseDays,
     _purchase_days,
     _DateReading,
@@ -32,9 +34,14 @@ from .data import (
     _starts_of_runs,
 )
 
-__all__ = ["discrete_rfm_summary", "discrete_calibration_holdout_split", "tenure_summary", "tenure_from_survivors"]
+__all__ = [
+    "discrete_rfm_summary", "discrete_calibration_holdout_split", "tenure_summary", "tenure_from_survivors",
+    "censor_tenure",
+]
 
 _PERIODS = ("D", "W", "M", "Q", "Y")
+# The default period of each kind of table: discrete_rfm_summary's and tenure_summary's.
+DEFAULT_PERIOD = {"discrete": "Y", "contractual": "M"}
 # 1970-01-01, day 0, was a Thursday: shifting by 3 days makes weeks start on Monday.
 _MONDAY_SHIFT = 3
 
@@ -74,6 +81,7 @@ def discrete_rfm_summary(
     transactions,
     customer_col="customer_id",
     date_col="date",
+    amount_col=None,
     *,
     period="Y",
     observation_end=None,
@@ -92,6 +100,11 @@ def discrete_rfm_summary(
         One row per transaction record; several in one period count as one.
     customer_col, date_col : str
         Customer id and date columns, read as by :func:`clvmodels.rfm_summary`.
+    amount_col : str, optional
+        Transaction amounts (>= 0). The amounts of one period are summed, and
+        ``monetary_value`` is the mean of a customer's repeat periods (those after
+        the first), as :func:`clvmodels.rfm_summary` does with days, so that
+        :class:`clvmodels.GammaGammaModel` can be fitted on the table.
     period : {"D", "W", "M", "Q", "Y"}, default "Y"
         The calendar period of one opportunity (weeks start on Monday).
     observation_end : str or datetime-like, optional
@@ -107,7 +120,8 @@ def discrete_rfm_summary(
     pandas.DataFrame
         Indexed by customer id (sorted), float columns ``frequency`` (periods after
         the first with a transaction), ``recency`` (the last such period, counted
-        from the first; 0 if none) and ``n_periods`` (opportunities observed).
+        from the first; 0 if none) and ``n_periods`` (opportunities observed);
+        with ``amount_col`` also ``monetary_value`` (0 without a repeat period).
         ``attrs``: ``time_unit`` (the period code: the models' time unit),
         ``observation_end`` (the last day of the last period counted) and
         ``first_period`` (first day of the earliest acquisition period). Customers
@@ -145,7 +159,7 @@ def discrete_rfm_summary(
     code = _check_period(period, problems)
     clock = _Clock.for_unit("D", problems)
     reading = _DateReading(datetime_format, date_unit, timezone)
-    log = _read_transactions(transactions, customer_col, date_col, None, clock, reading, problems)
+    log = _read_transactions(transactions, customer_col, date_col, amount_col, clock, reading, problems)
     end = None
     if observation_end is not None:
         end = _end_tick(observation_end, "observation_end", clock, reading, problems)
@@ -154,7 +168,10 @@ def discrete_rfm_summary(
     problems.raise_if_any()
     last = _last_complete_period(end, log, code)
     by_period, customer_ids = _periods_with_transactions(log, code, last, date_col)
+    _check_spend_sums(by_period, amount_col)
     columns, keep = _discrete_columns(by_period, last)
+    if by_period.spend is not None:
+        columns["monetary_value"] = _mean_or_zero(by_period.spend_per_customer(skip_first=True), columns["frequency"])
     frame = _rfm_frame(customer_ids, by_period, keep, columns)
     frame.attrs.update(time_unit=code, observation_end=_period_last_day(last, code),
                        first_period=_period_start(int(by_period.tick.min()), code))
@@ -278,7 +295,11 @@ def _periods_with_transactions(log, period, last, date_col):
             f"invalid transactions: column {date_col!r}: no transaction falls in a complete "
             f"period ({period}) by observation_end"
         )
-    return _PurchaseDays(customer[first_of_run], periods[first_of_run], None), customer_ids
+    spend = None
+    if days.spend is not None:  # the amounts of each (customer, period), summed
+        with np.errstate(over="ignore"):  # an overflow to inf is reported by _check_spend_sums
+            spend = np.add.reduceat(days.spend[keep], np.flatnonzero(first_of_run))
+    return _PurchaseDays(customer[first_of_run], periods[first_of_run], spend), customer_ids
 
 
 def _discrete_columns(by_period, last):
@@ -521,3 +542,56 @@ def _check_period_or_raise(period):
     problems.raise_if_any()
     return code
 
+
+
+def censor_tenure(data, periods):
+    """The (tenure, churned) table as it stood after each customer's first ``periods``
+    periods: the calibration part of a contractual holdout check.
+
+    A customer who churned in period ``periods`` or earlier is unchanged; anyone
+    else is active with tenure min(tenure, ``periods``). Fit a contractual model on
+    the result, then compare its survival beyond ``periods`` with the observed one
+    (:func:`clvmodels.evaluation.observed_survival`,
+    :func:`clvmodels.evaluation.survival_comparison`), as Fader & Hardie (2007)
+    fit seven years and project the next five.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        ``tenure`` and ``churned``, e.g. from :func:`tenure_summary`; other columns
+        (such as weights) are kept.
+    periods : int
+        Whole periods of tenure to keep, >= 1.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy of ``data`` with ``tenure`` and ``churned`` censored; ``attrs``
+        adds ``calibration_periods``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import clvmodels as clv
+    >>> table = pd.DataFrame({"tenure": [2.0, 5.0, 6.0], "churned": [True, True, False]})
+    >>> clv.censor_tenure(table, 3)
+       tenure  churned
+    0     2.0     True
+    1     3.0    False
+    2     3.0    False
+    """
+    require_dataframe(data, "data")
+    problems = Problems("data")
+    require_columns(data, ("tenure", "churned"), problems)
+    whole = isinstance(periods, (int, np.integer, float, np.floating)) and not isinstance(periods, bool)
+    if not whole or not np.isfinite(periods) or periods < 1 or periods != int(periods):
+        problems.add(None, f"periods must be a whole number >= 1, got {periods!r}")
+    problems.raise_if_any()
+    tenure = pd.to_numeric(data["tenure"]).to_numpy(dtype=float)
+    churned = data["churned"].to_numpy().astype(bool)
+    kept = churned & (tenure <= periods)
+    table = data.copy()
+    table["tenure"] = np.minimum(tenure, float(periods))
+    table["churned"] = kept
+    table.attrs = {**data.attrs, "calibration_periods": int(periods)}
+    return table

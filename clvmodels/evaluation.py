@@ -50,6 +50,10 @@ __all__ = [
     "compare_models",
     "interval_coverage",
     "survival_comparison",
+    "observed_survival",
+    "survival_holdout",
+    "compare_survival_models",
+    "holdout_by_pattern",
     "spend_frequency_correlation",
     "verdict",
 ]
@@ -890,6 +894,218 @@ def survival_comparison(model, survivors, *, calibration_periods=None):
         holdout_mape=float(100 * errors[holdout].mean()) if holdout.any() else np.nan,
         time_unit=getattr(model, "time_unit_", None),
     )
+    return table
+
+
+def observed_survival(data, sample_weight=None):
+    """The share of customers still active after 0, 1, 2, ... periods of tenure, from
+    (tenure, churned) records with customers still active observed for different
+    lengths (Kaplan-Meier).
+
+    A churned customer of ``tenure`` t left in period t; an active one of tenure t
+    has renewed t times and her later periods are not yet seen. Of the n(t)
+    customers at risk in period t (tenure >= t), d(t) churned in it, and
+    S(t) = prod_{k <= t} (1 - d(k) / n(k)), the same S(t) the contractual models'
+    likelihood describes (Fader & Hardie 2007, eq. 5). For a single cohort all
+    observed equally long, cohort size x S(t) are the survivor counts.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        ``tenure`` and ``churned``, e.g. from :func:`clvmodels.tenure_summary`.
+    sample_weight : array-like or str, optional
+        Customers each row stands for.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by period t = 0 .. the longest tenure (``period``), columns
+        ``at_risk``, ``churned`` (customers, 0 at t = 0), ``survival`` and
+        ``survivors`` (number of customers x survival, what
+        :func:`survival_comparison` takes). ``attrs``: ``n_customers``,
+        ``time_unit``.
+
+    Examples
+    --------
+    >>> import clvmodels as clv
+    >>> table = clv.tenure_from_survivors([1000, 631, 468])
+    >>> clv.evaluation.observed_survival(table, sample_weight="weight")["survivors"].tolist()
+    [1000.0, 631.0, 468.0]
+    """
+    require_dataframe(data, "data")
+    arrays = check_rfm(data, ("tenure", "churned"), what="data")  # whole tenures, churned 0/1, >= 1 if churned
+    tenure, churned = arrays["tenure"], arrays["churned"]
+    weights = check_sample_weight(sample_weight, data)
+    last = int(tenure.max())
+    whole = tenure.astype(np.int64)
+    # Customers whose tenure is at least t are at risk in period t: a reversed cumulative count.
+    reaching = np.bincount(whole, weights=weights, minlength=last + 1)
+    at_risk = np.cumsum(reaching[::-1])[::-1]
+    left = np.bincount(whole, weights=weights * (churned == 1), minlength=last + 1)
+    left[0] = 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        hazard = np.where(at_risk > 0, left / at_risk, 0.0)
+    survival = np.cumprod(1.0 - hazard)
+    total = float(weights.sum())
+    table = pd.DataFrame(
+        {"at_risk": at_risk, "churned": left, "survival": survival, "survivors": total * survival},
+        index=pd.Index(np.arange(last + 1), name="period"),
+    )
+    table.attrs.update(n_customers=total, time_unit=data.attrs.get("time_unit"))
+    return table
+
+
+def survival_holdout(model, data, calibration_periods, *, sample_weight=None, min_at_risk=30):
+    """A contractual model fitted on each customer's first periods against the observed
+    survival of all periods (Fader & Hardie 2007's projection check, on individual
+    records with staggered starts).
+
+    Parameters
+    ----------
+    model : fitted contractual model
+        Fitted on ``clvmodels.censor_tenure(data, calibration_periods)``.
+    data : pandas.DataFrame
+        ``tenure`` and ``churned`` of every customer, as observed to the end.
+    calibration_periods : int
+        The periods of tenure the model saw.
+    sample_weight : array-like or str, optional
+    min_at_risk : float, default 30
+        The comparison stops at the last period with at least this many customers
+        at risk (all customers if fewer), but shows at least one period after the
+        calibration (when the data reach it): later survival estimates rest on
+        too few customers.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`survival_comparison` of the model and the Kaplan-Meier survivors of
+        :func:`observed_survival`, with the column ``at_risk`` added.
+    """
+    observed = observed_survival(data, sample_weight)
+    periods = int(check_positive_number(calibration_periods, "calibration_periods"))
+    enough = np.flatnonzero(observed["at_risk"].to_numpy() >= min(min_at_risk, observed.attrs["n_customers"]))
+    last = min(max(int(enough[-1]) if len(enough) else 1, periods + 1), len(observed) - 1)
+    table = survival_comparison(model, observed["survivors"].to_numpy()[: last + 1], calibration_periods=periods)
+    table["at_risk"] = observed["at_risk"].to_numpy()[: last + 1]
+    return table
+
+
+# Columns of compare_survival_models and whether a larger value is better (None: not ranked).
+_SURVIVAL_COMPARISON_COLUMNS = {
+    "n_params": None, "log_likelihood": True, "aic": False, "bic": False, "holdout_mape": False,
+}
+
+
+def compare_survival_models(models, data, calibration_periods, *, sample_weight=None, min_at_risk=30):
+    """One table to choose between contractual models fitted on the same first periods.
+
+    For each model: its log-likelihood on the calibration records
+    (:func:`clvmodels.censor_tenure` of ``data``), the number of parameters k,
+    AIC = 2k - 2 LL, BIC = k ln(n) - 2 LL (n customers), and the mean absolute
+    percentage error of its survivors over the later periods
+    (:func:`survival_holdout`).
+
+    Parameters
+    ----------
+    models : sequence of fitted contractual models, or dict of label -> model
+        Each fitted on ``censor_tenure(data, calibration_periods)``.
+    data : pandas.DataFrame
+        ``tenure`` and ``churned`` as observed to the end.
+    calibration_periods : int
+    sample_weight, min_at_risk
+        As in :func:`survival_holdout`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per model (index ``model``), columns ``n_params``,
+        ``log_likelihood``, ``aic``, ``bic``, ``holdout_mape``. ``attrs``:
+        ``best`` (ranked column -> label), ``n_customers``,
+        ``calibration_periods``, ``last_period`` (of the holdout comparison).
+
+    Examples
+    --------
+    >>> import clvmodels as clv
+    >>> records = clv.datasets.load_subscriptions()
+    >>> table = clv.tenure_summary(records, period="M", observation_end=records.attrs["observation_end"])
+    >>> first = clv.censor_tenure(table, 12)
+    >>> models = [clv.ShiftedBetaGeoModel().fit(first), clv.BetaDiscreteWeibullModel().fit(first)]
+    >>> clv.evaluation.compare_survival_models(models, table, 12).attrs["best"]["holdout_mape"]
+    'BdW'
+    """
+    from .discrete import censor_tenure
+
+    pairs = list(models.items()) if isinstance(models, dict) else [(None, m) for m in models]
+    if not pairs:
+        raise ValueError("compare_survival_models needs at least one fitted model")
+    calibration = censor_tenure(data, calibration_periods)
+    weights = check_sample_weight(sample_weight, calibration)
+    n = float(weights.sum())
+    rows, labels, last = {}, [], None
+    for label, model in pairs:
+        _require_fitted(model, "model")
+        label = label if label is not None else _model_label(model, labels)
+        labels.append(label)
+        ll = float(np.dot(weights, model.log_likelihood(calibration).to_numpy()))
+        k = len(model.params_)
+        holdout = survival_holdout(model, data, calibration_periods, sample_weight=sample_weight,
+                                   min_at_risk=min_at_risk)
+        last = int(holdout.index[-1])
+        rows[label] = {"n_params": k, "log_likelihood": ll, "aic": 2 * k - 2 * ll, "bic": k * np.log(n) - 2 * ll,
+                       "holdout_mape": holdout.attrs["holdout_mape"]}
+    table = pd.DataFrame.from_dict(rows, orient="index")[list(_SURVIVAL_COMPARISON_COLUMNS)]
+    table.index.name = "model"
+    best = {}
+    for column, larger in _SURVIVAL_COMPARISON_COLUMNS.items():
+        if larger is None or table[column].isna().all():
+            continue
+        best[column] = table[column].idxmax() if larger else table[column].idxmin()
+    table.attrs.update(best=best, n_customers=n, calibration_periods=int(calibration_periods), last_period=last,
+                       time_unit=data.attrs.get("time_unit"))
+    return table
+
+
+def holdout_by_pattern(transaction_model, split, comparison=None):
+    """Holdout transactions and P(alive) by calibration history, for discrete-time models.
+
+    Customers of the same calibration history (the model's columns, e.g. frequency,
+    recency and n_periods for BG/BB) share one prediction; FHS 2010 (Fader, Hardie &
+    Shang, Marketing Science 29(6), Table 3 and Figure 6) compare each pattern's
+    mean holdout transactions with the model's conditional expectation.
+
+    Parameters
+    ----------
+    transaction_model : fitted transaction model
+    split : pandas.DataFrame
+        Output of :func:`clvmodels.discrete_calibration_holdout_split`.
+    comparison : pandas.DataFrame, optional
+        :func:`holdout_comparison` of the model and split, if already computed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per distinct history (index: the model's columns), sorted by them;
+        columns ``n_customers``, ``probability_alive`` (at the end of calibration),
+        ``actual`` and ``predicted`` (mean holdout transactions per customer) and
+        ``actual_total``, ``predicted_total``. ``attrs``: the split's, and
+        ``duration_holdout`` when one length.
+    """
+    _require_fitted(transaction_model)
+    if comparison is None:
+        comparison = holdout_comparison(transaction_model, split)
+    columns = list(transaction_model.rfm_columns)
+    frame = split[columns].copy()
+    frame["n_customers"] = 1
+    for name, source in (("probability_alive", "probability_alive"), ("actual_total", "actual_purchases"),
+                         ("predicted_total", "predicted_purchases")):
+        frame[name] = comparison[source].to_numpy(dtype=float)
+    grouped = frame.groupby(columns, sort=True)
+    table = grouped[["n_customers", "actual_total", "predicted_total"]].sum()
+    table["probability_alive"] = grouped["probability_alive"].first()
+    table["actual"] = table["actual_total"] / table["n_customers"]
+    table["predicted"] = table["predicted_total"] / table["n_customers"]
+    table = table[["n_customers", "probability_alive", "actual", "predicted", "actual_total", "predicted_total"]]
+    table.attrs = dict(comparison.attrs)
     return table
 
 

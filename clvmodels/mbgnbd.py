@@ -135,6 +135,13 @@ def conditional_probability_of_purchases(params, n, t, x, t_x, T):
     return bgnbd._pmf_given_alive(r, alpha, a, b + 1, n, t, x, T, probability_alive(params, x, t_x, T))
 
 
+def survival_if_alive(params, t, floor, x, T):
+    """P(X(T, T + t) > k | alive at T, x, T) for k = 0, 1, ...: BG/NBD's
+    (:func:`clvmodels.bgnbd.survival_if_alive`) at b + 1, as for the conditional PMF."""
+    r, alpha, a, b = _unpack(params)
+    return bgnbd.survival_table(bgnbd._TailRecurrence(r, alpha, a, b + 1, t, x, T), floor)
+
+
 def probability_of_purchases(params, n, t):
     """P(X(t) = n) for a customer just acquired (BDF 2007): the conditional PMF with
     no history, which starts alive with probability b / (a + b)."""
@@ -154,6 +161,15 @@ def sample_future_purchases(params, period_ends, x, t_x, T, random_state=None):
     x, t_x, T = _as_float(x, t_x, T)
     alive = probability_alive(params, x, t_x, T)
     return bgnbd._sample_future_given_alive(r, alpha, a, b + 1, period_ends, x, T, alive, random_state)
+
+
+def sample_future_buyers(params, period_ends, x, t_x, T, random_state=None):
+    """:func:`sample_future_purchases` for the customers who buy: their positions and
+    purchases per period (see :func:`clvmodels.bgnbd.sample_future_buyers`)."""
+    r, alpha, a, b = _unpack(params)
+    x, t_x, T = _as_float(x, t_x, T)
+    alive = probability_alive(params, x, t_x, T)
+    return bgnbd._future_buyers_given_alive(r, alpha, a, b + 1, period_ends, x, T, alive, random_state)
 
 
 def sample(params, T, random_state=None):
@@ -210,4 +226,5 @@ class ModifiedBetaGeoModel(TransactionModel):
         "b": "dropout (at the first purchase and after each repeat): second shape of the Beta distribution of p",
     }
     example_params = {"r": 0.5, "alpha": 6.0, "a": 0.9, "b": 1.6}
+    alive_state_columns = ("frequency", "T")  # given alive at T, the future depends on x and T only
     formulas = sys.modules[__name__]  # this module's functions (see clvmodels._families)

@@ -38,7 +38,7 @@ from scipy import special
 
 from ._arrays import dot, unique_inverse
 from ._families import Mixing, TransactionModel
-from ._intervals import spread_over_periods
+from ._intervals import spread_over_periods, survival_table
 from ._special import log_hyp2f1_one_b_c, log_hyp2f1_one_b_c_grouped, log_hyp2f1_positive
 from ._validation import check_times
 
@@ -428,6 +428,57 @@ def conditional_probability_of_purchases(params, n, t, x, t_x, T):
     return result.reshape(shape)
 
 
+def survival_if_alive(params, t, floor, x, T):
+    """P(X(T, T+t) > k | alive at T, x, T) for k = 0, 1, ... per (x, T), each row ending
+    where it falls to ``floor`` under every draw (see
+    :func:`clvmodels._intervals.survival_table`).
+
+    One minus the running sum of :func:`_log_pmf_alive` (FH 2006), evaluated in
+    blocks of k that double in length, once per distinct (x, T) and parameter draw
+    (``params`` may hold arrays of shape (draws, 1)); the cost per state still grows
+    like k^2.
+    """
+    return survival_table(_BlockTail(params, t, x, T), floor)
+
+
+class _BlockTail:
+    """:func:`survival_if_alive`'s steps in k, from PMF blocks of doubling length."""
+
+    def __init__(self, params, t, x, T):
+        draws = [np.ravel(np.asarray(params[k], dtype=float)) for k in PARAMS]
+        self.draws = list(zip(*np.broadcast_arrays(*draws)))
+        self.t, self.x, self.T = float(t), np.ravel(x).astype(float), np.ravel(T).astype(float)
+        self.below = np.zeros((len(self.draws), len(self.x)))  # P(X < start of block | alive)
+        self.k, self.start, self.block = 0, 0, 2
+        self._fill()
+
+    def _fill(self):
+        n_states, width = len(self.x), self.block
+        counts = np.tile(np.arange(self.start, self.start + width, dtype=float), n_states)
+        x, T = np.repeat(self.x, width), np.repeat(self.T, width)
+        t = np.full(counts.shape, self.t)
+        pmf = np.stack([
+            np.exp(_log_pmf_alive(r, alpha, s, beta, counts, t, x, T)).reshape(n_states, width)
+            for r, alpha, s, beta in self.draws
+        ])
+        cumulative = self.below[:, :, None] + np.cumsum(pmf, axis=2)
+        self.survivals = np.maximum(1.0 - cumulative, 0.0)
+        self.below = cumulative[:, :, -1]
+
+    def survival(self):
+        return self.survivals[:, :, self.k - self.start]
+
+    def advance(self, keep):
+        if not keep.all():
+            self.x, self.T, self.below = self.x[keep], self.T[keep], self.below[:, keep]
+            self.survivals = self.survivals[:, keep]
+        self.k += 1
+        if self.k == self.start + self.block:
+            self.start, self.block = self.k, 2 * self.block
+            self._fill()
+        return self.survival()
+
+
 def probability_of_purchases(params, n, t):
     """P(X(t) = n) for a customer just acquired (FH 2005 eq. 21 as the case x = t_x = T = 0
     of :func:`conditional_probability_of_purchases`); ``n`` and ``t`` broadcast."""
@@ -484,17 +535,35 @@ def sample_future_purchases(params, period_ends, x, t_x, T, random_state=None):
     -------
     ndarray of int64, shape (customers, periods)
     """
+    buyers, counts = sample_future_buyers(params, period_ends, x, t_x, T, random_state)
+    dense = np.zeros((np.size(x), counts.shape[1]), dtype=np.int64)
+    dense[buyers] = counts
+    return dense
+
+
+def sample_future_buyers(params, period_ends, x, t_x, T, random_state=None):
+    """:func:`sample_future_purchases` for the customers who buy: their positions and
+    their purchases per period (every other customer buys nothing). Latent rates are
+    drawn for the customers alive at T only.
+
+    Returns
+    -------
+    buyers : ndarray of int64
+    counts : ndarray of int64, shape (len(buyers), periods)
+    """
     r, alpha, s, beta = _unpack(params)
     rng = np.random.default_rng(random_state)
-    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    x, t_x, T = (np.ravel(np.asarray(v, dtype=float)) for v in (x, t_x, T))
     ends = np.asarray(period_ends, dtype=float)
-    alive = rng.random(x.shape) < probability_alive(params, x, t_x, T)
-    rate = rng.gamma(r + x, 1.0 / (alpha + T))
-    death_rate = rng.gamma(s, 1.0 / (beta + T))
+    living = np.flatnonzero(rng.random(x.shape) < probability_alive(params, x, t_x, T))
+    rate = rng.gamma(r + x[living], 1.0 / (alpha + T[living]))
+    death_rate = rng.gamma(s, 1.0 / (beta + T[living]))
     with np.errstate(divide="ignore"):
-        remaining = rng.exponential(1.0, size=x.shape) / death_rate
-    buying = np.minimum(remaining, ends[-1]) * alive
-    return spread_over_periods(rng.poisson(rate * buying), buying, ends, rng)
+        remaining = rng.exponential(1.0, size=living.shape) / death_rate
+    span = np.minimum(remaining, ends[-1])
+    total = rng.poisson(rate * span)
+    buying = np.flatnonzero(total)
+    return living[buying], spread_over_periods(total[buying], span[buying], ends, rng)
 
 
 def mixing_distributions(params):
@@ -567,4 +636,5 @@ class ParetoNBDModel(TransactionModel):
         "beta": "scale of the dropout-rate distribution (Gamma rate)",
     }
     example_params = {"r": 0.55, "alpha": 10.0, "s": 0.6, "beta": 12.0}
+    alive_state_columns = ("frequency", "T")  # given alive at T, the future depends on x and T only
     formulas = sys.modules[__name__]  # this module's functions (see clvmodels._families)

@@ -30,6 +30,9 @@ import numpy as np
 import pandas as pd
 
 from . import evaluation
+from ._families import _MIN_DISCOUNT_RATE, model_kind  # DERT and DERL sum periods without end
+from .discrete import _PERIODS as _PERIOD_CODES
+from .discrete import DEFAULT_PERIOD as _DEFAULT_PERIOD
 from ._units import DAYS_PER_UNIT, check_time_unit
 from ._validation import Problems, check_positive_number, datetime_column, require_columns, require_dataframe
 
@@ -373,11 +376,11 @@ def validation_report(
     customer_col="customer_id",
     date_col="date",
     amount_col=None,
-    calibration_end,
+    calibration_end=None,
     observation_end=None,
-    time_unit="W",
+    time_unit=None,
     horizon=12,
-    period="M",
+    period=None,
     discount_rate=0.01,
     margin=1.0,
     datetime_format=None,
@@ -386,6 +389,9 @@ def validation_report(
     compare=None,
     currency=None,
     data_source=None,
+    start_col="start",
+    end_col="end",
+    calibration_periods=None,
 ):
     """Fit a purchase model (and Gamma-Gamma) on a calibration period and write an HTML validation report.
 
@@ -421,6 +427,30 @@ def validation_report(
     CLV, probabilities alive and segments are as of ``calibration_end``, from the
     calibration fits, over ``horizon`` periods.
 
+    Models counted in periods have their own report (same layout, their own checks):
+
+    - ``model="bgbb"`` (discrete time): ``transactions`` is a log summarised by
+      :func:`clvmodels.discrete_calibration_holdout_split` in calendar periods of
+      ``period`` (default "Y"; one transaction opportunity each, the model's time
+      unit, so ``time_unit`` is not used); the report holds the verdict, goodness
+      of fit, holdout transactions by calibration frequency and by pattern
+      (frequency, recency, n_periods) with P(alive)
+      (:func:`clvmodels.evaluation.holdout_by_pattern`), and per pattern the
+      expected transactions of the next ``horizon`` periods and DERT at
+      ``discount_rate``, times ``margin`` as value per transaction.
+    - ``model="sbg"`` or ``"bdw"`` (contractual): ``transactions`` is a
+      subscription table (``customer_col``, ``start_col``, ``end_col``, the end
+      missing while active) summarised by :func:`clvmodels.tenure_summary` with
+      renewal period ``period`` (default "M") as of ``observation_end``; the
+      model is fitted on each subscriber's first ``calibration_periods`` periods
+      (:func:`clvmodels.censor_tenure`; default half the longest tenure), and
+      the observed survival and retention of all periods
+      (:func:`clvmodels.evaluation.observed_survival`) are compared with the
+      model's (:func:`clvmodels.evaluation.survival_comparison`); then DERL and
+      CLV = ``margin`` (profit per period) x DERL of the active subscribers by
+      tenure. ``compare`` (contractual models only) adds the table of
+      :func:`clvmodels.evaluation.compare_survival_models` on the same periods.
+
     Parameters
     ----------
     transactions : pandas.DataFrame
@@ -432,15 +462,17 @@ def validation_report(
         As in :func:`clvmodels.calibration_holdout_split`. Without ``amount_col``
         the report covers purchases only (no spend model, no CLV).
     calibration_end : str or datetime-like
-        Last day of the calibration period.
+        Last day of the calibration period (not for contractual models).
     observation_end : str or datetime-like, optional
         Last day of the holdout period; default the last purchase.
     time_unit : {"D", "W", "M", "Q", "Y", "H"}, default "W"
-        Time unit of the models (weeks as in FHL 2005).
+        Time unit of the models (weeks as in FHL 2005); not for models counted in
+        periods.
     horizon, period, discount_rate, margin
         As in :func:`clvmodels.customer_lifetime_value`: ``horizon`` periods of
-        length ``period`` (a unit code or a number of ``time_unit``), discounted at
-        ``discount_rate`` per period, times ``margin``.
+        length ``period`` (a unit code or a number of ``time_unit``, default "M"),
+        discounted at ``discount_rate`` per period, times ``margin``. For models
+        counted in periods, ``period`` is their period (see above).
     title : str, optional
         Heading of the report.
     model : str, model class or model instance, default "bgnbd"
@@ -455,6 +487,10 @@ def validation_report(
     data_source : str, optional
         Where the transactions come from (a file name, a query), named in the
         report; default "a DataFrame".
+    start_col, end_col : str
+        Subscription start and end columns (contractual models only).
+    calibration_periods : int, optional
+        Periods of tenure the contractual model is fitted on.
 
     Returns
     -------
@@ -479,6 +515,26 @@ def validation_report(
     """
     started = time.perf_counter()
     generated = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
+    chosen = _report_model(model)
+    kind = model_kind(chosen)
+    if kind != "continuous":
+        return _periods_report(
+            kind, chosen, transactions, path, started=started, generated=generated, customer_col=customer_col,
+            date_col=date_col, amount_col=amount_col, calibration_end=calibration_end,
+            observation_end=observation_end, time_unit=time_unit, horizon=horizon, period=period,
+            discount_rate=discount_rate, margin=margin, datetime_format=datetime_format, title=title,
+            compare=compare, currency=currency, data_source=data_source, start_col=start_col, end_col=end_col,
+            calibration_periods=calibration_periods,
+        )
+    contract_settings = {"start_col": (start_col, "start"), "end_col": (end_col, "end"),
+                         "calibration_periods": (calibration_periods, None)}
+    for name, (value, default) in contract_settings.items():
+        if value != default:
+            raise ValueError(f"{name} is for the contractual models' subscription tables, not {chosen.title}")
+    if calibration_end is None:
+        raise ValueError("calibration_end is required: the last day of the calibration period")
+    time_unit = "W" if time_unit is None else time_unit
+    period = "M" if period is None else period
     settings = {
         "customer_col": customer_col,
         "date_col": date_col,
@@ -512,7 +568,7 @@ def validation_report(
     from .segments import SEGMENTS, customer_segments
 
     unit = check_time_unit(time_unit)
-    purchase_model = _purchase_model(model, "model")
+    purchase_model = chosen
     compared = None if compare is None else _compared_models(compare, purchase_model)
     for name, value in (("currency", currency), ("data_source", data_source)):
         if value is not None and not isinstance(value, str):
@@ -663,14 +719,20 @@ def _versions():
     return " / ".join([platform.python_version(), np.__version__, pd.__version__, scipy.__version__, matplotlib.__version__])
 
 
-def _document(heading, generated, version, body, settings, extra, messages, figures, models, compared):
-    nav_items = [
-        ("summary", "Verdict"), ("data", "Data"), ("models", "Fitted models"), ("fit", "Goodness of fit"),
-        ("holdout", "Holdout"), ("tracking", "Tracking"),
-    ]
-    if compared:
-        nav_items.append(("comparison", "Model comparison"))
-    nav_items += [("diagnostics", "Model diagnostics"), ("segments", "Segments and value"), ("settings", "Settings")]
+_FHL_METHOD = "Validation after Fader, Hardie &amp; Lee (2005), Marketing Science 24(2), section 4. "
+
+
+def _document(heading, generated, version, body, settings, extra, messages, figures, models, compared,
+              nav_items=None, method=_FHL_METHOD):
+    if nav_items is None:
+        nav_items = [
+            ("summary", "Verdict"), ("data", "Data"), ("models", "Fitted models"), ("fit", "Goodness of fit"),
+            ("holdout", "Holdout"), ("tracking", "Tracking"),
+        ]
+        if compared:
+            nav_items.append(("comparison", "Model comparison"))
+        nav_items += [("diagnostics", "Model diagnostics"), ("segments", "Segments and value"),
+                      ("settings", "Settings")]
     references = "; ".join(f"{m.title}: {m.reference}" for m in models if m.title and m.reference)
     nav = "<nav><strong>Contents</strong><ol>" + "".join(
         f'<li><a href="#{a}">{_esc(t)}</a></li>' for a, t in nav_items
@@ -697,7 +759,7 @@ def _document(heading, generated, version, body, settings, extra, messages, figu
         f"· {_esc(figure_note)}</div></header>"
         f"{nav}{warning_html}{body}{settings_html}"
         f"<footer>clvmodels {_esc(version)} · {_esc(references)}{'. ' if references else ''}"
-        "Validation after Fader, Hardie &amp; Lee (2005), Marketing Science 24(2), section 4. "
+        f"{method}"
         "This file is self-contained: no scripts, no network resources.</footer>"
         "</main></body></html>\n"
     )
@@ -1211,3 +1273,442 @@ def _segments_section(segments, forecast, figures, plotting, horizon, period, st
         body += _p("No amounts were given (amount_col=None), so there is no spend model, CLV or value concentration.",
                    "note")
     return _section("segments", "Segments and value", body)
+
+
+# ------------------------------------------------------------------ models counted in periods
+
+
+def _report_model(spec):
+    """An unfitted model to validate from a registry key, a class or an instance
+    (copied): a purchase model of any kind, or a contractual model."""
+    from ._families import ContractualModel, TransactionModel, registered_models
+
+    models = {**registered_models("transaction"), **registered_models("contractual")}
+    families = (TransactionModel, ContractualModel)
+    if isinstance(spec, str):
+        if spec not in models:
+            raise ValueError(f"unknown transaction model {spec!r}; choose one of {', '.join(sorted(models))}")
+        model = models[spec]()
+    elif isinstance(spec, type) and issubclass(spec, families):
+        model = spec()
+    elif isinstance(spec, families):
+        model = copy.deepcopy(spec)
+    else:
+        raise ValueError(f"model must be a purchase model key ({', '.join(sorted(models))}), class or instance, "
+                         f"got {spec!r}")
+    if model_kind(model) is None:
+        raise ValueError(f"model: {model.title or type(model).__name__} fits the columns "
+                         f"{', '.join(model.rfm_columns)}, which no report knows")
+    return model
+
+
+# The survival comparison stops at the last period with at least this many subscribers at risk.
+_MIN_AT_RISK = 30
+_UNIT_SINGULAR = {"D": "day", "W": "week", "M": "month", "Q": "quarter", "Y": "year"}
+
+
+def _check_periods_settings(kind, model, *, path, period, time_unit, horizon, discount_rate, margin, compare,
+                            currency, data_source, amount_col, calibration_end, calibration_periods):
+    """The settings of a report of a model counted in periods, checked before any work; returns the period code."""
+    title = model.title or type(model).__name__
+    code = _DEFAULT_PERIOD[kind] if period is None else period
+    if not isinstance(code, str) or code.upper() not in _PERIOD_CODES:
+        raise ValueError(f"period {period!r}: {title} counts whole calendar periods; use one of "
+                         f"{', '.join(_PERIOD_CODES)}")
+    code = code.upper()
+    if time_unit is not None and check_time_unit(time_unit) != code:
+        raise ValueError(f"time_unit {time_unit!r}: the time unit of {title} is its period ({code}); leave "
+                         "time_unit out")
+    compared = None
+    if compare is not None and kind == "discrete":
+        raise ValueError(f"compare: the report of {title} compares no other models")
+    if compare is not None:
+        if isinstance(compare, str) or not hasattr(compare, "__iter__"):
+            raise ValueError(f"compare must be a list of models, got {compare!r}")
+        compared = [_report_model(spec) for spec in compare]
+        if not compared or any(model_kind(other) != "contractual" for other in compared):
+            raise ValueError(f"compare: {title} can be compared with contractual models only, got {compare!r}")
+    if kind == "discrete" and amount_col is not None:
+        raise ValueError(f"amount_col: the report of {title} validates the transactions per period; "
+                         "margin is the value of one transaction")
+    if kind == "contractual" and calibration_end is not None:
+        raise ValueError(f"calibration_end: {title} is fitted on the first calibration_periods of tenure")
+    if kind == "discrete" and calibration_end is None:
+        raise ValueError("calibration_end is required: the last day of the calibration periods")
+    if kind == "discrete" and calibration_periods is not None:
+        raise ValueError(f"calibration_periods is for the contractual models, not {title}; give calibration_end")
+    if calibration_periods is not None:
+        value = check_positive_number(calibration_periods, "calibration_periods")
+        if value != int(value):
+            raise ValueError(f"calibration_periods must be a whole number, got {calibration_periods!r}")
+    for name, value in (("currency", currency), ("data_source", data_source)):
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{name} must be text, got {value!r}")
+    horizon_value = check_positive_number(horizon, "horizon")
+    if horizon_value != int(horizon_value):
+        raise ValueError(f"horizon must be a whole number of periods, got {horizon!r}")
+    if check_positive_number(discount_rate, "discount_rate") < _MIN_DISCOUNT_RATE:
+        raise ValueError(f"discount_rate must be at least {_MIN_DISCOUNT_RATE:g} per period: DERT and DERL sum "
+                         f"discounted periods without end, got {discount_rate!r}")
+    check_positive_number(margin, "margin", allow_zero=True)
+    path = Path(path)
+    if not path.parent.exists():
+        raise ValueError(f"path {str(path)!r}: the directory {str(path.parent)!r} does not exist")
+    return code, compared
+
+
+def discrete_validation(model, split, *, horizon, discount_rate):
+    """The numbers of the discrete-time report: ``model`` fitted on the calibration
+    columns of ``split`` (:func:`clvmodels.discrete_calibration_holdout_split`) and
+    checked against its holdout periods.
+
+    Returns
+    -------
+    dict of tables
+        ``gof`` (:func:`clvmodels.evaluation.goodness_of_fit`, groups up to the
+        longest calibration), ``comparison``, ``metrics``, ``by_frequency``,
+        ``patterns`` (:func:`clvmodels.evaluation.holdout_by_pattern`), ``verdict``
+        and ``forecast``: per calibration pattern, P(alive), the expected
+        transactions of the next ``horizon`` periods and DERT at ``discount_rate``
+        as of the end of calibration.
+    """
+    groups = int(min(7, max(1, split["n_periods"].max())))
+    gof = evaluation.goodness_of_fit(model, split, max_frequency=groups)
+    comparison = evaluation.holdout_comparison(model, split)
+    metrics = evaluation.holdout_metrics(comparison)
+    by_frequency = evaluation.holdout_by_frequency(comparison, max_frequency=groups)
+    patterns = evaluation.holdout_by_pattern(model, split, comparison)
+    history = patterns.index.to_frame(index=False)
+    forecast = pd.DataFrame({
+        "n_customers": patterns["n_customers"].to_numpy(),
+        "probability_alive": patterns["probability_alive"].to_numpy(),
+        "expected_transactions": model.expected_purchases(history, t=float(horizon)).to_numpy(),
+        "dert": model.discounted_expected_residual_transactions(history, discount_rate).to_numpy(),
+    }, index=patterns.index)
+    return {"gof": gof, "comparison": comparison, "metrics": metrics, "by_frequency": by_frequency,
+            "patterns": patterns, "verdict": evaluation.verdict(gof, metrics, by_frequency), "forecast": forecast}
+
+
+def contractual_validation(model, table, *, calibration_periods, discount_rate, margin, compare=None):
+    """The numbers of the contractual report: ``model`` fitted on each subscriber's
+    first ``calibration_periods`` periods of ``table`` (tenure, churned), then the
+    observed survival of all periods against the model's.
+
+    Returns
+    -------
+    dict of tables
+        ``calibration`` (:func:`clvmodels.censor_tenure`), ``observed``
+        (:func:`clvmodels.evaluation.observed_survival` of the whole table),
+        ``comparison`` (:func:`clvmodels.evaluation.survival_comparison` up to the
+        last period with at least 30 subscribers at risk) and ``value``: per
+        tenure of the active subscribers, their number, the probability of being
+        a subscriber after the next renewal, DERL (periods, at the next renewal)
+        and CLV = ``margin`` x DERL, per subscriber and in total; with ``compare``
+        (unfitted contractual models, fitted here on the same periods; ``model``
+        stands for itself), ``models``:
+        :func:`clvmodels.evaluation.compare_survival_models`.
+    """
+    from .discrete import censor_tenure
+
+    calibration = censor_tenure(table, calibration_periods)
+    model.fit(calibration)
+    observed = evaluation.observed_survival(table)
+    comparison = evaluation.survival_holdout(model, table, calibration_periods, min_at_risk=_MIN_AT_RISK)
+    active = table.loc[~table["churned"].to_numpy().astype(bool)]
+    tenures = np.unique(active["tenure"].to_numpy(dtype=float))
+    grid = pd.DataFrame({"tenure": tenures, "churned": np.zeros(len(tenures), dtype=bool)})
+    counts = active["tenure"].value_counts().reindex(tenures).to_numpy(dtype=float)
+    derl = model.expected_residual_lifetime(grid, discount_rate).to_numpy() if len(grid) else np.zeros(0)
+    value = pd.DataFrame({
+        "subscribers": counts,
+        "probability_alive_next_period": model.probability_alive(grid, t=1).to_numpy() if len(grid) else derl,
+        "derl": derl,
+        "clv": margin * derl,
+        "total_clv": margin * derl * counts,
+    }, index=pd.Index(tenures, name="tenure"))
+    numbers = {"calibration": calibration, "observed": observed, "comparison": comparison, "value": value}
+    if compare is not None:
+        fitted = [model if other.key == model.key else other.fit(calibration) for other in compare]
+        numbers["models"] = evaluation.compare_survival_models(fitted, table, calibration_periods,
+                                                               min_at_risk=_MIN_AT_RISK)
+    return numbers
+
+
+def _periods_report(kind, model, transactions, path, *, started, generated, customer_col, date_col, amount_col,
+                    calibration_end, observation_end, time_unit, horizon, period, discount_rate, margin,
+                    datetime_format, title, compare, currency, data_source, start_col, end_col,
+                    calibration_periods):
+    """validation_report for the models counted in periods (see its docstring)."""
+    code, compared = _check_periods_settings(
+        kind, model, path=path, period=period, time_unit=time_unit, horizon=horizon, discount_rate=discount_rate,
+        margin=margin, compare=compare, currency=currency, data_source=data_source, amount_col=amount_col,
+        calibration_end=calibration_end, calibration_periods=calibration_periods,
+    )
+    settings = {"customer_col": customer_col}
+    if kind == "discrete":
+        settings.update(date_col=date_col, calibration_end=calibration_end)
+    else:
+        settings.update(start_col=start_col, end_col=end_col, calibration_periods=calibration_periods,
+                        compare=None if compare is None else [_model_name(m) for m in compared])
+    settings.update(observation_end=observation_end, period=code)
+    if kind == "discrete":
+        settings["horizon"] = horizon
+    settings.update(discount_rate=discount_rate, margin=margin, datetime_format=datetime_format, title=title,
+                    model=_model_name(model), currency=currency, data_source=data_source)
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError as error:
+        raise ImportError("validation_report needs matplotlib: pip install 'clvmodels[plot]'") from error
+    from . import plotting
+    from ._version import __version__
+    from .discrete import discrete_calibration_holdout_split, tenure_summary
+
+    require_dataframe(transactions, "transactions")
+    path = Path(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        figures = _Figures()
+        fit_started = time.perf_counter()
+        if kind == "discrete":
+            split = discrete_calibration_holdout_split(
+                transactions, customer_col, date_col, period=code, calibration_end=calibration_end,
+                observation_end=observation_end, datetime_format=datetime_format,
+            )
+            model.fit(split)
+            fit_seconds = time.perf_counter() - fit_started
+            numbers = discrete_validation(model, split, horizon=horizon, discount_rate=discount_rate)
+            body, nav = _discrete_body(model, split, numbers, figures, plotting, settings, fit_seconds,
+                                       len(transactions))
+        else:
+            table = tenure_summary(transactions, customer_col, start_col, end_col, period=code,
+                                   observation_end=observation_end, datetime_format=datetime_format)
+            longest = int(table["tenure"].max())
+            periods = int(calibration_periods) if calibration_periods is not None else max(1, longest // 2)
+            if periods >= longest:
+                raise ValueError(f"calibration_periods {periods} leaves no later period to compare: the longest "
+                                 f"tenure is {longest} periods")
+            settings["calibration_periods"] = periods
+            numbers = contractual_validation(model, table, calibration_periods=periods, discount_rate=discount_rate,
+                                             margin=margin, compare=compared)
+            fit_seconds = time.perf_counter() - fit_started
+            body, nav = _contractual_body(model, table, numbers, figures, plotting, settings, fit_seconds)
+    messages = _unique_warnings(caught)
+    elapsed = time.perf_counter() - started
+    extra = {
+        "clvmodels version": __version__,
+        "generated (UTC)": generated.isoformat(),
+        "generation time": f"{elapsed:.1f} s (model fitting and checks {fit_seconds:.1f} s)",
+        "python / numpy / pandas / scipy / matplotlib": _versions(),
+        "input table": f"{len(transactions):,} rows x {transactions.shape[1]} columns",
+    }
+    heading = title or f"Model validation report: {model.title or type(model).__name__}"
+    method = ("Validation after Fader, Hardie &amp; Shang (2010), Marketing Science 29(6). " if kind == "discrete"
+              else "Validation after Fader &amp; Hardie (2007), Journal of Interactive Marketing 21(1). ")
+    document = _document(heading, generated, __version__, body, settings, extra, messages, figures, [model], False,
+                         nav_items=nav + [("settings", "Settings")], method=method)
+    path.write_text(document, encoding="utf-8")
+    for category, text in messages:
+        warnings.warn(text, category, stacklevel=3)
+    return path
+
+
+def _models_section(model, fit_seconds, what):
+    title = model.title or type(model).__name__
+    body = ('<div class="tables">' + _parameter_table(model, f"{title} parameters")
+            + _model_facts(model, title) + "</div>")
+    body += _p(f"{title}: {model.reference}." if model.reference else f"{title}.", "note")
+    body += _p("Standard errors from the inverse Hessian of the log-likelihood (delta method); 95% intervals "
+               f"on the log scale. Fitted on {what} only ({fit_seconds:.2f} s).", "note")
+    return _section("models", "Fitted model", body)
+
+
+def _discrete_body(model, split, numbers, figures, plotting, settings, fit_seconds, n_records):
+    """The sections of the discrete-time report, from the tables of :func:`discrete_validation`."""
+    code = split.attrs["time_unit"]
+    unit = _UNIT_SINGULAR[code]
+    title = model.title or type(model).__name__
+    metrics, patterns, forecast = numbers["metrics"], numbers["patterns"], numbers["forecast"]
+    holdout = int(split["duration_holdout"].iloc[0])
+    parts = [_verdict_section(numbers["verdict"], title)]
+
+    n = len(split)
+    cards = [
+        ("customers (acquired in calibration)", _fmt(n)),
+        ("transaction records", _fmt(n_records)),
+        (f"holdout {unit}s", _fmt(holdout)),
+        ("transactions in the holdout", _fmt(metrics["total_actual"])),
+        ("expected in the holdout", _fixed(metrics["total_predicted"], 1)),
+    ]
+    rows = [
+        ["data source", settings.get("data_source") or "a DataFrame"],
+        ["period (one transaction opportunity)", f"{code} (calendar {unit}s)"],
+        ["end of calibration", split.attrs["calibration_end"]],
+        ["end of observation (holdout)", split.attrs["observation_end"]],
+        [f"longest calibration history ({unit}s after the first)", _fmt(float(split["n_periods"].max()))],
+        [f"holdout ({unit}s)", _fmt(holdout)],
+        ["distinct calibration patterns (frequency, recency, n_periods)", _fmt(len(patterns))],
+        ["customers transacting in the holdout", _fmt(int((split["frequency_holdout"] > 0).sum()))],
+    ]
+    parts.append(_section("data", "Data", _cards(cards) + _table(rows, None, "Source and periods") + _p(
+        f"Each customer's first {unit} with a transaction is her period 0; every later {unit} is one opportunity. "
+        f"Several transactions in one {unit} count as one; {unit}s still running at the end of calibration or "
+        "observation are left out.", "note")))
+    parts.append(_models_section(model, fit_seconds, "the calibration periods"))
+
+    gof = numbers["gof"]
+    attrs = gof.attrs
+    gof_rows = [[label, row["observed"], row["expected"], row["chi_square"]] for label, row in gof.iterrows()]
+    body = _table(gof_rows, [f"{unit}s with a repeat transaction", "observed customers", "expected customers",
+                             "(O − E)² / E"], "Customers by repeat transactions in the calibration periods",
+                  {1: _fmt, 2: lambda v: _fixed(v, 1), 3: lambda v: _fixed(v, 2)})
+    p_text = f"p = {attrs['p_value']:.3g}" if np.isfinite(attrs["p_value"]) else "no degrees of freedom left"
+    body += _p(f"Chi-square = {attrs['chi_square']:.2f} on {attrs['degrees_of_freedom']} degrees of freedom, "
+               f"{p_text}. Expected counts sum each customer's P(X(n) = x) for her own number of opportunities n.")
+    groups = len(gof) - 1
+    body += figures.draw(plotting.plot_period_transactions, model, split, max_frequency=groups,
+                         caption="Observed and expected customers by repeat transactions in calibration.",
+                         alt="Bar chart: observed vs expected customers by repeat transactions")
+    parts.append(_section("fit", "Goodness of fit (calibration periods)", body))
+
+    body = _p(f"Each customer's transactions in the {holdout} holdout {unit}s against {title}'s conditional "
+              "expectation given her calibration pattern (x, tₓ, n).")
+    body += _metrics_table(metrics)
+    bf_rows = [[label, row["n_customers"], row["actual"], row["predicted"]]
+               for label, row in numbers["by_frequency"].iterrows()]
+    body += _table(bf_rows, [f"calibration repeat {unit}s", "customers", "actual mean", "predicted mean"],
+                   "Holdout transactions per customer by calibration frequency",
+                   {1: _fmt, 2: lambda v: _fixed(v, 3), 3: lambda v: _fixed(v, 3)})
+    body += figures.draw(plotting.plot_calibration_vs_holdout_purchases, model, split, max_frequency=groups,
+                         caption="Mean holdout transactions, actual and predicted, by calibration frequency.",
+                         alt="Line chart: actual vs predicted holdout transactions by calibration frequency")
+    pattern_rows = [[int(x), int(t_x), int(n_), row["n_customers"], row["probability_alive"], row["actual"],
+                     row["predicted"]] for (x, t_x, n_), row in patterns.iterrows()]
+    body += _table(pattern_rows, ["frequency x", "recency tₓ", "opportunities n", "customers", "P(alive)",
+                                  "actual mean", "predicted mean"],
+                   "Holdout transactions per customer and P(alive) at the end of calibration, by pattern",
+                   {3: _fmt, 4: lambda v: _fixed(v, 3), 5: lambda v: _fixed(v, 3), 6: lambda v: _fixed(v, 3)},
+                   row_header=False)
+    body += figures.draw(plotting.plot_probability_alive_matrix, model, T=split,
+                         caption="P(alive) at the end of calibration by frequency and recency, for customers "
+                                 "with the longest calibration history.",
+                         alt="Heat map of P(alive) by frequency and recency")
+    parts.append(_section("holdout", "Holdout periods", body))
+
+    rate = settings["discount_rate"]
+    horizon = int(settings["horizon"])
+    margin = settings["margin"]
+    value_rows = [[int(x), int(t_x), int(n_), row["n_customers"], row["probability_alive"],
+                   row["expected_transactions"], row["dert"], margin * row["dert"]]
+                  for (x, t_x, n_), row in forecast.iterrows()]
+    total = float((forecast["dert"] * forecast["n_customers"]).sum())
+    body = _p(f"As of the end of calibration ({split.attrs['calibration_end']}), from the calibration fit: expected "
+              f"transactions in the next {horizon} {unit}s and DERT, the discounted expected residual "
+              f"transactions over an unlimited horizon at {rate:g} per {unit} (FHS 2010); value = margin "
+              f"{margin:g} per transaction x DERT. All customers together: {_fixed(total, 1)} discounted "
+              f"transactions, worth {_fixed(margin * total, 2)}.")
+    body += _table(value_rows, ["frequency x", "recency tₓ", "opportunities n", "customers", "P(alive)",
+                                f"expected transactions, next {horizon} {unit}s", "DERT", "value per customer"],
+                   "Forecast and residual value by calibration pattern",
+                   {3: _fmt, 4: lambda v: _fixed(v, 3), 5: lambda v: _fixed(v, 3), 6: lambda v: _fixed(v, 3),
+                    7: lambda v: _fixed(v, 2)}, row_header=False)
+    mixings = model.mixing_distributions()
+    for key, function, what in (("purchase", plotting.plot_purchase_rate_heterogeneity, "transaction probability"),
+                                ("dropout", plotting.plot_dropout_heterogeneity, "dropout")):
+        if key in mixings:
+            body += figures.draw(function, model, caption=f"Heterogeneity of {what} across customers: "
+                                 f"{mixings[key].quantity} ~ {mixings[key].label}.",
+                                 alt=f"Density of {mixings[key].quantity}")
+    parts.append(_section("value", "Forecast and value", body))
+    nav = [("summary", "Verdict"), ("data", "Data"), ("models", "Fitted model"), ("fit", "Goodness of fit"),
+           ("holdout", "Holdout"), ("value", "Forecast and value")]
+    return "".join(parts), nav
+
+
+def _contractual_body(model, table, numbers, figures, plotting, settings, fit_seconds):
+    """The sections of the contractual report, from the tables of :func:`contractual_validation`."""
+    code = table.attrs["time_unit"]
+    unit = _UNIT_SINGULAR[code]
+    title = model.title or type(model).__name__
+    comparison, value = numbers["comparison"], numbers["value"]
+    periods = comparison.attrs["calibration_periods"]
+    mape = comparison.attrs["holdout_mape"]
+    n, churned = len(table), int(table["churned"].sum())
+    money = settings.get("currency") or "money units"
+    shown = len(comparison) - 1
+    holdout = comparison.loc[comparison["holdout"]]
+    last = comparison.iloc[-1]
+    lead = (f"{title} fitted on the first {periods} {unit}s of tenure projects the survival of {unit}s "
+            f"{periods + 1}–{shown} with a mean absolute error of {mape:.1f}% of the observed survivors; after "
+            f"{shown} {unit}s it expects {100 * last['expected_survival']:.1f}% of subscribers still active against "
+            f"{100 * last['observed_survival']:.1f}% observed.")
+    cards = [
+        ("subscribers", _fmt(n)), ("active", _fmt(n - churned)), ("churned", _fmt(churned)),
+        (f"calibration {unit}s", _fmt(periods)), ("holdout survival error (MAPE %)", _fixed(mape, 1)),
+    ]
+    parts = [_section("summary", "Summary", f'<p class="lead">{_esc(lead)}</p>' + _cards(cards))]
+    rows = [
+        ["data source", settings.get("data_source") or "a DataFrame"],
+        ["renewal period", f"{code} ({unit}s, counted from each start date)"],
+        ["records as of", table.attrs["observation_end"]],
+        [f"longest tenure ({unit}s)", _fmt(float(table["tenure"].max()))],
+        [f"calibration: first {unit}s of each tenure", _fmt(periods)],
+        [f"survival compared up to {unit}", f"{_fmt(shown)} (the last with at least {_MIN_AT_RISK} at risk)"],
+    ]
+    parts.append(_section("data", "Data", _table(rows, None, "Source and periods") + _p(
+        f"Tenure: {unit}s completed by an active subscriber (renewals made), or the {unit} in which a churned "
+        "one left. Observed survival is the Kaplan–Meier estimate, so subscribers who started late count "
+        "for the periods they have been seen.", "note")))
+    parts.append(_models_section(model, fit_seconds, f"the first {periods} {unit}s of each tenure"))
+
+    rows = [[int(t), row["at_risk"], row["observed_survival"], row["expected_survival"], row["observed_retention"],
+             row["expected_retention"], "holdout" if row["holdout"] else "calibration"]
+            for t, row in comparison.iterrows()]
+    body = _p(f"Survival S(t): share of subscribers still active after t {unit}s; retention r(t) = S(t) / S(t − 1). "
+              f"Mean absolute error of the expected survivors over the holdout {unit}s: {mape:.2f}%.")
+    three = {j: (lambda v: _fixed(v, 3)) for j in range(2, 6)}
+    body += _table(rows, [unit, "at risk", "observed survival", "expected survival", "observed retention",
+                          "expected retention", "part"], "Observed and expected survival and retention",
+                   {1: _fmt, **three})
+    body += figures.draw(plotting.plot_survival, comparison, caption="Observed (Kaplan–Meier) and expected survival; "
+                         "the dotted line ends the calibration periods.", alt="Survival curves, observed and model")
+    body += figures.draw(plotting.plot_retention, comparison, caption="Observed and expected retention rates.",
+                         alt="Retention curves, observed and model")
+    parts.append(_section("survival", "Survival and retention", body))
+    if "models" in numbers:
+        parts.append(_survival_models_section(numbers["models"], unit))
+
+    margin, rate = settings["margin"], settings["discount_rate"]
+    total = float(value["total_clv"].sum())
+    rows = [[int(t), row["subscribers"], row["probability_alive_next_period"], row["derl"], row["clv"],
+             row["total_clv"]] for t, row in value.iterrows()]
+    body = _p(f"Active subscribers by tenure, from the calibration fit: the probability of still being a subscriber "
+              f"after the next renewal, DERL (discounted expected residual lifetime in {unit}s at {rate:g} per "
+              f"{unit}, stated at the next renewal; Fader & Hardie 2010) and CLV = margin {margin:g} ({money} per "
+              f"{unit}) x DERL. Total over the {_fmt(n - churned)} active subscribers: {_fixed(total, 2)} {money}.")
+    body += _table(rows, [f"tenure ({unit}s)", "subscribers", "P(still a subscriber after the next renewal)", "DERL",
+                          f"CLV per subscriber ({money})", f"total CLV ({money})"], "Residual value by tenure",
+                   {1: _fmt, 2: lambda v: _fixed(v, 3), 3: lambda v: _fixed(v, 3), 4: lambda v: _fixed(v, 2),
+                    5: lambda v: _fixed(v, 2)})
+    parts.append(_section("value", "Residual value", body))
+    nav = [("summary", "Summary"), ("data", "Data"), ("models", "Fitted model"), ("survival", "Survival")]
+    if "models" in numbers:
+        nav.append(("comparison", "Model comparison"))
+    return "".join(parts), nav + [("value", "Residual value")]
+
+
+def _survival_models_section(table, unit):
+    """The table of :func:`clvmodels.evaluation.compare_survival_models`, best value per column in bold."""
+    columns = [("n_params", "parameters"), ("log_likelihood", "log-likelihood"), ("aic", "AIC"), ("bic", "BIC"),
+               ("holdout_mape", "holdout survival error %")]
+    best = table.attrs.get("best", {})
+    rows, marked = [], set()
+    for i, (label, row) in enumerate(table.iterrows()):
+        rows.append([label] + [row[c] for c, _ in columns])
+        marked.update((i, j + 1) for j, (c, _) in enumerate(columns) if best.get(c) == label)
+    body = _p(f"Every model fitted on the same first {table.attrs['calibration_periods']} {unit}s of tenure: "
+              "log-likelihood, AIC = 2k − 2 LL and BIC = k ln n − 2 LL of those records, and the mean absolute "
+              f"error of the expected survivors of {unit}s {table.attrs['calibration_periods'] + 1}–"
+              f"{table.attrs['last_period']}, in % of the observed.")
+    body += _table(rows, ["model"] + [t for _, t in columns], "Model comparison (best value per column in bold)",
+                   {j + 1: (lambda v: _fmt(v, 4)) for j in range(len(columns))}, marked=marked)
+    return _section("comparison", "Model comparison", body)

@@ -593,6 +593,9 @@ def test_model_option_lists_the_registry(capsys):
         cli.build_parser().parse_args(["fit", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert f"purchase model: {', '.join(PURCHASE_MODELS)} (default bgnbd)" in text
+    discrete = sorted(k for k, c in clv.registered_models("transaction").items() if k not in PURCHASE_MODELS)
+    assert f"discrete-time: {', '.join(discrete)}" in text
+    assert f"contractual: {', '.join(sorted(clv.registered_models('contractual')))}" in text
 
 
 def test_compare_prints_the_table_and_writes_it(cdnow, tmp_path, monkeypatch, capsys):
@@ -648,14 +651,19 @@ def test_report_passes_model_compare_currency_and_source(tmp_path, monkeypatch):
     assert (default["model"], default["compare"], default["currency"]) == ("bgnbd", None, None)
 
 
-def test_model_option_refuses_discrete_time_models(tmp_path, monkeypatch, capsys):
-    """BG/BB and the like take n_periods, not the continuous-time T these commands compute."""
+def test_compare_refuses_discrete_time_models_and_mixtures(tmp_path, monkeypatch, capsys):
+    """compare fits models of one kind on the same data: BG/BB (n_periods) has its own report;
+    contractual models are compared on subscription tables (tests/test_cli_periods.py), never
+    beside purchase models."""
     write_inputs(tmp_path)
     monkeypatch.chdir(tmp_path)
-    discrete = [k for k, c in clv.registered_models("transaction").items() if k not in PURCHASE_MODELS]
+    contractual = sorted(clv.registered_models("contractual"))
+    discrete = [k for k in clv.registered_models("transaction") if k not in PURCHASE_MODELS]
+    assert discrete and contractual
     for key in discrete:
-        status = cli.main(["forecast", "tx.csv", "--out", "o.csv", "--model", key])
-        check_one_line_error(status, capsys.readouterr().err, ["--model", f"'{key}'"], quiet=True)
-        status = cli.main(["compare", "tx.csv", "--calibration-end", "2020-02-01", "--models", key])
-        check_one_line_error(status, capsys.readouterr().err, ["--models", f"'{key}'"], quiet=True)
+        status = cli.main(["compare", "tx.csv", "--calibration-end", "2020-02-01", "--models", key, "--out", "o.csv"])
+        check_one_line_error(status, capsys.readouterr().err, ["--models", f"'{key}'", "report --model"], quiet=True)
+    status = cli.main(["compare", "tx.csv", "--calibration-end", "2020-02-01", "--models",
+                       f"{PURCHASE_MODELS[0]},{contractual[0]}", "--out", "o.csv"])
+    check_one_line_error(status, capsys.readouterr().err, ["--models", "mixes"], quiet=True)
     assert not (tmp_path / "o.csv").exists()

@@ -410,6 +410,7 @@ def test_evaluation_is_exported():
     assert set(evaluation.__all__) == {
         "holdout_comparison", "holdout_metrics", "holdout_by_frequency", "tracking", "goodness_of_fit",
         "compare_models", "interval_coverage", "survival_comparison", "spend_frequency_correlation", "verdict",
+        "observed_survival", "holdout_by_pattern", "survival_holdout", "compare_survival_models",
     }
 
 

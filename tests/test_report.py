@@ -352,9 +352,13 @@ def test_report_rejects_unknown_models_before_fitting(cdnow_sample, tmp_path):
     with pytest.raises(ValueError, match="model must be a purchase model key"):
         validation_report(cdnow_sample, tmp_path / "r.html", model=clv.GammaGammaModel, **common)
     discrete = [c for c in clv.registered_models("transaction").values() if "T" not in c.rfm_columns]
-    for cls in discrete:  # e.g. BG/BB takes n_periods, not a continuous-time calibration split
+    for cls in discrete:  # e.g. BG/BB has its own report (tests/test_report_periods.py), never in compare
         with pytest.raises(ValueError, match="continuous time"):
-            validation_report(cdnow_sample, tmp_path / "r.html", model=cls, **common)
+            validation_report(cdnow_sample, tmp_path / "r.html", compare=["bgnbd", cls], **common)
+    with pytest.raises(ValueError, match="calibration_end is required"):
+        validation_report(cdnow_sample, tmp_path / "r.html", observation_end=OBSERVATION_END)
+    with pytest.raises(ValueError, match="start_col is for the contractual"):
+        validation_report(cdnow_sample, tmp_path / "r.html", start_col="begin", **common)
     with pytest.raises(ValueError, match="compare must be a list"):
         validation_report(cdnow_sample, tmp_path / "r.html", compare="bgnbd", **common)
     with pytest.raises(ValueError, match="compare"):

@@ -9,6 +9,10 @@ The donations data (Fader, Hardie and Shang 2010, "Customer-base analysis in a
 discrete-time noncontractual setting", Marketing Science 29(6)) summarises the
 repeat donations, 1996-2001, of the 11,104 people who first donated to a US
 nonprofit in 1995, as 22 (frequency, recency) patterns with their counts.
+
+The subscriptions data are simulated, not observed: 3,000 monthly subscriptions
+whose lengths were drawn from a beta-discrete-Weibull model, to try the
+contractual models (sBG, BdW) and their command line on a raw subscription table.
 """
 
 from importlib import resources
@@ -16,7 +20,7 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
-__all__ = ["load_cdnow", "load_donations"]
+__all__ = ["load_cdnow", "load_donations", "load_subscriptions"]
 
 _COLUMNS = ["customer_id", "date", "quantity", "amount"]
 _DTYPES = {"customer_id": np.int64, "date": str, "quantity": np.int64, "amount": np.float64}
@@ -108,3 +112,46 @@ def load_donations():
     table[columns] = table[columns].astype(np.float64)
     table.attrs["time_unit"] = "Y"
     return table[[*columns, "weight"]]
+
+
+SUBSCRIPTIONS_OBSERVATION_END = "2023-12-31"
+
+
+def load_subscriptions():
+    """Load a simulated table of 3,000 monthly subscriptions (one row per subscriber).
+
+    The subscriptions started on a day of 2021-01-01 .. 2022-12-28; each lasted a
+    number of months drawn from :class:`clvmodels.BetaDiscreteWeibullModel` with
+    alpha 1.2, beta 2.5 and c 0.7 (churn that falls with tenure, beyond what
+    heterogeneity explains) and ended up to a week before its last renewal date;
+    subscriptions still running on 2023-12-31, the day the table was taken, have
+    no end. Simulated with a fixed seed (the generator is in the package's tests,
+    ``tests/periods_data.py``), so the fitted parameters should be near the
+    drawn ones; no real customer is in it.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``customer_id`` (int64), ``start`` and ``end`` (datetime64[ns],
+        ``end`` NaT while active). ``attrs["observation_end"]`` is "2023-12-31":
+        pass it to :func:`clvmodels.tenure_summary`.
+
+    Examples
+    --------
+    >>> import clvmodels as clv
+    >>> records = clv.datasets.load_subscriptions()
+    >>> len(records), int(records["end"].isna().sum())
+    (3000, 527)
+    >>> table = clv.tenure_summary(records, period="M", observation_end=records.attrs["observation_end"])
+    >>> bdw = clv.BetaDiscreteWeibullModel().fit(table)
+    >>> bdw.params_.round(2).to_dict()
+    {'alpha': 1.26, 'beta': 2.7, 'c': 0.69}
+
+    On the command line: ``clvmodels forecast --dataset subscriptions --model bdw``.
+    """
+    with resources.files(__name__).joinpath("subscriptions.csv").open("rb") as handle:
+        table = pd.read_csv(handle, dtype={"customer_id": np.int64, "start": str, "end": str})
+    for column in ("start", "end"):
+        table[column] = pd.to_datetime(table[column], format="%Y-%m-%d").astype("datetime64[ns]")
+    table.attrs["observation_end"] = SUBSCRIPTIONS_OBSERVATION_END
+    return table
