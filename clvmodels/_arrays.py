@@ -135,6 +135,8 @@ def dot(a, b):
     a, b = np.asarray(a), np.asarray(b)
     if a.ndim == 0 or b.ndim == 0:
         return float(np.sum(a * b))
+    if a.shape != b.shape:  # one of length 1, broadcast
+        return float(np.einsum("i,i->", a, b))
     whole = len(a) - len(a) % _DOT_BLOCK
     blocks = np.einsum("ij,ij->i", a[:whole].reshape(-1, _DOT_BLOCK), b[:whole].reshape(-1, _DOT_BLOCK))
     return float(np.sum(blocks) + np.einsum("i,i->", a[whole:], b[whole:]))
