@@ -87,11 +87,19 @@ def newton(objective, log_params, max_steps=100):
     value, grad, hess = objective.evaluate(log_params)
     steps = 0
     while steps < max_steps and np.isfinite(value) and np.all(np.isfinite(hess)):
+        if np.max(np.abs(grad)) < 1e-10:
+            return _polish(objective, log_params, value, grad, hess, steps)
         direction = _newton_direction(grad, hess)
         slope = float(grad @ direction)
         scale = max(1.0, abs(value))
-        if -slope < 1e-10 * scale or np.max(np.abs(grad)) < 1e-10:
-            return _polish(objective, log_params, value, grad, hess, direction, steps)
+        if -slope < 1e-15 * scale:
+            # Nothing left to gain along the Newton direction: the optimum, or a ridge
+            # running off to the boundary (left to the caller when the gradient is large).
+            return _polish(objective, log_params, value, grad, hess, steps)
+        if -slope < 1e-10 * scale:
+            final_value, final_grad, _ = objective.evaluate(log_params + direction, order=1)
+            if final_value <= value + 1e-13 * scale and np.max(np.abs(final_grad)) <= np.max(np.abs(grad)):
+                return _polish(objective, log_params + direction, final_value, final_grad, hess, steps + 1)
         # The full step usually succeeds near the optimum: take its derivatives at once.
         candidate = log_params + direction
         candidate_value, candidate_grad, candidate_hess = objective.evaluate(candidate)
@@ -116,7 +124,7 @@ _MAX_POLISH_STEPS = 8
 _POLISHED = 4 * np.finfo(float).eps
 
 
-def _polish(objective, log_params, value, grad, hess, direction, steps):
+def _polish(objective, log_params, value, grad, hess, steps):
     """Newton steps with the Hessian kept (only the gradient re-evaluated) from a point
     in the quadratic region, until the step is at rounding level.
 
@@ -124,8 +132,13 @@ def _polish(objective, log_params, value, grad, hess, direction, steps):
     shrinks the distance to the optimum by that factor. The steps stop once one is no
     smaller than half the one before (the gradient is then rounding noise), or is
     below 4 ulp of the log-parameters. The Hessian returned is that of the first point:
-    it differs from the optimum's by far less than the standard errors' precision.
+    it differs from the optimum's by far less than the standard errors' precision. A
+    point whose gradient is not yet within the convergence tolerance (a ridge towards
+    the boundary) is returned as it is, for the caller's boundary handling.
     """
+    if not np.max(np.abs(grad)) < GRADIENT_TOLERANCE:
+        return log_params, value, grad, hess, steps
+    direction = _newton_direction(grad, hess)
     for _ in range(_MAX_POLISH_STEPS):
         size = float(np.max(np.abs(direction)))
         if size <= _POLISHED * max(1.0, float(np.max(np.abs(log_params)))):

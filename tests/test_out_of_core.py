@@ -107,7 +107,7 @@ def busy_log():
     log = pd.DataFrame({
         "customer_id": who,
         "date": np.datetime64("2022-01-01") + days.astype("timedelta64[D]"),
-        "amount": rng.gamma(3.0, 7.0, n) * rng.gamma(4.0, 0.25, customers)[who],
+        "amount": rng.gamma(3.0, 7.0, n) * rng.gamma(1.5, 1 / 1.5, customers)[who],  # spend heterogeneity: q ~ 1.5
     })
     return log.iloc[rng.permutation(n)].reset_index(drop=True)
 
