@@ -102,6 +102,15 @@ def _ours_models(meta):
     return bg, gg
 
 
+def _ours_covariate_models(meta):
+    """BG/NBD with the covariates of generate.rfm_with_covariates, at the parameters it was drawn from."""
+    bg = clv.BetaGeoModel.from_dict({
+        "params": {**meta["bg_params"], **meta["covariate_effects"]}, "time_unit": "W",
+        "settings": {"purchase_covariates": ["x1", "x2"], "dropout_covariates": ["x1", "x2"]},
+    })
+    return bg, _ours_models(meta)[1]
+
+
 def _lifetimes_models(meta):
     bg = lifetimes.BetaGeoFitter()
     bg.params_ = pd.Series(meta["bg_params"], dtype=float)[["r", "alpha", "a", "b"]]
@@ -212,8 +221,10 @@ STEPS = {
     "fit_covariates": {"clvmodels": _fit_ours(clv.BetaGeoModel, purchase_covariates=["x1", "x2"],
                                               dropout_covariates=["x1", "x2"]),
                        "plain": _fit_ours(clv.BetaGeoModel)},
+    # CLV of the covariate model beside the plain model's CLV on the same table
+    "clv_covariates": {"clvmodels": _clv_ours, "plain": _clv_ours},
 }
-_NEEDS_MODELS = {"clv", "clv_continuous", "predictions"}
+_NEEDS_MODELS = {"clv", "clv_continuous", "predictions", "clv_covariates"}
 WARMUP_ROWS = 2000
 REPEAT_BELOW_SECONDS = 3.0
 
@@ -221,6 +232,8 @@ REPEAT_BELOW_SECONDS = 3.0
 def _context(step, impl, meta):
     if step not in _NEEDS_MODELS:
         return None
+    if step == "clv_covariates":
+        return _ours_covariate_models(meta) if impl == "clvmodels" else _ours_models(meta)
     return _ours_models(meta) if impl == "clvmodels" else _lifetimes_models(meta)
 
 

@@ -1,52 +1,160 @@
-"""Calibration of the prediction intervals (issue 11) on data simulated from BG/NBD.
+"""Calibration of the prediction intervals (issue 11) on data simulated from each continuous model.
 
-    .venv/bin/python benchmarks/coverage.py                 # 50,000 customers, 100 repetitions
+    .venv/bin/python benchmarks/coverage.py                     # every model, 50,000 customers, 100 repetitions
+    .venv/bin/python benchmarks/coverage.py --model pnbd  # one model
     .venv/bin/python benchmarks/coverage.py --customers 5000 --repetitions 10
 
-For each parameter set (CDNOW-like, heavy buyers, fast churn): customers' calibration
-histories (39 weeks) and holdout purchases (39 weeks) are drawn from the BG/NBD story,
-the model is fitted on the calibration part, and the shares of customers below and
-above their 80% and 90% purchase intervals are printed; then, over repeated
-simulations, how often the 90% interval of the base's total holdout purchases covers
-the actual total.
+For each model (BG/NBD, MBG/NBD, Pareto/NBD) and each of its parameter sets (a
+CDNOW-like base, heavy buyers, fast churn; ``tests/story_simulators.py``), customers'
+calibration histories (39 weeks) and holdout purchases (39 weeks) are drawn from the
+model's story by a simulator independent of the package, the model is fitted on the
+calibration part, and the shares of customers below and above their 80% and 90%
+purchase intervals are compared with the nominal tails (each share may be smaller than
+its tail, since counts are whole numbers, but at most 2 points larger). Then, over
+repeated simulations (a fresh base and a fresh fit each time), the share of times the
+90% interval of the base's total holdout purchases (parameter uncertainty included)
+covers the actual total, which must be at least 85 of 100.
+
+Prints one markdown table per check and writes ``benchmarks/results/coverage_<model>.json``.
 """
 
 import argparse
+import json
+import platform
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
 
-from test_intervals import REGIMES, simulate_bgnbd  # noqa: E402  (the test suite's independent simulator)
+from story_simulators import REGIMES, SIMULATORS  # noqa: E402  (independent of the package's samplers)
 
-import clvmodels as clv  # noqa: E402
+from clvmodels._families import model_class  # noqa: E402
+
+T_CALIBRATION = 39.0
+T_HOLDOUT = 39.0
+LEVELS = (0.8, 0.9)
+TOTAL_LEVEL = 0.9
+TAIL_TOLERANCE = 0.02
+TOTAL_REQUIRED = 0.85
+
+
+def tail_shares(model, data, holdout, level):
+    """Shares of customers below the lower and above the upper bound of their interval."""
+    interval = model.purchases_interval(data, t=T_HOLDOUT, level=level)
+    below = float(np.mean(holdout < interval["lower"].to_numpy()))
+    above = float(np.mean(holdout > interval["upper"].to_numpy()))
+    return below, above
+
+
+def per_customer(key, regime, params, customers, seed):
+    data, holdout = SIMULATORS[key](params, customers, T=T_CALIBRATION, t=T_HOLDOUT, seed=seed)
+    start = time.process_time()
+    model = model_class(key)().fit(data)
+    fit_cpu = time.process_time() - start
+    rows = []
+    for level in LEVELS:
+        start = time.process_time()
+        below, above = tail_shares(model, data, holdout, level)
+        tail = (1 - level) / 2
+        rows.append({
+            "regime": regime, "level": level, "nominal_tail": tail, "below_lower": below, "above_upper": above,
+            "ok": below <= tail + TAIL_TOLERANCE and above <= tail + TAIL_TOLERANCE,
+            "interval_cpu_seconds": time.process_time() - start,
+        })
+    return {"fitted": {k: float(v) for k, v in model.params_.items()}, "fit_cpu_seconds": fit_cpu, "rows": rows}
+
+
+def total_coverage(key, params, customers, repetitions, n_draws, method):
+    """Over ``repetitions`` fresh bases: is the actual holdout total inside the 90%
+    interval of the total, and where does it fall (its z-score against the interval)."""
+    covered, low_misses, high_misses, z_scores = 0, 0, 0, []
+    for seed in range(repetitions):
+        data, holdout = SIMULATORS[key](params, customers, T=T_CALIBRATION, t=T_HOLDOUT, seed=10_000 + seed)
+        model = model_class(key)().fit(data)
+        total = model.total_purchases_interval(data, t=T_HOLDOUT, level=TOTAL_LEVEL, n_draws=n_draws,
+                                               random_state=seed, interval_method=method)
+        actual = float(holdout.sum())
+        covered += bool(total["lower"] <= actual <= total["upper"])
+        low_misses += bool(actual < total["lower"])
+        high_misses += bool(actual > total["upper"])
+        half_width = (total["upper"] - total["lower"]) / 2 / 1.6448536269514722
+        z_scores.append((actual - total["estimate"]) / half_width if half_width > 0 else float("nan"))
+    return {
+        "covered": covered, "repetitions": repetitions, "below_lower": low_misses, "above_upper": high_misses,
+        "mean_z": float(np.nanmean(z_scores)), "sd_z": float(np.nanstd(z_scores)),
+        "ok": covered >= TOTAL_REQUIRED * repetitions,
+    }
+
+
+def run_model(key, customers, total_customers, repetitions, n_draws, method, regimes=None, checks=("per-customer", "total")):
+    title = model_class(key).title
+    record = {"model": key, "title": title, "customers": customers, "total_customers": total_customers,
+              "repetitions": repetitions, "n_draws": n_draws,
+              "interval_method": method, "calibration_weeks": T_CALIBRATION, "holdout_weeks": T_HOLDOUT,
+              "per_customer": [], "total": []}
+    chosen = {name: params for name, params in REGIMES[key].items() if regimes is None or name in regimes}
+    print(f"\n### {title}\n")
+    if "per-customer" in checks:
+        print(f"Per-customer intervals, {customers:,} customers\n")
+        print("| parameters | level | below lower | nominal tail | above upper | ok |\n|---|---|---|---|---|---|")
+    for regime, params in chosen.items():
+        if "per-customer" not in checks:
+            break
+        found = per_customer(key, regime, params, customers, seed=7)
+        record["per_customer"].append({"regime": regime, "true": params, **found})
+        for row in found["rows"]:
+            print(f"| {regime} | {row['level']:.0%} | {row['below_lower']:.2%} | {row['nominal_tail']:.0%} | "
+                  f"{row['above_upper']:.2%} | {'yes' if row['ok'] else 'NO'} |")
+    if "total" in checks:
+        print(f"\n{repetitions} bases of {total_customers:,} customers, {n_draws} parameter draws ({method})\n")
+        print(f"| parameters | 90% total interval covers the actual total | below | above | mean z | sd z | ok |"
+              "\n|---|---|---|---|---|---|---|")
+    for regime, params in chosen.items():
+        if "total" not in checks:
+            break
+        start = time.perf_counter()
+        found = total_coverage(key, params, total_customers, repetitions, n_draws, method)
+        found["seconds"] = time.perf_counter() - start
+        record["total"].append({"regime": regime, **found})
+        print(f"| {regime} | {found['covered']} of {repetitions} | {found['below_lower']} | {found['above_upper']} | "
+              f"{found['mean_z']:+.2f} | {found['sd_z']:.2f} | {'yes' if found['ok'] else 'NO'} |", flush=True)
+    record["ok"] = all(r["ok"] for p in record["per_customer"] for r in p["rows"]) and all(t["ok"] for t in record["total"])
+    return record
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=[*SIMULATORS, "all"], default="all")
     parser.add_argument("--customers", type=int, default=50_000)
+    parser.add_argument("--total-customers", type=int, default=None,
+                        help="customers in each repetition of the total's check (default: --customers)")
     parser.add_argument("--repetitions", type=int, default=100)
+    parser.add_argument("--draws", type=int, default=200, help="parameter draws behind the total's interval")
+    parser.add_argument("--regimes", nargs="+", help="parameter sets to run (default: all of the model's)")
+    parser.add_argument("--checks", nargs="+", choices=["per-customer", "total"], default=["per-customer", "total"])
+    parser.add_argument("--interval-method", choices=["asymptotic", "bootstrap"], default="asymptotic")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results",
+                        help="directory for coverage_<model>.json (default benchmarks/results)")
     args = parser.parse_args(argv)
-    print("| parameters | level | below lower | nominal tail | above upper |\n|---|---|---|---|---|")
-    for name, params in REGIMES.items():
-        data, holdout = simulate_bgnbd(params, args.customers, T=39.0, t=39.0, seed=7)
-        model = clv.BetaGeoModel().fit(data)
-        for level in (0.8, 0.9):
-            interval = model.purchases_interval(data, t=39.0, level=level)
-            below = np.mean(holdout < interval["lower"].to_numpy())
-            above = np.mean(holdout > interval["upper"].to_numpy())
-            print(f"| {name} | {level:.0%} | {below:.2%} | {(1 - level) / 2:.0%} | {above:.2%} |")
-    for name, params in REGIMES.items():
-        covered = 0
-        for seed in range(args.repetitions):
-            data, holdout = simulate_bgnbd(params, args.customers, T=39.0, t=39.0, seed=10_000 + seed)
-            model = clv.BetaGeoModel().fit(data)
-            total = model.total_purchases_interval(data, t=39.0, level=0.9, n_draws=200, random_state=seed)
-            covered += total["lower"] <= holdout.sum() <= total["upper"]
-        print(f"{name}: the 90% interval of the total covered the actual total in {covered} of {args.repetitions}")
-    return 0
+    keys = list(SIMULATORS) if args.model == "all" else [args.model]
+    args.out.mkdir(parents=True, exist_ok=True)
+    failed = []
+    for key in keys:
+        start = time.perf_counter()
+        record = run_model(key, args.customers, args.total_customers or args.customers, args.repetitions, args.draws,
+                           args.interval_method, args.regimes, args.checks)
+        record.update(seconds=time.perf_counter() - start, python=platform.python_version(),
+                      command=" ".join(["benchmarks/coverage.py", *(argv if argv is not None else sys.argv[1:])]))
+        (args.out / f"coverage_{key}.json").write_text(json.dumps(record, indent=1))
+        if not record["ok"]:
+            failed.append(key)
+    if failed:
+        print(f"\ncalibration FAILED for: {', '.join(failed)}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from . import datasets
 from ._base import load_model, model_from_dict
 from ._families import ContractualModel, Mixing, SpendModel, TransactionModel, registered_models
 from ._covariates import encode_categorical, likelihood_ratio_test
-from .data import calibration_holdout_split, compress, rfm_summary
+from .data import calibration_holdout_split, compress, customer_columns, first_purchase_amount, rfm_summary
 from .discrete import (
     censor_tenure,
     discrete_calibration_holdout_split,
@@ -39,6 +39,8 @@ __all__ = [
     "__version__",
     "datasets",
     "rfm_summary",
+    "first_purchase_amount",
+    "customer_columns",
     "calibration_holdout_split",
     "compress",
     "discrete_rfm_summary",

@@ -17,9 +17,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import _bootstrap
 from ._arrays import compress_rows, on_grid
 from ._dask import distinct_rows_with_weights
 from ._io import read_json_file
+from ._intervals import check_draws, check_draws_method
 from ._optimize import Objective, finite_difference_derivatives, maximise, maximise_with_boundary
 from ._summary import ModelSummary, model_html
 from ._units import DAYS_PER_UNIT, check_time_unit, ticks_per_unit
@@ -32,6 +34,8 @@ FORMAT_VERSION = 1
 # and narrow enough that every formula stays finite.
 PARAM_RANGE = (1e-50, 1e50)
 _MODEL_CLASSES = {}
+# Bootstrap refits that run off to a boundary are held where every formula stays finite.
+_BOOTSTRAP_LOG_LIMIT = 40.0
 
 # A fit on many distinct rows starts from fits on subsamples of these sizes (each one
 # used when there are more than twice as many rows), chosen by a hash of the row values.
@@ -215,6 +219,8 @@ class BaseModel:
         # are set in units where the longest observation period is 10.
         time_shift = np.array([np.log(self._time_scale(columns)) if p in self.time_params else 0.0 for p in self.param_names])
         log_params, hessian, info, ll = self._maximise(columns, counts, time_shift)
+        # What a bootstrap over customers resamples (parameter_draws(method="bootstrap")).
+        self._fit_rows_ = {"columns": columns, "counts": counts, "time_shift": time_shift}
 
         self.params_ = pd.Series(np.exp(log_params), index=list(self.param_names), dtype=float)
         self.time_unit_ = data.attrs.get("time_unit")
@@ -369,17 +375,33 @@ class BaseModel:
         self._check_fitted()
         return pd.Series(np.sqrt(np.diag(self.covariance_.to_numpy())), index=self.params_.index)
 
-    def parameter_draws(self, n_draws, random_state=None):
-        """Draws of the parameters from their asymptotic sampling distribution.
+    def parameter_draws(self, n_draws, random_state=None, *, method="asymptotic", n_jobs=None):
+        """Draws of the parameters from their sampling distribution.
 
-        The log-parameters are multivariate normal around the estimate with the inverse
-        of the observed information as covariance (the same approximation as the
-        standard errors of :meth:`summary`); exponentiating keeps every draw positive.
+        ``method="asymptotic"``: the log-parameters are multivariate normal around the
+        estimate with the inverse of the observed information as covariance (the same
+        approximation as the standard errors of :meth:`summary`); exponentiating keeps
+        every draw positive.
+
+        ``method="bootstrap"``: each draw is the maximum-likelihood fit to the
+        customers resampled with replacement (Efron & Tibshirani 1993, ch. 6; the
+        bootstrap CLVTools offers). On the fitted table of distinct histories with
+        their counts a resample is a multinomial draw of the counts, and each refit
+        starts from the estimate, so a draw costs a few Newton steps. Draws are
+        computed in parallel over ``n_jobs`` worker threads and are the same
+        whatever ``n_jobs``: each comes from its own random stream seeded from
+        ``random_state``. Needs the data the model was fitted on (a model read from a
+        file has only its parameters) and a model without covariates.
 
         Parameters
         ----------
         n_draws : int
+            At least 2.
         random_state : int or numpy.random.Generator, optional
+        method : {"asymptotic", "bootstrap"}, default "asymptotic"
+        n_jobs : int, optional
+            Worker threads of the bootstrap (default: one per core, at most
+            ``n_draws``; 1 computes in this process). Ignored by "asymptotic".
 
         Returns
         -------
@@ -389,10 +411,15 @@ class BaseModel:
         Raises
         ------
         ValueError
-            If the fit gave no standard errors (singular Hessian, or a model file
-            saved without them).
+            For a method other than the two, ``n_draws`` < 2, when the fit gave no
+            standard errors (asymptotic: singular Hessian, or a model file saved
+            without them), or when the bootstrap has no fitted data to resample.
         """
         self._check_fitted()
+        method = check_draws_method(method)
+        n_draws = check_draws(n_draws)
+        if method == "bootstrap":
+            return self._bootstrap_draws(n_draws, random_state, n_jobs)
         cov = self._cov_log
         if not np.all(np.isfinite(cov)):
             raise ValueError(
@@ -401,6 +428,22 @@ class BaseModel:
             )
         rng = np.random.default_rng(random_state)
         log_draws = rng.multivariate_normal(np.log(self.params_.to_numpy()), cov, size=int(n_draws), method="eigh")
+        return pd.DataFrame(np.exp(log_draws), columns=list(self.param_names))
+
+    def _bootstrap_job(self):
+        """The refit of one bootstrap resample, as a function of its seed."""
+        fitted = getattr(self, "_fit_rows_", None)
+        if fitted is None:
+            raise ValueError(
+                f"a bootstrap of {type(self).__name__} resamples the data it was fitted on, which a model "
+                "read from a file or unpickled does not hold: fit the model again, or use method=\"asymptotic\""
+            )
+        return _BootstrapJob(self, fitted, np.log(self.params_.to_numpy()))
+
+    def _bootstrap_draws(self, n_draws, random_state, n_jobs):
+        job = self._bootstrap_job()
+        seeds = np.random.default_rng(random_state).integers(0, 2**63 - 1, size=n_draws)
+        log_draws = _bootstrap.run(job, seeds, n_jobs)
         return pd.DataFrame(np.exp(log_draws), columns=list(self.param_names))
 
     def summary(self):
@@ -498,6 +541,13 @@ class BaseModel:
         return pd.Series(values, index=data.index, name=name)
 
     # ----- persistence ----------------------------------------------------------------
+    def __getstate__(self):
+        """Pickle the fitted model without its fitting data: a model sent to workers (Dask,
+        joblib) carries its parameters, never the customers it was fitted on."""
+        state = dict(self.__dict__)
+        state.pop("_fit_rows_", None)
+        return state
+
     def to_dict(self):
         """The fitted model as a JSON-serialisable dict (no customer data inside)."""
         from ._version import __version__
@@ -635,3 +685,34 @@ def model_from_dict(record):
             "the range clvmodels evaluates its formulas over (a fit stays within [1e-17, 1e17])"
         )
     return model
+
+
+class _BootstrapJob:
+    """One bootstrap refit per seed: a multinomial resample of the fitted distinct rows'
+    counts, maximised from ``start``."""
+
+    def __init__(self, model, fitted, start):
+        self.model = model
+        self.columns = fitted["columns"]
+        self.counts = np.asarray(fitted["counts"], dtype=float)
+        self.time_shift = fitted["time_shift"]
+        self.start = start
+
+    def __call__(self, seed):
+        rng = np.random.default_rng(seed)
+        total = self.counts.sum()
+        n = max(int(round(total)), 1)
+        resampled = rng.multinomial(n, self.counts / total).astype(float) * (total / n)
+        kept = resampled > 0
+        columns = {c: v[kept] for c, v in self.columns.items()}
+        model = self.model
+        objective = model._objective(columns, resampled[kept], self.time_shift)
+        try:
+            log_params, _, _ = maximise_with_boundary(objective, self.start, model.param_names,
+                                                      f"{type(model).__name__} (bootstrap resample)",
+                                                      model.max_iter, shift=self.time_shift)
+        except ConvergenceError as error:
+            if getattr(error, "best_point", None) is None:
+                raise
+            log_params = error.best_point
+        return np.clip(log_params, -_BOOTSTRAP_LOG_LIMIT, _BOOTSTRAP_LOG_LIMIT)

@@ -6,7 +6,10 @@ declares which of its parameters carry covariates (``covariate_links``), e.g. fo
 BG/NBD ``{"purchase": (("alpha", -1),), "dropout": (("a", 1), ("b", 1))}``: customer
 i has alpha_i = alpha exp(-g_p' z_i) (so her purchase rate scales by exp(g_p' z_i)),
 a_i = a exp(g_a' z_i) and b_i = b exp(g_b' z_i), each parameter with coefficients of
-its own. The formulas then receive one value of those parameters per customer.
+its own. Pareto/NBD links alpha (sign -1) and beta (sign -1), so both its rates scale
+by exp(g' z); the contractual sBG and BdW link both shapes of the churn probability's
+Beta distribution (sign +1). The formulas then receive one value of those parameters
+per customer.
 
 Fitting: ln theta_i is linear in the working parameters (the log of the shared
 parameters and the coefficients), so the gradient and Hessian of the log-likelihood
@@ -26,6 +29,7 @@ import pandas as pd
 
 from ._arrays import compress_rows, dot
 from ._base import _compression_ticks
+from ._intervals import check_draws, check_draws_method
 from ._optimize import GRADIENT_TOLERANCE, LOG_PARAM_LIMIT, maximise
 from ._validation import Problems, check_rfm, check_sample_weight, require_dataframe
 from .exceptions import ConvergenceError, ModelWarning
@@ -186,7 +190,8 @@ def take_rows(params, rows):
 
 
 class CovariateMixin:
-    """Settings and fitting of time-invariant covariates, for the transaction models.
+    """Settings and fitting of time-invariant covariates, for the transaction and the
+    contractual models.
 
     Models declare ``covariate_links`` (process -> ((parameter, sign), ...)); models
     without it refuse covariates.
@@ -298,10 +303,16 @@ class CovariateMixin:
         table.loc[names, "upper_95"] = estimate + _Z95 * se
         return table
 
-    def parameter_draws(self, n_draws, random_state=None):
+    def parameter_draws(self, n_draws, random_state=None, *, method="asymptotic", n_jobs=None):
         if not self._has_covariates():
-            return super().parameter_draws(n_draws, random_state)
+            return super().parameter_draws(n_draws, random_state, method=method, n_jobs=n_jobs)
         self._check_fitted()
+        n_draws = check_draws(n_draws)
+        if check_draws_method(method) == "bootstrap":
+            raise ValueError(
+                f"the bootstrap of parameter_draws is not available for {type(self).__name__} with covariates; "
+                "use method=\"asymptotic\""
+            )
         if not np.all(np.isfinite(self._cov_log)):
             raise ValueError(
                 f"{type(self).__name__} has no standard errors (singular Hessian, or a model file "

@@ -151,7 +151,8 @@ class TransactionModel(CovariateMixin, BaseModel):
         return float(values) if values.ndim == 0 else values
 
     # ----- conditional on each customer's history --------------------------------------
-    def expected_purchases(self, data, t, *, interval=None, n_draws=200, random_state=0):
+    def expected_purchases(self, data, t, *, interval=None, n_draws=200, random_state=0,
+                           interval_method="asymptotic"):
         """Expected purchases in the next ``t`` time units, given each customer's history.
 
         Parameters
@@ -164,6 +165,8 @@ class TransactionModel(CovariateMixin, BaseModel):
         interval : float, optional
             With e.g. 0.9, also a 90% interval of the expectation from the parameters'
             sampling uncertainty (``n_draws`` draws, see :meth:`parameter_draws`).
+        interval_method : {"asymptotic", "bootstrap"}, default "asymptotic"
+            How the parameters are drawn (:meth:`parameter_draws`' ``method``).
 
         Returns
         -------
@@ -174,7 +177,8 @@ class TransactionModel(CovariateMixin, BaseModel):
         """
         if interval is not None:
             return _intervals.parameter_interval(
-                self, lambda model, rows: model.expected_purchases(rows, t), data, interval, n_draws, random_state
+                self, lambda model, rows: model.expected_purchases(rows, t), data, interval, n_draws, random_state,
+                method=interval_method,
             )
         history = self._history(data)
         t = check_positive_number(t, "t", allow_zero=True)
@@ -183,11 +187,12 @@ class TransactionModel(CovariateMixin, BaseModel):
         )
         return self._finite_series(values, data, "expected_purchases")
 
-    def probability_alive(self, data, *, interval=None, n_draws=200, random_state=0):
+    def probability_alive(self, data, *, interval=None, n_draws=200, random_state=0, interval_method="asymptotic"):
         """Probability that each customer is still active at the end of observation.
 
         ``interval`` (e.g. 0.9) adds an interval from the parameters' sampling
-        uncertainty, as in :meth:`expected_purchases`.
+        uncertainty, as in :meth:`expected_purchases` (``n_draws``, ``random_state``,
+        ``interval_method`` likewise).
 
         Returns
         -------
@@ -196,7 +201,8 @@ class TransactionModel(CovariateMixin, BaseModel):
         """
         if interval is not None:
             return _intervals.parameter_interval(
-                self, lambda model, rows: model.probability_alive(rows), data, interval, n_draws, random_state
+                self, lambda model, rows: model.probability_alive(rows), data, interval, n_draws, random_state,
+                method=interval_method,
             )
         history = self._history(data)
         values = self.formulas.probability_alive(self.formula_params(data), *history)
@@ -236,7 +242,7 @@ class TransactionModel(CovariateMixin, BaseModel):
         return pd.DataFrame(values.T, index=data.index, columns=pd.Index(counts.astype(np.int64), name="n"))
 
     def purchases_interval(self, data, t, level=0.9, *, n_draws=0, random_state=0,
-                           chunk_size=_intervals.DEFAULT_CHUNK):
+                           chunk_size=_intervals.DEFAULT_CHUNK, interval_method="asymptotic"):
         """Per-customer quantiles of the purchases X(T, T + t) in the next ``t`` time units.
 
         From the closed-form predictive distribution given each history
@@ -259,6 +265,8 @@ class TransactionModel(CovariateMixin, BaseModel):
         chunk_size : int, default 65536
             Bounds memory: about this many (parameter draw, distinct history) pairs
             are handled at once. The quantiles do not depend on it.
+        interval_method : {"asymptotic", "bootstrap"}, default "asymptotic"
+            How the parameters are drawn (:meth:`parameter_draws`' ``method``).
 
         Returns
         -------
@@ -267,13 +275,14 @@ class TransactionModel(CovariateMixin, BaseModel):
         """
         level = _intervals.check_level(level)
         quantiles = self.purchase_quantiles(data, t, _intervals.tail_probabilities(level), n_draws=n_draws,
-                                            random_state=random_state, chunk_size=chunk_size)
+                                            random_state=random_state, chunk_size=chunk_size,
+                                            interval_method=interval_method)
         table = pd.DataFrame(quantiles.to_numpy(), index=data.index, columns=["lower", "median", "upper"])
         table.attrs.update(level=level, t=quantiles.attrs["t"], n_draws=int(n_draws))
         return table
 
     def purchase_quantiles(self, data, t, probabilities, *, n_draws=0, random_state=0,
-                           chunk_size=_intervals.DEFAULT_CHUNK):
+                           chunk_size=_intervals.DEFAULT_CHUNK, interval_method="asymptotic"):
         """Per-customer quantiles of X(T, T + t): for each probability p, the smallest n
         with P(X <= n | history) >= p (see :meth:`purchases_interval`).
 
@@ -288,7 +297,7 @@ class TransactionModel(CovariateMixin, BaseModel):
         if np.any(~((probabilities > 0) & (probabilities < 1))):
             raise ValueError("probabilities must lie strictly between 0 and 1")
         if n_draws:
-            draws = [row for row in self.parameter_draws(_intervals.check_draws(n_draws), random_state).to_numpy()]
+            draws = self.parameter_draws(n_draws, random_state, method=interval_method).to_numpy()
             parameter_sets = [self.formula_params(data, row) for row in draws]
         else:
             parameter_sets = [self.formula_params(data)]
@@ -355,14 +364,18 @@ class TransactionModel(CovariateMixin, BaseModel):
         return quantiles[index]
 
     def total_purchases_interval(self, data, t, level=0.9, *, n_draws=200, random_state=0,
-                                 chunk_size=_intervals.DEFAULT_CHUNK):
+                                 chunk_size=_intervals.DEFAULT_CHUNK, interval_method="asymptotic"):
         """Interval of the total purchases of all customers in ``data`` over the next ``t``.
 
         By simulation: for each of ``n_draws`` draws of the parameters
         (:meth:`parameter_draws`) every customer's future purchases are drawn given the
         history (:meth:`sample_future_purchases`) and summed, so the interval carries
         both the parameters' uncertainty and the randomness of who buys. The number a
-        finance team plans with.
+        finance team plans with. The bounds are order statistics of the simulated
+        totals chosen so that they cover a further total with probability at least
+        ``level`` (plain quantiles of 100 draws cover about 88% for a 90% interval).
+        ``interval_method`` is :meth:`parameter_draws`' ``method`` ("asymptotic" or
+        "bootstrap").
 
         Returns
         -------
@@ -373,7 +386,7 @@ class TransactionModel(CovariateMixin, BaseModel):
         level, n_draws = _intervals.check_level(level), _intervals.check_draws(n_draws)
         estimate = float(self.expected_purchases(data, t).sum())
         rng = np.random.default_rng(random_state)
-        draws = self.parameter_draws(n_draws, rng).to_numpy()
+        draws = self.parameter_draws(n_draws, rng, method=interval_method).to_numpy()
         totals = np.zeros(n_draws)
         for rows in _intervals.chunks(len(data), int(chunk_size)):
             part = data.iloc[rows]
@@ -381,7 +394,7 @@ class TransactionModel(CovariateMixin, BaseModel):
             for k, draw in enumerate(draws):
                 params = self.formula_params(part, draw)
                 totals[k] += self.formulas.sample_future_purchases(params, [t], *history, rng).sum()
-        low, high = np.quantile(totals, _intervals.tail_probabilities(level)[[0, 2]])
+        low, high = _intervals.predictive_bounds(totals, level)
         return pd.Series({"estimate": estimate, "lower": low, "upper": high}, name="total_purchases")
 
     def _distinct_histories(self, history, data):
@@ -544,11 +557,12 @@ class SpendModel(BaseModel):
     param_descriptions = {}
     example_params = {}
 
-    def expected_spend(self, data, *, interval=None, n_draws=200, random_state=0):
+    def expected_spend(self, data, *, interval=None, n_draws=200, random_state=0, interval_method="asymptotic"):
         """Expected spend per future purchase of each customer.
 
         ``interval`` (e.g. 0.9) adds an interval from the parameters' sampling
-        uncertainty (``n_draws`` draws of the parameters).
+        uncertainty (``n_draws`` draws of the parameters, by ``interval_method``
+        "asymptotic" or "bootstrap", see :meth:`parameter_draws`).
 
         Returns
         -------
@@ -558,7 +572,8 @@ class SpendModel(BaseModel):
         """
         if interval is not None:
             return _intervals.parameter_interval(
-                self, lambda model, rows: model.expected_spend(rows), data, interval, n_draws, random_state
+                self, lambda model, rows: model.expected_spend(rows), data, interval, n_draws, random_state,
+                method=interval_method,
             )
         arrays = self._rfm(data, self.rfm_columns)
         values = self.formulas.expected_spend(self.params_, *(arrays[c] for c in self.rfm_columns))
@@ -653,9 +668,11 @@ _DERL_BLOCK = 1 << 16
 # Below this discount rate per period the residual-lifetime series is refused: it
 # would need more than ~350,000 terms.
 _MIN_DISCOUNT_RATE = 1e-4
+# Terms per block of the residual-lifetime series summed for all customers at once.
+_CUSTOMER_BLOCK = 64
 
 
-class ContractualModel(BaseModel):
+class ContractualModel(CovariateMixin, BaseModel):
     """Base class of the contractual (subscription renewal) models: sBG, BdW.
 
     A customer acquired at time 0 renews at the end of each period or leaves for
@@ -677,6 +694,16 @@ class ContractualModel(BaseModel):
         (tenure, churned) of customers observed for ``T`` periods each.
     ``mixing_distributions(params)``
         The latent traits' distributions across customers (for plots).
+    ``residual_lifetime(params, discount_rate, tenure)``
+        Optional: DERL of active customers, elementwise (else summed here).
+
+    Models that declare ``covariate_links`` accept ``dropout_covariates`` (see
+    :class:`clvmodels._covariates.CovariateMixin`): the formulas then take one value
+    of the linked parameters per customer, and every method taking ``data`` needs
+    the covariate columns in it. The methods about a customer just acquired
+    (:meth:`survival`, :meth:`retention`, :meth:`discounted_expected_lifetime`)
+    describe one whose covariates are their means in the fitted data, or, given
+    ``covariates`` (a DataFrame of the covariate columns), each of those customers.
     """
 
     key = None
@@ -691,37 +718,72 @@ class ContractualModel(BaseModel):
         arrays = self._rfm(data, self.rfm_columns)
         return arrays["tenure"], arrays["churned"]
 
-    def _log_survival(self, t):
-        return np.asarray(self.formulas.log_survival(self.params_, t), dtype=float)
+    def _log_survival(self, t, params=None):
+        """ln S(t) of the typical customer (covariates at their fitted means), or for
+        ``params`` (a mapping that may hold one value per customer)."""
+        params = self._typical_params() if params is None else params
+        return np.asarray(self.formulas.log_survival(params, t), dtype=float)
+
+    def _per_customer(self, covariates, t, values_of, what):
+        """``values_of(params, t)`` for each customer of ``covariates`` (rows) and each
+        time in ``t`` (columns): a Series for one time, else a DataFrame."""
+        params = self.formula_params(covariates)
+        times = np.atleast_1d(t)
+        columns = {k: (v[:, None] if np.ndim(v) else v) for k, v in params.items()}
+        values = np.broadcast_to(values_of(columns, times[None, :]), (len(covariates), len(times)))
+        values = np.clip(require_finite(values, self, what), 0.0, None)
+        if np.ndim(t) == 0:
+            return pd.Series(values[:, 0], index=covariates.index, name=what)
+        return pd.DataFrame(values, index=covariates.index, columns=pd.Index(times, name="t"))
 
     def _scalar_or_array(self, values, what):
         values = require_finite(values, self, what)
         return float(values) if values.ndim == 0 else values
 
     # ----- a customer just acquired -------------------------------------------------------
-    def survival(self, t):
+    def survival(self, t, covariates=None):
         """S(t): probability that a customer just acquired is still a customer after
-        ``t`` renewal opportunities (periods), t >= 0."""
+        ``t`` renewal opportunities (periods), t >= 0.
+
+        With ``covariates`` (a DataFrame of the model's covariate columns), for each of
+        those customers: a Series (one ``t``) or a DataFrame (customers x ``t``).
+        """
         self._check_fitted()
-        values = np.exp(self._log_survival(check_times(t)))
+        t = check_times(t)
+        if covariates is not None:
+            return self._per_customer(
+                covariates, t, lambda params, times: np.exp(self._log_survival(times, params)), "survival")
+        values = np.exp(self._log_survival(t))
         return self._scalar_or_array(np.clip(values, 0.0, 1.0), "survival")
 
-    def retention(self, t):
+    def retention(self, t, covariates=None):
         """r(t) = S(t) / S(t - 1): the share of the customers active after ``t - 1``
-        renewals who renew the t-th time (the retention rate of period t), t >= 1."""
+        renewals who renew the t-th time (the retention rate of period t), t >= 1.
+        ``covariates``: per customer, as in :meth:`survival`."""
         self._check_fitted()
         t = check_times(t)
         if np.any(t < 1):
             raise ValueError("t must be >= 1 (retention of period t is S(t) / S(t - 1))")
+        if covariates is not None:
+            return self._per_customer(
+                covariates, t,
+                lambda params, times: np.exp(self._log_survival(times, params) - self._log_survival(times - 1, params)),
+                "retention")
         values = np.exp(self._log_survival(t) - self._log_survival(t - 1))
         return self._scalar_or_array(np.clip(values, 0.0, 1.0), "retention")
 
-    def discounted_expected_lifetime(self, discount_rate):
+    def discounted_expected_lifetime(self, discount_rate, covariates=None):
         """DEL: expected discounted number of periods paid for by a customer just
         acquired, the first (at acquisition) undiscounted, period k divided by
-        (1 + discount_rate)^k (Fader & Hardie 2010)."""
+        (1 + discount_rate)^k (Fader & Hardie 2010). With ``covariates`` (a DataFrame
+        of the covariate columns), a Series: the DEL of each of those customers."""
         self._check_fitted()
         z = 1.0 / (1.0 + check_positive_number(discount_rate, "discount_rate"))
+        if covariates is not None:
+            params = self.formula_params(covariates)
+            residual = self._residual_per_customer(params, discount_rate, np.zeros(len(covariates)))
+            values = require_finite(1.0 + z * residual, self, "discounted_expected_lifetime")
+            return pd.Series(values, index=covariates.index, name="del")
         residual = self._residual_lifetime(discount_rate, np.zeros(1))[0]
         return float(require_finite(1.0 + z * residual, self, "discounted_expected_lifetime"))
 
@@ -737,7 +799,9 @@ class ContractualModel(BaseModel):
         """
         tenure, churned = self._contract_data(data)
         t = check_positive_number(t, "t", allow_zero=True)
-        values = np.where(churned == 1, 0.0, np.exp(self._log_survival(tenure + t) - self._log_survival(tenure)))
+        params = self.formula_params(data)
+        log_ratio = self._log_survival(tenure + t, params) - self._log_survival(tenure, params)
+        values = np.where(churned == 1, 0.0, np.exp(log_ratio))
         return self._series(np.clip(require_finite(values, self, "probability_alive"), 0.0, 1.0), data, "probability_alive")
 
     def expected_residual_lifetime(self, data, discount_rate):
@@ -768,8 +832,11 @@ class ContractualModel(BaseModel):
         """
         tenure, churned = self._contract_data(data)
         check_positive_number(discount_rate, "discount_rate")
-        distinct, index = np.unique(tenure, return_inverse=True)
-        values = self._residual_lifetime(discount_rate, distinct)[index.reshape(-1)]
+        if self._has_covariates():
+            values = self._residual_per_customer(self.formula_params(data), discount_rate, tenure)
+        else:
+            distinct, index = np.unique(tenure, return_inverse=True)
+            values = self._residual_lifetime(discount_rate, distinct)[index.reshape(-1)]
         values = np.where(churned == 1, 0.0, values)
         return self._series(require_finite(values, self, "expected_residual_lifetime"), data, "derl")
 
@@ -780,13 +847,7 @@ class ContractualModel(BaseModel):
         series only at the longest tenure; below it, DERL(t) = r(t + 1) (1 + z DERL(t + 1))
         with r(t + 1) = S(t + 1) / S(t), a recursion that shrinks errors as it goes down.
         """
-        d = float(discount_rate)
-        if d < _MIN_DISCOUNT_RATE:
-            raise ValueError(
-                f"discount_rate must be >= {_MIN_DISCOUNT_RATE:g} per period for the residual lifetime, "
-                f"got {discount_rate!r} (the series needs ~35 / discount_rate terms)"
-            )
-        z = 1.0 / (1.0 + d)
+        z = 1.0 / (1.0 + _checked_residual_rate(discount_rate))
         tenure = np.asarray(tenure, dtype=float)
         low, top = float(tenure.min()), float(tenure.max())
         grid = np.arange(low, top + 1.0)
@@ -796,6 +857,33 @@ class ContractualModel(BaseModel):
         for i in range(len(grid) - 2, -1, -1):  # a loop over tenures, not customers
             values[i] = retention[i] * (1.0 + z * values[i + 1])
         return values[np.rint(tenure - low).astype(np.int64)]
+
+    def _residual_per_customer(self, params, discount_rate, tenure):
+        """DERL of active customers with one parameter set each (covariates): the model's
+        ``residual_lifetime`` formula if it has one, else the series
+        sum_{k>=0} S(t + 1 + k) / S(t) z^k summed for all customers at once, in blocks
+        of terms, each customer until her rest is below 1e-13 of her sum."""
+        z = 1.0 / (1.0 + _checked_residual_rate(discount_rate))
+        tenure = np.asarray(tenure, dtype=float)
+        formula = getattr(self.formulas, "residual_lifetime", None)
+        if formula is not None:
+            return np.asarray(formula(params, discount_rate, tenure), dtype=float)
+        log_z = np.log(z)
+        n_terms = int(np.ceil(np.log(_DISCOUNT_TAIL) / log_z)) + 1
+        total = np.zeros(len(tenure))
+        active = np.arange(len(tenure))
+        start = 0
+        while start < n_terms and active.size:
+            k = np.arange(start, min(start + _CUSTOMER_BLOCK, n_terms), dtype=float)
+            rows = take_rows(params, active)
+            columns = {name: (v[:, None] if np.ndim(v) else v) for name, v in rows.items()}
+            base = tenure[active, None]
+            log_s = self._log_survival(base, columns)
+            total[active] += np.exp(self._log_survival(base + 1 + k, columns) - log_s + k * log_z).sum(axis=1)
+            start += len(k)
+            rest = np.exp(self._log_survival(base + 1 + start, columns) - log_s + start * log_z)[:, 0] / (1 - z)
+            active = active[rest > 1e-13 * total[active]]
+        return total
 
     def _residual_series(self, z, tenure):
         """sum_{k>=0} S(t + 1 + k) / S(t) z^k at one tenure, in blocks of terms, until
@@ -817,30 +905,47 @@ class ContractualModel(BaseModel):
     def log_likelihood(self, data):
         """Per-customer log-likelihood of ``data`` at the fitted parameters."""
         tenure, churned = self._contract_data(data)
-        values = self.formulas.log_likelihood(self.params_, tenure, churned)
+        values = self.formulas.log_likelihood(self.formula_params(data), tenure, churned)
         return self._series(require_finite(values, self, "log_likelihood"), data, "log_likelihood")
 
     # ----- simulation -------------------------------------------------------------------
-    def sample(self, T, random_state=None):
+    def sample(self, T, random_state=None, *, covariates=None):
         """Simulate (tenure, churned) of customers observed for ``T`` periods each
-        (whole numbers) from the fitted model."""
+        (whole numbers) from the fitted model. With covariates, ``covariates`` is a
+        DataFrame of each customer's covariate columns (one row per entry of ``T``);
+        without it every customer has the covariates' means in the fitted data."""
         self._check_fitted()
         T = check_times(T, "T")
         if np.any(T != np.round(T)):
             raise ValueError("T must hold whole numbers of periods")
-        table = self.formulas.sample(self.params_, T, random_state)
+        params = self._typical_params() if covariates is None else self.formula_params(covariates)
+        table = self.formulas.sample(params, T, random_state)
         if self.time_unit_:
             table.attrs["time_unit"] = self.time_unit_
         return table
 
     def mixing_distributions(self):
         """The latent traits across customers: a dict of name -> :class:`Mixing`
-        (key "dropout": the churn probability per period)."""
+        (key "dropout": the churn probability per period); with covariates, of a
+        customer whose covariates are their fitted means."""
         self._check_fitted()
-        return self.formulas.mixing_distributions(self.params_)
+        return self.formulas.mixing_distributions(self._typical_params())
 
     def describe_params(self):
-        """Parameter table with what each parameter means."""
+        """Parameter table with what each parameter means (and each covariate
+        coefficient, in words)."""
         table = self.summary()
         table["meaning"] = [self.param_descriptions.get(name, "") for name in table.index]
+        for name, meaning in self.covariate_effects()["meaning"].items():
+            table.loc[name, "meaning"] = meaning
         return table
+
+
+def _checked_residual_rate(discount_rate):
+    d = float(discount_rate)
+    if d < _MIN_DISCOUNT_RATE:
+        raise ValueError(
+            f"discount_rate must be >= {_MIN_DISCOUNT_RATE:g} per period for the residual lifetime, "
+            f"got {discount_rate!r} (the series needs ~35 / discount_rate terms)"
+        )
+    return d

@@ -59,10 +59,40 @@ def check_draws(n_draws):
     return value
 
 
+DRAWS_METHODS = ("asymptotic", "bootstrap")
+
+
+def check_draws_method(method):
+    """``method`` of :meth:`clvmodels.TransactionModel.parameter_draws`, or a ValueError."""
+    if not isinstance(method, str) or method not in DRAWS_METHODS:
+        raise ValueError(f"interval method must be one of {', '.join(map(repr, DRAWS_METHODS))}, got {method!r}")
+    return method
+
+
 def tail_probabilities(level):
     """The lower tail, the median and the upper tail's complement of a central interval."""
     tail = (1.0 - level) / 2.0
     return np.array([tail, 0.5, 1.0 - tail])
+
+
+def predictive_bounds(draws, level):
+    """Bounds from ``n`` simulated draws that cover one more draw of the same quantity
+    with probability at least ``level``.
+
+    The k-th smallest and k-th largest of n exchangeable draws enclose a further draw
+    with probability (n + 1 - 2k) / (n + 1), whatever the distribution; k is the
+    largest with that at least ``level``. The plain sample quantiles cover less:
+    about 88% for a 90% interval from 100 draws. With too few draws for any k (fewer
+    than 2 / (1 - level) - 1), the smallest and largest draw.
+
+    Returns
+    -------
+    (float, float)
+    """
+    ordered = np.sort(np.asarray(draws, dtype=float))
+    n = ordered.size
+    k = max(1, int(np.floor((n + 1) * (1.0 - level) / 2.0 + 1e-9)))
+    return float(ordered[k - 1]), float(ordered[n - k])
 
 
 def quantiles_from_pmf(pmf, n_rows, probabilities, first_block=8):
@@ -225,16 +255,18 @@ def interval_table(estimate, draws_by_chunk, level, index, name):
     return table
 
 
-def parameter_interval(model, predict, data, level, n_draws, random_state, chunk_size=DEFAULT_CHUNK):
+def parameter_interval(model, predict, data, level, n_draws, random_state, chunk_size=DEFAULT_CHUNK,
+                       method="asymptotic"):
     """Interval of ``predict(model, rows)`` from the parameters' sampling uncertainty.
 
     The parameters are drawn from the fitted model's asymptotic normal distribution of
-    the log-parameters (:meth:`clvmodels.TransactionModel.parameter_draws`), the
+    the log-parameters, or by a bootstrap over customers with ``method="bootstrap"``
+    (:meth:`clvmodels.TransactionModel.parameter_draws`), the
     prediction is evaluated at each draw, and the per-customer quantiles and the
     quantiles of the total over customers form the interval.
     """
     level, n_draws = check_level(level), check_draws(n_draws)
-    draws = model.parameter_draws(n_draws, random_state).to_numpy()
+    draws = model.parameter_draws(n_draws, random_state, method=method).to_numpy()
     twins = [with_params(model, d) for d in draws]
     estimate = np.asarray(predict(model, data), dtype=float)
 

@@ -560,3 +560,143 @@ def log_hyp2f1_one_b_c_grouped(b, c, z, starts, order=0, tol=_SERIES_TOLERANCE, 
     hess[1, 2] = hess[2, 1] = -second[4] - d_c * d_z
     hess[2, 2] = second[5] - d_z * d_z
     return log_value, grad, hess
+
+
+# Tabulated Beta expectations (beta_expectation_tabulated): nodes per standard deviation
+# of the logit, largest step, tail cut-off (the density is below e^-_TAIL_LOG of its mode
+# beyond the window), customers per block of the density matrix and the largest grid.
+_TABLE_STEPS_PER_SD = 3.0
+_TABLE_MAX_STEP = 0.3
+_TABLE_HALF_WIDTH_SD = 12.0
+_TABLE_TAIL_LOG = 34.0
+_TABLE_BLOCK_PRODUCT = 200_000  # rows x nodes x coefficients of a block's matrix product
+_TABLE_MAX_NODES = 4096
+_TABLE_LOG_FLOOR = -500.0  # densities below e^-500 of the mode are raised to it: a negligible weight
+
+
+def beta_expectation_tabulated(integrand, a, b, y, *, low=None, width=0.5, n_nodes=12, tolerance=1e-13):
+    """E[integrand(p, y_i)] for p ~ Beta(a_i, b_i), for many entries sharing one integrand.
+
+    ``integrand(p, one_minus_p, ys)`` -> array (len(p), len(ys)) must be positive and
+    analytic in ``y`` within |Im y| < pi (e.g. a function of ln s, as the BG/NBD
+    expectation). The expectation is the trapezoidal rule in theta = logit p of
+    :func:`beta_expectation`, on one grid shared by every entry: steps sd / 3 (at most
+    0.3) over the union of the entries' windows, +-max(12 sd, 34 / shape) around the
+    mode (the density's tails decay at rates a and b, so it also holds for shapes
+    below 1), extended down to ``low`` per entry. The integrand is evaluated only on
+    that grid, at the Chebyshev points of pieces of ``y`` at most ``width`` long (as
+    :func:`smooth_by_group`), and interpolated to each entry's y: an entry then costs
+    one exponential per node and a matrix product, however costly the integrand.
+    Each piece is checked at three points between Chebyshev points at every node of
+    the grid; entries of a piece whose relative error exceeds ``tolerance``, or of a
+    grid of more than 4096 nodes, are left out.
+
+    Returns
+    -------
+    values, ok : ndarray, ndarray of bool
+        The expectations, and where they were computed (NaN elsewhere).
+    """
+    a, b, y = (np.asarray(v, dtype=float).ravel() for v in (a, b, y))
+    values = np.full(len(a), np.nan)
+    if len(a) == 0:
+        return values, np.zeros(0, dtype=bool)
+    mode = np.log(a) - np.log(b)
+    sd = np.sqrt(1 / a + 1 / b)
+    left = mode - np.maximum(_TABLE_HALF_WIDTH_SD * sd, (_TABLE_TAIL_LOG + np.maximum(0.0, -np.log(a))) / a)
+    if low is not None:
+        left = np.minimum(left, np.broadcast_to(np.asarray(low, dtype=float), a.shape))
+    right = mode + np.maximum(_TABLE_HALF_WIDTH_SD * sd, (_TABLE_TAIL_LOG + np.maximum(0.0, -np.log(b))) / b)
+    step = min(float(sd.min()) / _TABLE_STEPS_PER_SD, _TABLE_MAX_STEP)
+    first, last = float(left.min()), float(right.max())
+    count = int(np.ceil((last - first) / step)) + 1
+    if not np.isfinite(count) or count > _TABLE_MAX_NODES:
+        return values, np.zeros(len(a), dtype=bool)
+    theta = first + step * np.arange(count)
+    p, q, log_q = special.expit(theta), special.expit(-theta), -np.logaddexp(0.0, theta)
+
+    # Pieces of y and the integrand at their Chebyshev points (then three check points).
+    y_low, y_high = float(y.min()), float(y.max())
+    pieces = max(1, int(np.ceil((y_high - y_low) / width)))
+    piece_width = max((y_high - y_low) / pieces, 1e-12)
+    nodes = np.cos(np.pi * (np.arange(n_nodes) + 0.5) / n_nodes)
+    checks = np.array([-0.995, 0.0013, 0.9913])
+    unit = np.concatenate([nodes, checks])
+    piece_low = y_low + piece_width * np.arange(pieces)
+    where = (piece_low[:, None] + (unit[None, :] + 1) / 2 * piece_width).ravel()
+    table = integrand(p, q, where).reshape(count, pieces, len(unit))
+    cosines = np.cos(np.pi * np.outer(np.arange(n_nodes), np.arange(n_nodes) + 0.5) / n_nodes)
+    coefficients = table[:, :, :n_nodes] @ cosines.T * (2.0 / n_nodes)  # node x piece x degree
+    coefficients[:, :, 0] /= 2
+    at_checks = np.cos(np.outer(np.arccos(checks), np.arange(n_nodes)))  # T_k at the check points
+    interpolated = coefficients @ at_checks.T
+    exact = table[:, :, n_nodes:]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        error = np.abs(interpolated - exact) / np.abs(exact)
+    good = np.all(np.isfinite(table), axis=(0, 2)) & np.all(error <= tolerance, axis=(0, 2))
+
+    piece = np.clip(((y - y_low) / piece_width).astype(np.int64), 0, pieces - 1)
+    u = np.clip(2 * (y - piece_low[piece]) / piece_width - 1, -1.0, 1.0)
+    ok = good[piece]
+    # Blocks of entries with nearby windows (sorted by piece, then by window), each
+    # summed over the part of the grid its windows span.
+    key = piece * (count + 1) + np.floor((left - first) / step).astype(np.int64)
+    order = np.argsort(key)
+    order = order[ok[order]]
+    if not len(order):
+        return values, ok
+    span = int(np.ceil(np.median(right - left) / step)) + 1
+    # Blocks small enough that BLAS multiplies them on one thread (threads cost more than they gain here).
+    block = max(16, _TABLE_BLOCK_PRODUCT // (span * (n_nodes + 1)))
+    sorted_piece = piece[order]
+    run_starts = np.flatnonzero(np.diff(sorted_piece, prepend=-1))
+    run_ends = np.append(run_starts[1:], len(order))
+    starts = np.concatenate([np.arange(s0, s1, block) for s0, s1 in zip(run_starts, run_ends)])
+    lows = np.floor((np.minimum.reduceat(left[order], starts) - first) / step).astype(np.int64).clip(0, count)
+    highs = (np.ceil((np.maximum.reduceat(right[order], starts) - first) / step).astype(np.int64) + 1).clip(0, count)
+    ends = np.append(starts[1:], len(order))
+    # Per entry (in sorted order): ln density = a theta + (a + b) ln(1 - p) + constant, whose
+    # constant puts the mode at 0; and the Chebyshev polynomials at the entry's y.
+    A, B, M = a[order], b[order], mode[order]
+    total = A + B
+    shape = np.stack([A, total, total * np.logaddexp(0.0, M) - A * M], axis=1)
+    chebyshev = _chebyshev_columns(u[order], n_nodes)
+    with_ones = np.concatenate([coefficients, np.ones((count, pieces, 1))], axis=2)
+    by_piece = {int(k): np.ascontiguousarray(with_ones[:, k, :]) for k in np.unique(sorted_piece)}
+    grid = np.stack([theta, log_q, np.ones(count)])
+    workspace = np.empty(block * count)
+    result = np.empty(len(order))
+    for s0, s1, lo, hi in zip(starts, ends, lows, highs):
+        result[s0:s1] = _tabulated_sum(grid[:, lo:hi], by_piece[int(sorted_piece[s0])][lo:hi], shape[s0:s1],
+                                       chebyshev[s0:s1], workspace)
+    values[order] = result
+    return values, ok
+
+
+def _chebyshev_columns(u, n_nodes):
+    """T_0(u), ..., T_{n-1}(u) per entry (rows), by the three-term recurrence."""
+    rows = np.empty((n_nodes, len(u)))  # each polynomial contiguous while it is computed
+    rows[0] = 1.0
+    if n_nodes > 1:
+        rows[1] = u
+    twice = 2 * u
+    for k in range(2, n_nodes):
+        np.multiply(twice, rows[k - 1], out=rows[k])
+        rows[k] -= rows[k - 2]
+    return rows.T
+
+
+def _tabulated_sum(grid, coefficients, shape, chebyshev, workspace):
+    """The trapezoidal sums of :func:`beta_expectation_tabulated` for one block.
+
+    ``grid`` holds the rows theta, ln(1 - p) and 1 at the block's nodes, ``shape``
+    the columns a, a + b and the constant of each entry's ln density;
+    ``coefficients`` the Chebyshev coefficients at the nodes and a last column of
+    ones (so the last moment is the sum of the density). The density is computed in
+    ``workspace`` (reused: fresh memory is slow to touch).
+    """
+    density = workspace[: len(shape) * grid.shape[1]].reshape(len(shape), grid.shape[1])
+    np.matmul(shape, grid, out=density)
+    np.maximum(density, _TABLE_LOG_FLOOR, out=density)  # no subnormal numbers (slow) further on
+    np.exp(density, out=density)
+    moments = density @ coefficients
+    return np.einsum("ij,ij->i", moments[:, :-1], chebyshev) / moments[:, -1]

@@ -21,7 +21,9 @@ from ._families import ContractualModel, Mixing
 
 
 def _unpack(params):
-    return float(params["alpha"]), float(params["beta"]), float(params["c"])
+    """(alpha, beta, c) as floats, or arrays where they hold one value per customer."""
+    return tuple(float(params[k]) if np.ndim(params[k]) == 0 else np.asarray(params[k], dtype=float)
+                 for k in ("alpha", "beta", "c"))
 
 
 def log_survival(params, t):
@@ -88,6 +90,11 @@ class BetaDiscreteWeibullModel(ContractualModel):
         L2 penalty on the parameters; 0 gives the maximum-likelihood estimate.
     max_iter : int, default 2000
         Iteration budget of each optimiser tried.
+    dropout_covariates : list of str, optional
+        Numeric columns with coefficients on alpha and on beta, as in
+        :class:`clvmodels.ShiftedBetaGeoModel`.
+    covariate_penalizer : float, default 0.0
+        L2 penalty on the coefficients of the standardised covariates.
 
     Examples
     --------
@@ -108,4 +115,11 @@ class BetaDiscreteWeibullModel(ContractualModel):
         "c": "duration dependence: < 1 churn falls with tenure, > 1 it rises, 1 = sBG",
     }
     example_params = {"alpha": 1.2, "beta": 2.5, "c": 0.7}
+    # Covariates as in the sBG (clvmodels.sbg): alpha_i = alpha exp(g_a' z), beta_i =
+    # beta exp(g_b' z), c shared; fitted by finite differences of log_likelihood.
+    covariate_links = {"dropout": (("alpha", 1), ("beta", 1))}
+    covariate_quantities = {
+        "alpha": "the churn shape alpha (larger: more likely to leave)",
+        "beta": "the churn shape beta (larger: less likely to leave)",
+    }
     formulas = sys.modules[__name__]  # this module's functions (see clvmodels._families)

@@ -20,7 +20,10 @@ from scipy import special
 from ._arrays import distinct_rows, dot, unique_inverse
 from ._families import Mixing, TransactionModel, _checked_n
 from ._intervals import spread_over_periods, survival_table
-from ._special import beta_expectation, digamma_difference, log_beta_ratio, log_pochhammer, smooth_by_group
+from ._special import (
+    beta_expectation, beta_expectation_tabulated, digamma_difference, log_beta_ratio, log_pochhammer,
+    smooth_by_group,
+)
 from ._validation import check_times
 
 
@@ -528,6 +531,8 @@ def _expected_if_alive(r, alpha, a, b, t, x, T, ticks_per_unit=None):
         xs, Ts, index = _per_distinct_x_T(np.ravel(x), np.ravel(T), ticks_per_unit)
         unconditional = _unconditional_expected(r, alpha, a, b, t, xs, Ts)
         return (unconditional if index is None else unconditional[index]).reshape(np.shape(x))
+    if t.ndim == 0 and np.ndim(x) > 0:  # one horizon, one parameter set per customer: tabulated
+        return _discounted_per_customer(r, alpha, a, b, t.reshape(1), np.ones(1), x, T)
     return _unconditional_expected(r, alpha, a, b, t, x, T)
 
 
@@ -555,9 +560,7 @@ def _discounted_if_alive(r, alpha, a, b, times, discounts, x, T, ticks_per_unit=
     times, discounts = check_times(times), np.asarray(discounts, dtype=float)
     weights = discounts - np.append(discounts[1:], 0.0)
     if _per_customer(r, alpha, a, b):
-        x, T = np.broadcast_arrays(np.asarray(x, dtype=float), np.asarray(T, dtype=float))
-        per_period = np.stack([_unconditional_expected(r, alpha, a, b, time, x, T) for time in np.ravel(times)], axis=-1)
-        return per_period @ weights
+        return _discounted_per_customer(r, alpha, a, b, np.ravel(times), weights, x, T)
     xs, Ts, index = _per_distinct_x_T(np.ravel(x), np.ravel(T), ticks_per_unit)
     x_unique, group = unique_inverse(xs)
 
@@ -569,6 +572,116 @@ def _discounted_if_alive(r, alpha, a, b, times, discounts, x, T, ticks_per_unit=
     total = smooth_by_group(discounted, group, np.log(alpha + Ts), log=bool(np.all(weights >= 0) and np.any(weights > 0)))
     total = total if index is None else total[index]
     return total.reshape(np.shape(x))
+
+
+# Groups of customers (same r + x) smaller than this are evaluated customer by customer.
+_MIN_TABULATED = 32
+
+
+def _discounted_per_customer(r, alpha, a, b, times, weights, x, T):
+    """sum_k weights[k] E[X(times[k]) | alive at T, x, T] per customer, where the
+    parameters hold one value per customer (covariates).
+
+    Customers with the same r + x share the integrand of :func:`_expected_while_alive`
+    as a function of p and ln(alpha + T), so for each such group it is tabulated once
+    (:func:`clvmodels._special.beta_expectation_tabulated`) and each customer costs a
+    weighted sum over the grid with her own Beta(a, b + x) density; every period is
+    summed inside the integrand. Customers the table does not cover (small groups,
+    discount weights of both signs, a failed accuracy check) are evaluated one by one
+    at every period end, as :func:`_unconditional_expected` does.
+    """
+    x, T, r, alpha, a, b = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (x, T, r, alpha, a, b)))
+    shape = x.shape
+    x, T, r, alpha, a, b = (np.ravel(v) for v in (x, T, r, alpha, a, b))
+    total = np.full(x.shape, np.nan)
+    if np.all(weights >= 0) and np.any(weights > 0) and np.all(times > 0):
+        shape_r = r + x
+        values, group = unique_inverse(shape_r)
+        log_age = np.log(alpha + T)
+        longest = float(times.max())
+        for g in np.flatnonzero(np.bincount(group, minlength=len(values)) >= _MIN_TABULATED):
+            rows = np.flatnonzero(group == g)
+            total[rows] = _tabulated_group(values[g], a[rows], b[rows] + x[rows], log_age[rows], times, weights, longest)
+    direct = np.flatnonzero(np.isnan(total))
+    if len(direct):
+        xd, Td = x[direct], T[direct]
+        rd, alphad, ad, bd = r[direct], alpha[direct], a[direct], b[direct]
+        per_period = np.stack([_unconditional_expected(rd, alphad, ad, bd, time, xd, Td) for time in times], axis=-1)
+        total[direct] = per_period @ weights
+    return total.reshape(shape)
+
+
+# Taylor coefficients of (e^-y - 1 + y) / y^2 and (ln(1 + u) - u) / u^2, used below 0.5
+# and 0.1, where the terms left out are below 1e-17 of the sum.
+_EXP_LESS_LINEAR = np.array([(-1.0) ** k / special.factorial(k) for k in range(2, 18)])
+_LOG1P_LESS_LINEAR = np.array([(-1.0) ** (k + 1) / k for k in range(2, 19)])
+
+
+def _polynomial(coefficients, y):
+    total = np.full(y.shape, coefficients[-1])
+    for c in coefficients[-2::-1]:
+        total *= y
+        total += c
+    return total
+
+
+def _exp_less_linear(y):
+    """e^-y - 1 + y for y >= 0, accurate also where it is ~y^2 / 2."""
+    small = np.where(y < 0.5, y, 0.0)
+    return np.where(y < 0.5, small * small * _polynomial(_EXP_LESS_LINEAR, small), np.expm1(-y) + y)
+
+
+def _log1p_less_linear(u):
+    """ln(1 + u) - u for u >= 0, accurate also where it is ~-u^2 / 2."""
+    small = np.where(u < 0.1, u, 0.0)
+    return np.where(u < 0.1, small * small * _polynomial(_LOG1P_LESS_LINEAR, small), np.log1p(u) - u)
+
+
+def _tabulated_group(shape_r, a, b, log_age, times, weights, longest):
+    """:func:`_discounted_per_customer` for customers of one r + x (NaN where not covered).
+
+    Where a < 2 the expectation is taken at a + 1, as in :func:`_expected_while_alive`,
+    so the density's left tail is short: E_{a,b}[g] = g(0) E_{a,b}[(1-p)^m] +
+    a/(a+b) E_{a+1,b}[(g(p) - g(0) (1-p)^m) / p], here with one m for every period,
+    m = 1 + (r + x + 1) s_max / 2 (s_max the longest time over alpha + T), large
+    enough that the integrand is positive for every period.
+    """
+    total = np.full(a.shape, np.nan)
+    raised = a < 2
+
+    def integrand(p, q, log_ages, raise_a):
+        s = times[None, None, :] * np.exp(-log_ages)[None, :, None]
+        P, Q = p[:, None, None], q[:, None, None]
+        u = P * s
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if not raise_a:
+                value = np.where(P > 0, -np.expm1(-shape_r * np.log1p(u)) / P, shape_r * s)
+                return value @ weights
+            # (g(p) - g(0) (1-p)^m) / p = [1 - (1+u)^-r - r u (1-p)^m] / p^2 with u = p s,
+            # as three terms without cancellation: -(e^-y - 1 + y) at y = r ln(1+u),
+            # r (ln(1+u) - u) and -r u ((1-p)^m - 1).
+            m = 1 + (shape_r + 1) * longest * np.exp(-log_ages)[None, :, None] / 2
+            numerator = (shape_r * _log1p_less_linear(u) - _exp_less_linear(shape_r * np.log1p(u))
+                         - shape_r * u * np.expm1(m * np.log(Q)))
+            value = np.where(P > 1e-150, numerator / (P * P), shape_r * s * (m - (shape_r + 1) * s / 2))
+        return value @ weights
+
+    for raise_a in (False, True):
+        rows = np.flatnonzero(raised == raise_a)
+        if not len(rows):
+            continue
+        A, B, Y = a[rows] + raise_a, b[rows], log_age[rows]
+        # For large s the integrand's mass lies near p ~ 1 / ((r + x) s): reach below it.
+        low = -np.log1p(shape_r * longest * np.exp(-Y)) - (34.0 + np.maximum(0.0, -np.log(A))) / A
+        values, ok = beta_expectation_tabulated(lambda p, q, ys: integrand(p, q, ys, raise_a), A, B, Y, low=low)
+        if raise_a:
+            m = 1 + (shape_r + 1) * longest * np.exp(-Y) / 2
+            # E[(1-p)^m] = B(a, b + m) / B(a, b), as Pochhammer ratios in a (< 2 here; see log_beta_ratio)
+            log_ratio = log_pochhammer(B, a[rows]) - log_pochhammer(B + m, a[rows])
+            base = shape_r * float(times @ weights) * np.exp(log_ratio - Y)
+            values = base + a[rows] / (a[rows] + B) * values
+        total[rows] = np.where(ok, values, np.nan)
+    return total
 
 
 def probability_of_purchases(params, n, t):

@@ -407,11 +407,15 @@ def _add_fit_options(parser):
         "--penalizer", type=_non_negative, metavar="PENALTY",
         help="L2 penalty on the parameters; try 0.001 if a fit does not converge (default 0)",
     )
+    _add_covariate_options(parser)
+
+
+def _add_covariate_options(parser):
     for process, effect in (("purchase", "scale each customer's purchase rate"),
                             ("dropout", "shift each customer's dropout")):
         parser.add_argument(
             f"--{process}-covariates", nargs="+", metavar="COLUMN",
-            help=f"numeric columns, constant within each customer, that {effect} (BG/NBD with covariates; "
+            help=f"numeric columns, constant within each customer, that {effect} (--model bgnbd or pnbd; "
             "'predict' takes them from the model file)",
         )
 
@@ -516,6 +520,8 @@ def build_parser():
             _add_model_option(sub)
         if sub in (forecast, fit, compare):
             _add_fit_options(sub)
+        if sub is report:
+            _add_covariate_options(sub)
         _add_common_options(sub)
     _add_value_commands(commands)
     return parser
@@ -647,19 +653,17 @@ def _covariate_columns(settings):
 
 def attach_covariates(rfm, transactions, settings):
     """``rfm`` with each customer's covariate columns (constant within a customer) from
-    ``transactions``; a usage error names a column that varies within a customer."""
+    ``transactions`` (:func:`clvmodels.customer_columns`); a usage error names a column
+    that varies within a customer."""
+    from .data import customer_columns
+
     columns = _covariate_columns(settings)
     if not columns:
         return rfm
-    grouped = transactions.groupby(settings["customer_col"], sort=False)[columns]
-    varying = (grouped.nunique(dropna=False) > 1).sum()
-    for column, count in varying.items():
-        if count:
-            raise UsageError(
-                f"covariate column {column!r} varies within {count:,} customers; covariates must be "
-                "constant per customer (e.g. the acquisition channel or the first order's value)"
-            )
-    values = grouped.first().reindex(rfm.index)
+    try:
+        values = customer_columns(transactions, settings["customer_col"], columns).reindex(rfm.index)
+    except ValueError as error:
+        raise UsageError(one_line(error)) from None
     table = rfm.copy()
     for column in columns:
         table[column] = values[column].to_numpy()
@@ -1025,15 +1029,18 @@ def _check_bundle_settings(settings, path, transaction_model, spend_model):
 
 
 # ----- printing -----------------------------------------------------------------------------
-def format_model(model):
+def format_model(model, covariates=None):
     """A model's summary (header: model, customers, log-likelihood, AIC, BIC, optimiser,
     convergence or boundary status, time unit; then the parameter table), the same one
-    ``model.summary()`` prints and the report shows; a model with covariates adds what
-    each coefficient means."""
+    ``model.summary()`` prints and the report shows; a model with covariates adds the
+    coefficient table of :func:`clvmodels.evaluation.covariate_table` (``covariates``,
+    with its likelihood-ratio test, else computed without it) as the report shows it."""
+    from .evaluation import covariate_table, format_covariate_table
+
     text = model.summary().as_text()
     if getattr(model, "coefficient_names", ()):
-        effects = "\n".join(f"  {meaning}" for meaning in model.covariate_effects()["meaning"])
-        text = f"{text}\ncovariates:\n{effects}"
+        table = covariates if covariates is not None else covariate_table(model)
+        text = f"{text}\n{format_covariate_table(table)}"
     return text
 
 
@@ -1215,9 +1222,16 @@ def run_fit(args, progress):
     with _cli_engines.dask_client(args, progress):
         rfm, n_rows = _read_rfm(source, settings, progress)
         transaction_model, spend_model = fit_models(rfm, settings, progress)
+        covariates = None
+        if getattr(transaction_model, "coefficient_names", ()):
+            from . import evaluation
+
+            with progress.step("fit without covariates (likelihood-ratio test)"):
+                covariates = evaluation.covariate_table(transaction_model, rfm)
         _write_model_file(bundle_record(transaction_model, spend_model, settings, rfm, source, n_rows), args.model_out, progress)
         n_customers = len(rfm)
-    _print("\n\n".join(format_model(m) for m in (transaction_model, spend_model) if m is not None))
+    _print("\n\n".join([format_model(transaction_model, covariates)]
+                        + ([format_model(spend_model)] if spend_model is not None else [])))
     return f"{n_customers:,} customers -> {args.model_out}"
 
 
@@ -1339,6 +1353,7 @@ def run_report(args, progress):
             discount_rate=settings["discount_rate"], margin=settings["margin"],
             datetime_format=settings["date_format"], title=args.title, model=settings["model"],
             compare=args.compare, currency=args.currency, data_source=source.name,
+            **{key: settings[key] or None for key in COVARIATE_SETTINGS},
         )
     return f"report -> {args.out}"
 
@@ -1546,6 +1561,11 @@ def _check_report_input(source, transactions, settings, calibration_end, observa
         calibration_end=calibration_end, observation_end=observation_end, time_unit=settings["time_unit"],
         datetime_format=settings["date_format"], date_unit=settings["date_unit"], timezone=settings["timezone"],
     )
+    covariates = _covariate_columns(settings)
+    if covariates:
+        from .data import customer_columns
+
+        customer_columns(transactions, settings["customer_col"], covariates)
 
 
 def _print_results(transaction_model, spend_model, forecast, settings):

@@ -49,7 +49,7 @@ def period_length(period, model_time_unit):
 
 def customer_lifetime_value(
     transaction_model, spend_model, data, *, horizon, period, discount_rate, margin=1.0,
-    interval=None, n_draws=200, random_state=0, chunk_size=_intervals.DEFAULT_CHUNK,
+    interval=None, n_draws=200, random_state=0, chunk_size=_intervals.DEFAULT_CHUNK, interval_method="asymptotic",
 ):
     """Churn-adjusted, discounted customer lifetime value over ``horizon`` periods.
 
@@ -82,6 +82,9 @@ def customer_lifetime_value(
         interval whatever the chunk size.
     n_draws, random_state, chunk_size
         Settings of the simulation.
+    interval_method : {"asymptotic", "bootstrap"}, default "asymptotic"
+        How both models' parameters are drawn (``method`` of
+        :meth:`~clvmodels.TransactionModel.parameter_draws`).
 
     Returns
     -------
@@ -115,11 +118,12 @@ def customer_lifetime_value(
     return _simulated_interval(
         transaction_model, spend_model, data, value, periods * step, discounts * margin,
         _intervals.check_level(interval), _intervals.check_draws(n_draws), random_state, chunk_size,
+        _intervals.check_draws_method(interval_method),
     )
 
 
 def _simulated_interval(transaction_model, spend_model, data, value, period_ends, weights, level, n_draws,
-                        random_state, chunk_size):
+                        random_state, chunk_size, method="asymptotic"):
     """Per-customer and total intervals of discounted value by simulation (see
     :func:`customer_lifetime_value`).
 
@@ -129,8 +133,8 @@ def _simulated_interval(transaction_model, spend_model, data, value, period_ends
     """
     chunk_size = int(check_positive_number(chunk_size, "chunk_size"))
     rng = np.random.default_rng(random_state)
-    purchase_draws = transaction_model.parameter_draws(n_draws, rng).to_numpy()
-    spend_draws = spend_model.parameter_draws(n_draws, rng).to_numpy()
+    purchase_draws = transaction_model.parameter_draws(n_draws, rng, method=method).to_numpy()
+    spend_draws = spend_model.parameter_draws(n_draws, rng, method=method).to_numpy()
     seeds = rng.integers(0, 2**63 - 1, size=n_draws)
     purchase_formula = transaction_model.formulas.sample_future_purchases
     buyers_formula = getattr(transaction_model.formulas, "sample_future_buyers", None)

@@ -42,7 +42,7 @@ from ._validation import (
     require_dataframe,
 )
 
-__all__ = ["rfm_summary", "calibration_holdout_split", "compress"]
+__all__ = ["rfm_summary", "calibration_holdout_split", "compress", "first_purchase_amount", "customer_columns"]
 
 _TICKS_PER_DAY = {"D": 1, "h": 24}
 
@@ -435,6 +435,81 @@ class _CustomerIds:
         else:
             ids = self.distinct.take(codes)
         return pd.Index(ids, name=self.name)
+
+
+def first_purchase_amount(transactions, customer_col="customer_id", date_col="date", amount_col="amount", *,
+                          datetime_format=None, date_unit=None, timezone=None):
+    """The amount of each customer's first purchase, e.g. as a covariate.
+
+    The first purchase is the customer's first purchase day, its records' amounts
+    summed, as :func:`rfm_summary` counts purchases. It is known from the day a
+    customer is acquired, so it can serve as a time-invariant covariate (Fader &
+    Hardie 2007, "Incorporating time-invariant covariates into the Pareto/NBD and
+    BG/NBD models", use its logarithm for CDNOW); map it onto the transactions to
+    use it in :func:`clvmodels.report.validation_report` or the command line.
+
+    Parameters
+    ----------
+    transactions : pandas.DataFrame
+    customer_col, date_col, amount_col, datetime_format, date_unit, timezone
+        As in :func:`rfm_summary` (``amount_col`` is required).
+
+    Returns
+    -------
+    pandas.Series
+        Indexed by customer id (sorted), named ``first_purchase_amount``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import clvmodels as clv
+    >>> tx = clv.datasets.load_cdnow(sample=True)
+    >>> first = clv.first_purchase_amount(tx, amount_col="amount")
+    >>> tx["log_first_amount"] = np.log1p(tx["customer_id"].map(first))
+    >>> round(float(first.iloc[0]), 2)
+    29.33
+    """
+    if amount_col is None:
+        raise ValueError("first_purchase_amount needs amount_col, the column of purchase amounts")
+    problems = Problems("transactions")
+    clock = _Clock.for_unit("D", problems)
+    log = _read_transactions(transactions, customer_col, date_col, amount_col, clock,
+                             _DateReading(datetime_format, date_unit, timezone), problems)
+    problems.raise_if_any()
+    days = _purchase_days(log)
+    _check_spend_sums(days, amount_col)
+    first = days.spend[days.starts]
+    index = log.customer_ids.index(days.customer[days.starts])
+    return pd.Series(first, index=index, name="first_purchase_amount")
+
+
+def customer_columns(transactions, customer_col, columns):
+    """Columns of a transaction log that describe the customer (the same value in all
+    of a customer's records, e.g. acquisition channel or first order's amount), one
+    row per customer: how covariates of a model come from a transaction file.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by customer id (name ``customer_col``), with ``columns``.
+
+    Raises
+    ------
+    ValueError
+        Naming each column that varies within a customer and in how many customers.
+    """
+    require_dataframe(transactions, "transactions")
+    columns = list(dict.fromkeys(columns))
+    problems = Problems("transactions")
+    require_columns(transactions, [customer_col, *columns], problems)
+    problems.raise_if_any()
+    grouped = transactions.groupby(customer_col, sort=True)[columns]
+    varying = (grouped.nunique(dropna=False) > 1).sum()
+    found = [f"column {column!r} varies within {count:,} customers" for column, count in varying.items() if count]
+    if found:
+        raise ValueError(f"invalid transactions: {'; '.join(found)}; a covariate must be constant per customer "
+                         "(e.g. the acquisition channel or the first order's value)")
+    return grouped.first()
 
 
 def _compact_integer_range(values):

@@ -56,6 +56,8 @@ __all__ = [
     "holdout_by_pattern",
     "spend_frequency_correlation",
     "verdict",
+    "covariate_table",
+    "without_covariates",
 ]
 
 # Evaluate E[X(t)] on at most this many (period, first-purchase day) pairs at a time.
@@ -750,10 +752,132 @@ def _comparison_row(model, split, max_frequency):
     }
 
 
+# ------------------------------------------------------------------ covariates
+
+_COVARIATE_COLUMNS = ["process", "parameter", "covariate", "estimate", "std_error", "lower", "upper", "multiplier",
+                      "multiplier_lower", "multiplier_upper", "p_value", "meaning"]
+
+
+def without_covariates(model):
+    """An unfitted copy of ``model`` with its settings but no covariates: the plain
+    model that a model with covariates is tested against."""
+    import inspect
+
+    names = [n for n in inspect.signature(type(model).__init__).parameters if n != "self"]
+    settings = {n: getattr(model, n) for n in names if hasattr(model, n)}
+    settings.update({n: [] for n in names if n.endswith("_covariates")})
+    return type(model)(**settings)
+
+
+def covariate_table(model, data=None, *, plain=None, level=0.95):
+    """The covariate coefficients of a fitted transaction model, read for people, and
+    the likelihood-ratio test of the covariates.
+
+    Each row is one coefficient (from the model's ``covariate_effects(level)``):
+    the process and parameter it shifts, its estimate, standard error and interval
+    at ``level``; the multiplicative effect of one unit more of the covariate
+    (exp(estimate)) with its interval; the Wald p-value; and the sentence saying
+    what it means. The likelihood-ratio test compares the model with the same
+    model without covariates (``plain``, fitted; else fitted here on ``data``,
+    which must be the data ``model`` was fitted on): 2 (LL - LL_plain), chi-square
+    with as many degrees of freedom as coefficients (Fader & Hardie 2007, "Incorporating
+    time-invariant covariates into the Pareto/NBD and BG/NBD models").
+
+    Parameters
+    ----------
+    model : fitted transaction model with covariates
+    data : pandas.DataFrame, optional
+        The data ``model`` was fitted on (to fit the plain model).
+    plain : fitted transaction model, optional
+        The plain model, fitted on the same data.
+    level : float, default 0.95
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by coefficient name, columns ``process``, ``parameter``,
+        ``covariate``, ``estimate``, ``std_error``, ``lower``, ``upper``,
+        ``multiplier``, ``multiplier_lower``, ``multiplier_upper``, ``p_value``,
+        ``meaning``; empty for a model without covariates. ``attrs``: ``level``,
+        and ``likelihood_ratio`` (dict: ``statistic``, ``df``, ``p_value``,
+        ``log_likelihood``, ``plain_log_likelihood``) or None without a plain model.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import clvmodels as clv
+    >>> tx = clv.datasets.load_cdnow(sample=True)
+    >>> rfm = clv.rfm_summary(tx, amount_col="amount", time_unit="W", observation_end="1997-09-30")
+    >>> rfm["log_first"] = np.log1p(clv.first_purchase_amount(tx, amount_col="amount"))
+    >>> bg = clv.BetaGeoModel(purchase_covariates=["log_first"]).fit(rfm)
+    >>> table = clv.evaluation.covariate_table(bg, rfm)
+    >>> table.attrs["likelihood_ratio"]["df"]
+    1.0
+    """
+    from ._covariates import likelihood_ratio_test
+
+    _require_fitted(model, "model")
+    level = check_positive_number(level, "level")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1, got {level!r}")
+    effects = model.covariate_effects(level) if hasattr(model, "covariate_effects") else pd.DataFrame()
+    table = pd.DataFrame(index=effects.index, columns=_COVARIATE_COLUMNS)
+    table.attrs.update(level=level, likelihood_ratio=None)
+    if effects.empty:
+        return table
+    z = special.ndtri(0.5 + level / 2)
+    estimate, se = effects["coefficient"].astype(float), effects["std_error"].astype(float)
+    table = pd.DataFrame({
+        "process": effects["process"], "parameter": effects["parameter"], "covariate": effects["covariate"],
+        "estimate": estimate, "std_error": se, "lower": estimate - z * se, "upper": estimate + z * se,
+        "multiplier": effects["multiplier"].astype(float), "multiplier_lower": effects["lower"].astype(float),
+        "multiplier_upper": effects["upper"].astype(float), "p_value": effects["p_value"].astype(float),
+        "meaning": effects["meaning"],
+    }, index=effects.index)[_COVARIATE_COLUMNS]
+    table.attrs.update(level=level, likelihood_ratio=None)
+    if plain is None and data is not None:
+        plain = without_covariates(model).fit(data)
+    if plain is not None:
+        _require_fitted(plain, "plain")
+        test = likelihood_ratio_test(plain, model)
+        table.attrs["likelihood_ratio"] = {
+            "statistic": float(test["statistic"]), "df": float(test["df"]), "p_value": float(test["p_value"]),
+            "log_likelihood": float(model.log_likelihood_), "plain_log_likelihood": float(plain.log_likelihood_),
+        }
+    return table
+
+
+def format_covariate_table(table):
+    """:func:`covariate_table` as text for a console: one line per coefficient with
+    its interval, then the likelihood-ratio test."""
+    if table.empty:
+        return ""
+    level = table.attrs.get("level", 0.95)
+    shown = pd.DataFrame({
+        "estimate": table["estimate"].map("{:.4f}".format),
+        "std_error": table["std_error"].map("{:.4f}".format),
+        f"{level:.0%} interval": [f"{lo:.4f} to {hi:.4f}" for lo, hi in zip(table["lower"], table["upper"])],
+        "effect": table["multiplier"].map("x{:.3g}".format),
+        "effect interval": [f"x{lo:.3g} to x{hi:.3g}" for lo, hi in zip(table["multiplier_lower"],
+                                                                      table["multiplier_upper"])],
+        "p_value": table["p_value"].map("{:.3g}".format),
+    }, index=table.index)
+    lines = ["covariates:", shown.to_string(), *(f"  {meaning}" for meaning in table["meaning"])]
+    test = table.attrs.get("likelihood_ratio")
+    if test:
+        lines.append(
+            f"likelihood-ratio test against the model without covariates: statistic {test['statistic']:.3f}, "
+            f"{test['df']:.0f} d.f., p-value {test['p_value']:.3g} (log-likelihood {test['log_likelihood']:.3f} "
+            f"vs {test['plain_log_likelihood']:.3f})"
+        )
+    return "\n".join(lines)
+
+
 # ------------------------------------------------------------------ interval calibration
 
 
-def interval_coverage(transaction_model, split, levels=(0.8, 0.9), n_draws=200, random_state=0):
+def interval_coverage(transaction_model, split, levels=(0.8, 0.9), n_draws=200, random_state=0,
+                      interval_method="asymptotic"):
     """How often the holdout purchases fall inside the model's prediction intervals.
 
     For each level, each customer's interval of holdout purchases given the
@@ -771,8 +895,9 @@ def interval_coverage(transaction_model, split, levels=(0.8, 0.9), n_draws=200, 
         Output of :func:`clvmodels.calibration_holdout_split`, with one holdout
         length (``duration_holdout``) for all customers.
     levels : sequence of float
-    n_draws, random_state
-        Settings of the total's simulation.
+    n_draws, random_state, interval_method
+        Settings of the total's simulation (``interval_method``: "asymptotic" or
+        "bootstrap" parameter draws, see :meth:`~clvmodels.TransactionModel.parameter_draws`).
 
     Returns
     -------
@@ -800,7 +925,7 @@ def interval_coverage(transaction_model, split, levels=(0.8, 0.9), n_draws=200, 
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "level"
     total = transaction_model.total_purchases_interval(
-        split, t=t, level=max(levels), n_draws=n_draws, random_state=random_state
+        split, t=t, level=max(levels), n_draws=n_draws, random_state=random_state, interval_method=interval_method
     )
     table.attrs["total"] = {**total.to_dict(), "actual": float(actual.sum()), "level": float(max(levels))}
     return table

@@ -52,28 +52,32 @@ _FIT_MAX_TERMS = 5_000
 
 
 def _unpack(params):
-    return tuple(float(params[k]) for k in PARAMS)
+    """(r, alpha, s, beta) as floats, or as arrays where the mapping holds one value per
+    customer (covariates: see :mod:`clvmodels._covariates`)."""
+    return tuple(float(params[k]) if np.ndim(params[k]) == 0 else np.asarray(params[k], dtype=float) for k in PARAMS)
 
 
 # ----- the tail integral I(u) and its derivatives ----------------------------------------
-def _log_tail_integral(r, alpha, s, beta, x, u, order=0, starts=None):
+def _log_tail_integral(r, alpha, s, beta, x, u, order=0, starts=None, max_terms=None):
     """ln I(u) and, up to ``order``, its gradient (4, ...) and Hessian (4, 4, ...) w.r.t.
     (r, alpha, s, beta); see the module docstring for I(u).
 
-    ``starts``: the elements are sorted by x and these are the first index of each
-    distinct x; the series coefficients are then built once per x.
+    Elementwise: the parameters may hold one value per element (covariates), and each
+    element takes the branch of its own alpha and beta. ``starts``: the elements are
+    sorted by x and these are the first index of each distinct x; the series
+    coefficients are then built once per x (shared parameters only).
     """
     n = r + s + x
     a_u, b_u = alpha + u, beta + u
     log_a, log_b = np.log(a_u), np.log(b_u)
-    if alpha >= beta:
-        z = (alpha - beta) / a_u
-        shape_b, power_a, power_b = r + x, r + x, s
-    else:
-        z = (beta - alpha) / b_u
-        shape_b, power_a, power_b = s + 1.0, r + x - 1.0, s + 1.0
+    above = alpha >= beta  # the branch: a bool, or one per element
+    z = np.where(above, (alpha - beta) / a_u, (beta - alpha) / b_u)
+    shape_b = np.where(above, r + x, s + 1.0)
+    power_a = np.where(above, r + x, r + x - 1.0)
+    power_b = np.where(above, s, s + 1.0)
     if starts is None:
-        found = log_hyp2f1_one_b_c(shape_b, n + 1.0, z, order=order)
+        limit = {} if max_terms is None else {"max_terms": max_terms}
+        found = log_hyp2f1_one_b_c(shape_b, n + 1.0, z, order=order, **limit)
     else:
         found = log_hyp2f1_one_b_c_grouped(
             np.broadcast_to(shape_b, x.shape)[starts], (n + 1.0)[starts], z, starts, order=order,
@@ -85,44 +89,36 @@ def _log_tail_integral(r, alpha, s, beta, x, u, order=0, starts=None):
     h_grad = found[1]
     d_b, d_c, d_z = h_grad
     inv_n = 1.0 / n
-    if alpha >= beta:
-        z_alpha, z_beta = b_u / a_u**2, -1.0 / a_u
-        grad = np.array([
-            -log_a - inv_n + d_b + d_c,
-            -power_a / a_u + d_z * z_alpha,
-            -log_b - inv_n + d_c,
-            -power_b / b_u + d_z * z_beta,
-        ])
-    else:
-        z_alpha, z_beta = -1.0 / b_u, a_u / b_u**2
-        grad = np.array([
-            -log_a - inv_n + d_c,
-            -power_a / a_u + d_z * z_alpha,
-            -log_b - inv_n + d_b + d_c,
-            -power_b / b_u + d_z * z_beta,
-        ])
+    # b of 2F1 is r + x (alpha >= beta) or s + 1: d_b goes to r or to s.
+    z_alpha = np.where(above, b_u / a_u**2, -1.0 / b_u)
+    z_beta = np.where(above, -1.0 / a_u, a_u / b_u**2)
+    grad = np.array(np.broadcast_arrays(
+        -log_a - inv_n + np.where(above, d_b, 0.0) + d_c,
+        -power_a / a_u + d_z * z_alpha,
+        -log_b - inv_n + np.where(above, 0.0, d_b) + d_c,
+        -power_b / b_u + d_z * z_beta,
+    ))
     if order == 1:
         return log_i, grad, None
     h = found[2]
     h_bb, h_cc, h_zz = h[0, 0], h[1, 1], h[2, 2]
     h_bc, h_bz, h_cz = h[0, 1], h[0, 2], h[1, 2]
-    if alpha >= beta:
-        z_aa, z_ab, z_bb = -2.0 * b_u / a_u**3, 1.0 / a_u**2, 0.0
-    else:
-        z_aa, z_ab, z_bb = 0.0, 1.0 / b_u**2, -2.0 * a_u / b_u**3
+    z_aa = np.where(above, -2.0 * b_u / a_u**3, 0.0)
+    z_ab = np.where(above, 1.0 / a_u**2, 1.0 / b_u**2)
+    z_bb = np.where(above, 0.0, -2.0 * a_u / b_u**3)
     # The parameter in b (r for alpha >= beta, s otherwise) moves b and c; the other
     # shape moves c only; alpha and beta move z only. Entries in (r, alpha, s, beta).
     both_z = h_bz + h_cz
     in_b = h_bb + 2 * h_bc + h_cc
+    on_r_z, on_s_z = np.where(above, both_z, h_cz), np.where(above, h_cz, both_z)
     hess = np.empty((4, 4) + np.shape(z))
-    p, q = (0, 2) if alpha >= beta else (2, 0)
-    hess[p, p] = in_b
-    hess[q, q] = h_cc
-    hess[p, q] = hess[q, p] = h_bc + h_cc
-    hess[p, 1] = hess[1, p] = both_z * z_alpha
-    hess[p, 3] = hess[3, p] = both_z * z_beta
-    hess[q, 1] = hess[1, q] = h_cz * z_alpha
-    hess[q, 3] = hess[3, q] = h_cz * z_beta
+    hess[0, 0] = np.where(above, in_b, h_cc)
+    hess[2, 2] = np.where(above, h_cc, in_b)
+    hess[0, 2] = hess[2, 0] = h_bc + h_cc
+    hess[0, 1] = hess[1, 0] = on_r_z * z_alpha
+    hess[0, 3] = hess[3, 0] = on_r_z * z_beta
+    hess[2, 1] = hess[1, 2] = on_s_z * z_alpha
+    hess[2, 3] = hess[3, 2] = on_s_z * z_beta
     hess[1, 1] = h_zz * z_alpha**2 + d_z * z_aa + power_a / a_u**2
     hess[1, 3] = hess[3, 1] = h_zz * z_alpha * z_beta + d_z * z_ab
     hess[3, 3] = h_zz * z_beta**2 + d_z * z_bb + power_b / b_u**2
@@ -277,6 +273,92 @@ def derivatives(params, data, order):
     return ll, grad, (hess + hess.T) / 2
 
 
+def prepare_rows(columns):
+    """What :func:`row_derivatives` needs: each row's x, t_x and T."""
+    return {c: np.asarray(columns[c], dtype=float) for c in ("frequency", "recency", "T")}
+
+
+def _twice(value):
+    """A per-row parameter repeated for the two ends t_x and T of the tail integral."""
+    return value if np.ndim(value) == 0 else np.concatenate([value, value])
+
+
+def row_derivatives(params, data, order):
+    """Each customer's log-likelihood (FH 2005 eq. 18) and, for ``order`` 1 and 2, its
+    gradient and Hessian w.r.t. (r, alpha, s, beta), which may hold one value per
+    customer (models with covariates, :mod:`clvmodels._covariates`).
+
+    The row-wise form of :func:`derivatives`: with V = e^l0 + e^l1 - e^l2 and
+    omega_k = +-e^lk / V, grad ln V = sum_k omega_k grad l_k and hess ln V =
+    sum_k omega_k (hess l_k + grad l_k grad l_k^T) - grad ln V grad ln V^T, plus the
+    derivatives of ln G(r+x) - ln G(r) + r ln alpha + s ln beta. While fitting, a row
+    whose alpha and beta differ by more than a factor 100 (the series' ``_FIT_Z_LIMIT``)
+    makes the whole likelihood undefined, so the optimiser steps back.
+
+    Returns
+    -------
+    ll : ndarray
+    grad : list of 4 ndarrays, or None
+    hess : dict of (i, j) -> ndarray for i <= j, or None
+    """
+    r, alpha, s, beta = _unpack(params)
+    x, t_x, T = data["frequency"], data["recency"], data["T"]
+    n = len(x)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        too_far = np.abs(alpha - beta) / np.maximum(alpha, beta) > _FIT_Z_LIMIT
+    if np.any(too_far):  # undefined: derivatives of zero, never used
+        zero = np.zeros(n)
+        return (np.full(n, -np.inf), None if order < 1 else [zero] * 4,
+                None if order < 2 else {(i, j): zero for i in range(4) for j in range(i, 4)})
+    log_i, grad_i, hess_i = _log_tail_integral(
+        _twice(r), _twice(alpha), _twice(s), _twice(beta), np.concatenate([x, x]), np.concatenate([t_x, T]),
+        order, max_terms=_FIT_MAX_TERMS,
+    )
+    log_s = np.log(s)
+    a_T, b_T = alpha + T, beta + T
+    log_aT, log_bT = np.log(a_T), np.log(b_T)
+    l0 = -(r + x) * log_aT - s * log_bT
+    l1, l2 = log_s + log_i[:n], log_s + log_i[n:]
+    log_v = np.logaddexp(l0, log_s + _log_j(log_i[:n], log_i[n:]))
+    ll = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha) + s * np.log(beta) + log_v
+    if order == 0:
+        return ll, None, None
+
+    omega = [np.exp(l0 - log_v), np.exp(l1 - log_v), -np.exp(l2 - log_v)]
+    g0 = [-log_aT, -(r + x) / a_T, -log_bT, -s / b_T]
+    g1 = [grad_i[i, :n] for i in range(4)]
+    g2 = [grad_i[i, n:] for i in range(4)]
+    g1[2], g2[2] = g1[2] + 1.0 / s, g2[2] + 1.0 / s  # the ln s of l1 and l2
+    grad_v = [omega[0] * g0[i] + omega[1] * g1[i] + omega[2] * g2[i] for i in range(4)]
+    grad = [
+        special.digamma(r + x) - special.digamma(r) + np.log(alpha) + grad_v[0],
+        r / alpha + grad_v[1],
+        np.log(beta) + grad_v[2],
+        s / beta + grad_v[3],
+    ]
+    if order == 1:
+        return ll, grad, None
+
+    hess = {}
+    for i in range(4):
+        for j in range(i, 4):
+            hess[i, j] = (
+                omega[0] * g0[i] * g0[j] + omega[1] * (g1[i] * g1[j] + hess_i[i, j, :n])
+                + omega[2] * (g2[i] * g2[j] + hess_i[i, j, n:]) - grad_v[i] * grad_v[j]
+            )
+    hess[2, 2] -= (omega[1] + omega[2]) / s**2
+    hess[0, 1] -= omega[0] / a_T
+    hess[1, 1] += omega[0] * (r + x) / a_T**2
+    hess[2, 3] -= omega[0] / b_T
+    hess[3, 3] += omega[0] * s / b_T**2
+    hess[0, 0] += special.polygamma(1, r + x) - special.polygamma(1, r)
+    hess[0, 1] += 1.0 / alpha
+    hess[1, 1] -= r / alpha**2
+    hess[2, 3] += 1.0 / beta
+    hess[3, 3] -= s / beta**2
+    return ll, grad, {key: np.broadcast_to(value, (n,)) for key, value in hess.items()}
+
+
 def start_params(columns, weights):
     """Start values in the units the engine fits in (times rescaled so the longest
     observation is 10): r = s = 1, alpha from the mean purchase rate (r/alpha = mean x /
@@ -304,10 +386,11 @@ def probability_alive(params, x, t_x, T):
 
 
 def _expm1_ratio(eps, log_growth):
-    """(1 - exp(-eps L)) / eps, its limit L at eps = 0."""
-    if eps == 0:
-        return log_growth
-    return -np.expm1(-eps * log_growth) / eps
+    """(1 - exp(-eps L)) / eps, its limit L at eps = 0 (elementwise)."""
+    if np.ndim(eps) == 0:
+        return log_growth if eps == 0 else -np.expm1(-eps * log_growth) / eps
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(eps == 0, log_growth, -np.expm1(-eps * log_growth) / eps)
 
 
 def expected_purchases(params, t, x, t_x, T, ticks_per_unit=None):
@@ -342,8 +425,23 @@ def _log_complete_integral(k, n, s, i, a_prime, b_prime, alpha_at_least_beta):
     Expanding the factor with the smaller rate around the larger one gives
     max(A', B')^(i-(k+n+s)) B(i+1, m) 2F1(.; m; m+i+1; z), m = k+n+s-i; for A' < B' it
     is summed after Euler's transformation, so in both cases every term is positive.
-    (A' - B' = alpha - beta, so one branch serves every customer.)
+    (A' - B' = alpha - beta: ``alpha_at_least_beta`` is one bool, or one per element
+    when the parameters differ between customers.)
     """
+    if np.ndim(alpha_at_least_beta) == 0:
+        return _log_complete_one_branch(k, n, s, i, a_prime, b_prime, bool(alpha_at_least_beta))
+    values = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (k, n, s, i, a_prime, b_prime)),
+                                 np.asarray(alpha_at_least_beta))
+    branch = values[-1]
+    out = np.empty(branch.shape)
+    for flag in (True, False):
+        rows = branch == flag
+        if np.any(rows):
+            out[rows] = _log_complete_one_branch(*(v[rows] for v in values[:-1]), flag)
+    return out
+
+
+def _log_complete_one_branch(k, n, s, i, a_prime, b_prime, alpha_at_least_beta):
     m = k + n + s - i
     c = k + n + s + 1.0
     log_beta = special.betaln(i + 1.0, m)
@@ -379,6 +477,7 @@ def _log_pmf_alive(r, alpha, s, beta, n, t, x, T):
     """
     k = r + x
     A, B = alpha + T, beta + T
+    s_rows = np.broadcast_to(s, n.shape)
     log_nb_coef = special.gammaln(k + n) - special.gammaln(k) - special.gammaln(n + 1.0)
     with np.errstate(divide="ignore"):
         log_survive = (
@@ -397,11 +496,13 @@ def _log_pmf_alive(r, alpha, s, beta, n, t, x, T):
         first = np.cumsum(terms[rows]) - terms[rows]
         i = np.arange(owner.size) - first[owner]
         nn, tt = n[rows][owner], t[rows][owner]
+        branch_terms = branch if np.ndim(branch) == 0 else branch[rows][owner]
         with np.errstate(divide="ignore"):
             log_binomial = special.gammaln(nn + 1.0) - special.gammaln(i + 1.0) - special.gammaln(nn - i + 1.0)
             log_terms = (
                 log_binomial + special.xlogy(nn - i, tt)
-                + _log_complete_integral(k[rows][owner], nn, s, i, (A + t)[rows][owner], (B + t)[rows][owner], branch)
+                + _log_complete_integral(k[rows][owner], nn, s_rows[rows][owner], i, (A + t)[rows][owner],
+                                         (B + t)[rows][owner], branch_terms)
             )
         peak = np.maximum.reduceat(log_terms, first)
         log_after_t[rows] = peak + np.log(np.add.reduceat(np.exp(log_terms - peak[owner]), first))
@@ -419,10 +520,10 @@ def conditional_probability_of_purchases(params, n, t, x, t_x, T):
     (1 - P(alive)) [n = 0] + P(alive) P(X(T, T+t) = n | alive), the second factor from
     :func:`_log_pmf_alive`. The work grows like n^2 (FH's sum of n + 1 terms per n).
     """
-    r, alpha, s, beta = _unpack(params)
     n, t, x, t_x, T = _columns(n, t, x, t_x, T)
     shape = n.shape
     n, t, x, t_x, T = (np.ravel(v) for v in (n, t, x, t_x, T))
+    r, alpha, s, beta = (v if np.ndim(v) == 0 else np.ravel(np.broadcast_to(v, shape)) for v in _unpack(params))
     alive = special.expit(-_log_odds_dead(r, alpha, s, beta, x, t_x, T))
     result = alive * np.exp(_log_pmf_alive(r, alpha, s, beta, n, t, x, T)) + (1.0 - alive) * (n == 0)
     return result.reshape(shape)
@@ -556,6 +657,7 @@ def sample_future_buyers(params, period_ends, x, t_x, T, random_state=None):
     x, t_x, T = (np.ravel(np.asarray(v, dtype=float)) for v in (x, t_x, T))
     ends = np.asarray(period_ends, dtype=float)
     living = np.flatnonzero(rng.random(x.shape) < probability_alive(params, x, t_x, T))
+    r, alpha, s, beta = (v if np.ndim(v) == 0 else np.broadcast_to(v, x.shape)[living] for v in (r, alpha, s, beta))
     rate = rng.gamma(r + x[living], 1.0 / (alpha + T[living]))
     death_rate = rng.gamma(s, 1.0 / (beta + T[living]))
     with np.errstate(divide="ignore"):
@@ -602,11 +704,21 @@ class ParetoNBDModel(TransactionModel):
         L2 penalty on the parameters; 0 gives the maximum-likelihood estimate.
     max_iter : int, default 2000
         Iteration budget of each optimiser tried.
+    purchase_covariates : list of str, optional
+        Numeric columns z whose coefficients g_p scale each customer's purchase rate
+        by exp(g_p' z): alpha_i = alpha exp(-g_p' z_i) (Fader & Hardie 2007, note 019).
+    dropout_covariates : list of str, optional
+        Numeric columns whose coefficients g_d scale each customer's dropout rate by
+        exp(g_d' z): beta_i = beta exp(-g_d' z_i).
+    covariate_penalizer : float, default 0.0
+        L2 penalty on the coefficients of the standardised covariates.
 
     Attributes
     ----------
     params_ : pandas.Series
-        ``r``, ``alpha``, ``s``, ``beta`` (``alpha`` and ``beta`` in the data's time unit).
+        ``r``, ``alpha``, ``s``, ``beta`` (``alpha`` and ``beta`` in the data's time unit;
+        with covariates: at covariates zero), then the coefficients ``purchase[z]`` and
+        ``dropout[z]``.
     log_likelihood_ : float
         Total log-likelihood of the fitted data.
     time_unit_ : str or None
@@ -637,4 +749,10 @@ class ParetoNBDModel(TransactionModel):
     }
     example_params = {"r": 0.55, "alpha": 10.0, "s": 0.6, "beta": 12.0}
     alive_state_columns = ("frequency", "T")  # given alive at T, the future depends on x and T only
+    # Covariates (clvmodels._covariates; Fader & Hardie 2007, "Incorporating time-invariant
+    # covariates into the Pareto/NBD and BG/NBD models", note 019, as in CLVTools):
+    # alpha_i = alpha exp(-g_p' z_i) and beta_i = beta exp(-g_d' z_i), so the purchase
+    # rate lambda and the dropout rate mu of a customer scale by exp(g_p' z) and exp(g_d' z).
+    covariate_links = {"purchase": (("alpha", -1),), "dropout": (("beta", -1),)}
+    covariate_quantities = {"alpha": "the purchase rate", "beta": "the dropout rate"}
     formulas = sys.modules[__name__]  # this module's functions (see clvmodels._families)

@@ -99,8 +99,14 @@ def _check_fitted(model):
 
 
 def _rfm_frame(model, columns):
-    """A DataFrame of ``columns`` tagged with the model's time unit, for its public methods."""
+    """A DataFrame of ``columns`` tagged with the model's time unit, for its public methods.
+
+    The customers drawn are synthetic: for a model with covariates they have the
+    covariates' means in the fitted data (``covariate_means_``), a typical customer.
+    """
     frame = pd.DataFrame(columns)
+    for name, mean in (getattr(model, "covariate_means_", None) or {}).items():
+        frame[name] = mean
     if getattr(model, "time_unit_", None):
         frame.attrs["time_unit"] = model.time_unit_
     return frame

@@ -392,6 +392,8 @@ def validation_report(
     start_col="start",
     end_col="end",
     calibration_periods=None,
+    purchase_covariates=None,
+    dropout_covariates=None,
 ):
     """Fit a purchase model (and Gamma-Gamma) on a calibration period and write an HTML validation report.
 
@@ -407,6 +409,11 @@ def validation_report(
     - a data summary (source, currency, customers, transaction records, dates,
       repeat buyers, and who is left out of which model);
     - parameter tables with standard errors and 95% intervals, log-likelihoods;
+    - for a model with covariates, the coefficient table of
+      :func:`clvmodels.evaluation.covariate_table`: each coefficient's estimate,
+      standard error and 95% interval, its multiplicative effect with its interval
+      and what it means in words, and the likelihood-ratio test against the same
+      model without covariates (fitted too);
     - goodness of fit in the calibration period (observed vs expected customers by
       repeat purchases, chi-square test; FHL 2005 Figure 1);
     - holdout metrics per customer (MAE, RMSE, MSLE, bias, correlation, aggregate
@@ -491,6 +498,11 @@ def validation_report(
         Subscription start and end columns (contractual models only).
     calibration_periods : int, optional
         Periods of tenure the contractual model is fitted on.
+    purchase_covariates, dropout_covariates : list of str, optional
+        Covariates of the purchase model (as its settings of the same names, which
+        a model instance may also carry): columns of ``transactions`` constant
+        within each customer (:func:`clvmodels.customer_columns`), e.g. the log of
+        :func:`clvmodels.first_purchase_amount` mapped onto the transactions.
 
     Returns
     -------
@@ -518,6 +530,8 @@ def validation_report(
     chosen = _report_model(model)
     kind = model_kind(chosen)
     if kind != "continuous":
+        if purchase_covariates is not None or dropout_covariates is not None:
+            raise ValueError(f"the report of {chosen.title} takes no covariates (only continuous-time purchase models)")
         return _periods_report(
             kind, chosen, transactions, path, started=started, generated=generated, customer_col=customer_col,
             date_col=date_col, amount_col=amount_col, calibration_end=calibration_end,
@@ -552,6 +566,8 @@ def validation_report(
         "compare": None if compare is None else [m if isinstance(m, str) else _model_name(m) for m in compare],
         "currency": currency,
         "data_source": data_source,
+        "purchase_covariates": purchase_covariates,
+        "dropout_covariates": dropout_covariates,
     }
     path = Path(path)
 
@@ -563,12 +579,13 @@ def validation_report(
     from . import plotting
     from ._version import __version__
     from .clv import customer_lifetime_value, period_length
-    from .data import calibration_holdout_split
+    from .data import calibration_holdout_split, customer_columns
     from .gamma_gamma import GammaGammaModel
     from .segments import SEGMENTS, customer_segments
 
     unit = check_time_unit(time_unit)
-    purchase_model = chosen
+    purchase_model = _with_covariates(chosen, purchase_covariates, dropout_covariates)
+    covariates = _covariate_columns(purchase_model)
     compared = None if compare is None else _compared_models(compare, purchase_model)
     for name, value in (("currency", currency), ("data_source", data_source)):
         if value is not None and not isinstance(value, str):
@@ -583,7 +600,7 @@ def validation_report(
         raise ValueError(f"path {str(path)!r}: the directory {str(path.parent)!r} does not exist")
     require_dataframe(transactions, "transactions")
     problems = Problems("transactions")
-    require_columns(transactions, (customer_col, date_col, amount_col), problems)
+    require_columns(transactions, (customer_col, date_col, amount_col, *covariates), problems)
     problems.raise_if_any()
 
     with warnings.catch_warnings(record=True) as caught:
@@ -592,8 +609,11 @@ def validation_report(
             transactions, customer_col, date_col, amount_col, calibration_end=calibration_end,
             observation_end=observation_end, time_unit=unit, datetime_format=datetime_format,
         )
+        if covariates:
+            split = _with_columns(split, customer_columns(transactions, customer_col, covariates))
         fit_started = time.perf_counter()
         fitted = purchase_model.fit(split)
+        covariate_table = evaluation.covariate_table(fitted, split) if covariates else None
         gg = GammaGammaModel().fit(split) if amount_col is not None else None
         fit_seconds = time.perf_counter() - fit_started
         summary = _data_summary(
@@ -634,6 +654,7 @@ def validation_report(
             summary=summary, figures=figures, plotting=plotting, horizon=horizon, period=period,
             step=step, segment_names=SEGMENTS, settings=settings, fit_seconds=fit_seconds,
             verdict=verdict, model_table=model_table, currency=currency, coverage=coverage,
+            covariate_table=covariate_table,
         )
     messages = _unique_warnings(caught)
 
@@ -682,6 +703,43 @@ def _purchase_model(spec, what):
             f"the report validates models of {', '.join(sorted(_RFM_COLUMNS))} (continuous time)"
         )
     return model
+
+
+def _with_covariates(model, purchase, dropout):
+    """``model`` with the covariate settings given (None: as it is), checked by its constructor."""
+    import inspect
+
+    given = {"purchase_covariates": purchase, "dropout_covariates": dropout}
+    given = {k: v for k, v in given.items() if v is not None}
+    if not given:
+        return model
+    names = [n for n in inspect.signature(type(model).__init__).parameters if n != "self"]
+    missing = [k for k in given if k not in names]
+    if missing:
+        raise ValueError(f"{model.title or type(model).__name__} takes no {missing[0]}")
+    for key, value in given.items():
+        if isinstance(value, str):
+            raise ValueError(f"{key} must be a list of column names, got {value!r}")
+    settings = {n: getattr(model, n) for n in names if hasattr(model, n)}
+    return type(model)(**{**settings, **{k: list(v) for k, v in given.items()}})
+
+
+def _covariate_columns(model):
+    """The data columns the model's covariate settings name (settings ending in _covariates)."""
+    import inspect
+
+    names = [n for n in inspect.signature(type(model).__init__).parameters if n.endswith("_covariates")]
+    return list(dict.fromkeys(c for n in names for c in (getattr(model, n, None) or [])))
+
+
+def _with_columns(split, columns):
+    """``split`` with per-customer ``columns`` (indexed by customer) joined on, attrs kept."""
+    table = split.copy()
+    values = columns.reindex(split.index)
+    for name in columns.columns:
+        table[name] = values[name].to_numpy()
+    table.attrs = dict(split.attrs)
+    return table
 
 
 def _compared_models(specs, chosen):
@@ -870,6 +928,38 @@ def _comparison_section(table):
     return _section("comparison", "Model comparison", body)
 
 
+_COVARIATE_HEADER = ["coefficient", "covariate", "estimate", "std. error", "lower", "upper", "effect (×)",
+                     "effect lower", "effect upper", "p-value", "meaning"]
+
+
+def _covariate_html(table, title):
+    """The table of :func:`clvmodels.evaluation.covariate_table` and its likelihood-ratio test."""
+    level = table.attrs.get("level", 0.95)
+    rows = [
+        [name, row["covariate"], row["estimate"], row["std_error"], row["lower"], row["upper"], row["multiplier"],
+         row["multiplier_lower"], row["multiplier_upper"], row["p_value"], row["meaning"]]
+        for name, row in table.iterrows()
+    ]
+    formats = {j: (lambda v: _fixed(v, 4)) for j in range(2, 9)}
+    formats[9] = lambda v: _fmt(v, 3)
+    header = list(_COVARIATE_HEADER)
+    header[4:6] = [f"lower {level:.0%}", f"upper {level:.0%}"]
+    html_table = _table(rows, header, f"{title} covariates: coefficients and their effects", formats)
+    test = table.attrs.get("likelihood_ratio")
+    text = (
+        "Each coefficient multiplies its quantity by exp(estimate) per unit of the covariate (the effect, with "
+        f"its {level:.0%} interval); the p-value is the Wald test of no effect."
+    )
+    if test:
+        text += (
+            f" Likelihood-ratio test of the covariates against {title} without them, fitted on the same customers: "
+            f"statistic {_fixed(test['statistic'], 4)} on {test['df']:.0f} degrees of freedom, p-value "
+            f"{_fmt(test['p_value'], 3)} (log-likelihood {_fixed(test['log_likelihood'], 4)} against "
+            f"{_fixed(test['plain_log_likelihood'], 4)})."
+        )
+    return f'<div id="covariates">{html_table}</div>' + _p(text, "note")
+
+
 def _model_facts(model, label):
     # The header of model.summary(), the same facts the CLI and print(model.summary()) show.
     facts = [("model", label)] + [(name.lower(), text) for name, text in model.summary().header()[1:]]
@@ -929,7 +1019,8 @@ def _tracking_rows(track, days_per_unit):
 
 def _build_body(*, split, transactions, customer_col, date_col, datetime_format, unit, model, gg, gof, comparison,
                 metrics, by_frequency, track, segments, forecast, summary, figures, plotting, horizon, period,
-                step, segment_names, settings, fit_seconds, verdict, model_table, currency, coverage):
+                step, segment_names, settings, fit_seconds, verdict, model_table, currency, coverage,
+                covariate_table=None):
     units = _UNIT_NAMES[unit]
     per_unit_days = DAYS_PER_UNIT[unit]
     calibration_length = float(split["T"].max())
@@ -976,6 +1067,8 @@ def _build_body(*, split, transactions, customer_col, date_col, datetime_format,
     body = ('<div class="tables">' + _parameter_table(model, f"{title} parameters{time_note}")
             + _model_facts(model, title) + "</div>")
     body += _p(f"{title}: {model.reference}." if model.reference else f"{title}.", "note")
+    if covariate_table is not None:
+        body += _covariate_html(covariate_table, title)
     if gg is not None:
         body += ('<div class="tables">' + _parameter_table(gg, f"{gg.title} parameters (spend in {money})")
                  + _model_facts(gg, gg.title) + "</div>")

@@ -15,7 +15,17 @@ rates (e.g. 2F1(1, 171; 172; 0.998) gives inf; the sum is 198.2).
 Data: ``tenure`` t (whole periods) and ``churned``: a churned customer left in
 period t, an active one has renewed t times. The time unit is the period. The
 functions are pure functions of a parameter mapping (``alpha``, ``beta``) and
-arrays; :class:`ShiftedBetaGeoModel` fits and wraps them.
+arrays; :class:`ShiftedBetaGeoModel` fits and wraps them. Either parameter may hold
+one value per customer (covariates, :mod:`clvmodels._covariates`).
+
+Covariates. Customer i's churn probability theta_i ~ Beta(alpha_i, beta_i) with
+alpha_i = alpha exp(g_a' z_i) and beta_i = beta exp(g_b' z_i): both shapes log-linear
+in the covariates, as in the "beta-logistic" survival model of Hubbard, Rostykus,
+Raimond & Jebara (2019), "Beta survival models" (arXiv), whose per-period churn
+probability is Beta-distributed with shapes exp(linear predictors), and as the BG/NBD's
+dropout shapes a and b in Fader & Hardie's note 019 (2007). (CLVTools has no sBG with
+covariates.) A positive g_a raises the mean churn probability alpha / (alpha + beta),
+a positive g_b lowers it.
 """
 
 import sys
@@ -25,10 +35,13 @@ import pandas as pd
 from scipy import special
 
 from ._families import ContractualModel, Mixing
+from ._special import digamma_difference, log_hyp2f1_one_b_c, log_pochhammer
 
 
 def _unpack(params):
-    return float(params["alpha"]), float(params["beta"])
+    """(alpha, beta) as floats, or arrays where they hold one value per customer."""
+    return tuple(float(params[k]) if np.ndim(params[k]) == 0 else np.asarray(params[k], dtype=float)
+                 for k in ("alpha", "beta"))
 
 
 def log_survival(params, t):
@@ -49,6 +62,63 @@ def log_likelihood(params, tenure, churned):
     churned customer, ln S(t) for an active one."""
     tenure, churned = np.asarray(tenure, dtype=float), np.asarray(churned, dtype=float)
     return np.where(churned == 1, log_churn_probability(params, tenure), log_survival(params, tenure))
+
+
+def prepare_rows(columns):
+    """What :func:`row_derivatives` needs: tenure t, churned c and the renewals made,
+    t - c."""
+    tenure = np.asarray(columns["tenure"], dtype=float)
+    churned = np.asarray(columns["churned"], dtype=float)
+    return {"tenure": tenure, "churned": churned, "renewals": tenure - churned}
+
+
+def _trigamma_difference(c, x):
+    return special.polygamma(1, c + x) - special.polygamma(1, c)
+
+
+def row_derivatives(params, data, order):
+    """Each row's log-likelihood and, for ``order`` 1 and 2, its gradient and Hessian
+    w.r.t. (alpha, beta), which may hold one value per customer (covariates).
+
+    With c = churned and m = t - c renewals made, both cases of :func:`log_likelihood`
+    are ln L = c ln alpha + ln G(beta + m) - ln G(beta) - ln G(alpha + beta + t)
+    + ln G(alpha + beta), whose derivatives are differences of digamma and trigamma
+    functions.
+
+    Returns
+    -------
+    ll : ndarray
+    grad : list of 2 ndarrays, or None
+    hess : dict of (i, j) -> ndarray for i <= j, or None
+    """
+    alpha, beta = _unpack(params)
+    t, c, m = data["tenure"], data["churned"], data["renewals"]
+    ab = alpha + beta
+    ll = c * np.log(alpha) + log_pochhammer(beta, m) - log_pochhammer(ab, t)
+    if order == 0:
+        return ll, None, None
+    shared = -digamma_difference(ab, t)
+    grad = [c / alpha + shared, digamma_difference(beta, m) + shared]
+    if order == 1:
+        return ll, grad, None
+    both = -_trigamma_difference(ab, t)
+    n = len(t)
+    hess = {(0, 0): np.broadcast_to(both - c / alpha**2, (n,)), (0, 1): np.broadcast_to(both, (n,)),
+            (1, 1): np.broadcast_to(_trigamma_difference(beta, m) + both, (n,))}
+    return ll, grad, hess
+
+
+def residual_lifetime(params, discount_rate, tenure):
+    """DERL of active customers who have renewed ``tenure`` times (FH 2010 eq. 6, n - 1 =
+    tenure): (beta + t) / (alpha + beta + t) 2F1(1, beta + t + 1; alpha + beta + t + 1;
+    1 / (1 + d)), elementwise (the parameters may hold one value per customer); the
+    series of positive terms is summed by :func:`clvmodels._special.log_hyp2f1_one_b_c`."""
+    alpha, beta = _unpack(params)
+    t = np.asarray(tenure, dtype=float)
+    z = 1.0 / (1.0 + float(discount_rate))
+    enough = int(45.0 / -np.log(z)) + 100  # terms for the series to fall by e^-45 at ratio z
+    log_f = log_hyp2f1_one_b_c(beta + t + 1.0, alpha + beta + t + 1.0, z, max_terms=max(enough, 20_000))[0]
+    return (beta + t) / (alpha + beta + t) * np.exp(log_f)
 
 
 def retention(params, t):
@@ -95,6 +165,13 @@ class ShiftedBetaGeoModel(ContractualModel):
         L2 penalty on the parameters; 0 gives the maximum-likelihood estimate.
     max_iter : int, default 2000
         Iteration budget of each optimiser tried.
+    dropout_covariates : list of str, optional
+        Numeric columns with coefficients of their own on alpha and on beta:
+        alpha_i = alpha exp(g_a' z_i), beta_i = beta exp(g_b' z_i) (see
+        :mod:`clvmodels.sbg`); the coefficients are ``dropout_alpha[z]`` and
+        ``dropout_beta[z]``.
+    covariate_penalizer : float, default 0.0
+        L2 penalty on the coefficients of the standardised covariates.
 
     Examples
     --------
@@ -116,4 +193,10 @@ class ShiftedBetaGeoModel(ContractualModel):
         "beta": "churn probability theta: second shape of its Beta distribution",
     }
     example_params = {"alpha": 0.7, "beta": 1.2}
+    # Covariates (see the module docstring): alpha_i = alpha exp(g_a' z), beta_i = beta exp(g_b' z).
+    covariate_links = {"dropout": (("alpha", 1), ("beta", 1))}
+    covariate_quantities = {
+        "alpha": "the churn shape alpha (larger: more likely to leave each period)",
+        "beta": "the churn shape beta (larger: less likely to leave each period)",
+    }
     formulas = sys.modules[__name__]  # this module's functions (see clvmodels._families)

@@ -20,8 +20,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import generate  # noqa: E402
 
 STEPS = {"summary", "calibration", "fit_continuous", "fit_day", "fit_day_noattrs", "fit_mbg", "gamma_gamma", "pnbd_fit", "clv",
-         "clv_continuous", "predictions", "fit_covariates"}
-WITHOUT_LIFETIMES = {"fit_covariates"}  # issue 12: timed beside the plain fit of the same table
+         "clv_continuous", "predictions", "fit_covariates", "clv_covariates"}
+# issue 12: timed beside the plain model on the same table
+WITHOUT_LIFETIMES = {"fit_covariates", "clv_covariates"}
 
 
 def test_suite_runs_every_step_and_the_libraries_agree(tmp_path):
@@ -48,6 +49,8 @@ def test_suite_runs_every_step_and_the_libraries_agree(tmp_path):
     assert compared == len(STEPS - WITHOUT_LIFETIMES)  # every step once
     covariates = next(case for case in record["cases"] if case["step"] == "fit_covariates")
     assert covariates["results"]["plain"]["ok"] and "x the plain fit" in covariates["note"]
+    value = next(case for case in record["cases"] if case["step"] == "clv_covariates")
+    assert value["results"]["plain"]["ok"] and "x the plain model's CLV" in value["note"]
     assert "| rfm_summary with amounts |" in completed.stdout
     assert record["table_markdown"] in completed.stdout
 

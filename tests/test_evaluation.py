@@ -411,6 +411,7 @@ def test_evaluation_is_exported():
         "holdout_comparison", "holdout_metrics", "holdout_by_frequency", "tracking", "goodness_of_fit",
         "compare_models", "interval_coverage", "survival_comparison", "spend_frequency_correlation", "verdict",
         "observed_survival", "holdout_by_pattern", "survival_holdout", "compare_survival_models",
+        "covariate_table", "without_covariates",
     }
 
 
