@@ -1,8 +1,13 @@
 """Past one machine's memory (issue 13): pandas, DuckDB (out of core) and Dask end to end.
 
     .venv/bin/python benchmarks/scale.py --rows 10M                    # 50 files, every path
-    .venv/bin/python benchmarks/scale.py --rows 100M --steps duckdb dask
+    nice -n 5 .venv/bin/python benchmarks/scale.py --rows 100M --data /work/data100m --steps dask
+    nice -n 5 .venv/bin/python benchmarks/scale.py --rows 100M --data /work/data100m --steps duckdb
+    .venv/bin/python benchmarks/scale.py --rows 30M --steps pandas   # pandas' largest size here
     .venv/bin/python benchmarks/scale.py --rows 20000 --partitions 4 --json out.json   # smoke size
+
+Each run prints a Markdown table and writes its record to
+``results/scale_<rows>_<steps>.json`` (or ``--json``).
 
 A Parquet dataset of ``--rows`` transactions in ``--partitions`` files is written by
 :func:`generate.write_parquet_dataset` (kept in ``--data``, default
@@ -54,10 +59,12 @@ STEPS = ("pandas", "duckdb", "dask", "duckdb_summary", "polars_summary")
 END_TO_END = ("pandas", "duckdb", "dask")
 SETTINGS = {"horizon": 12, "period": "M", "discount_rate": 0.01, "margin": 1.0}
 TOTALS = ("probability_alive", "expected_purchases", "expected_spend", "clv")
-# DuckDB adds a customer's amounts in another order than pandas, so monetary_value
-# differs in the last bit; the Gamma-Gamma optimiser, which stops once the gradient is
-# below 1e-5, then lands up to ~1e-8 (relative) away: far inside its standard errors.
-PARAMS_RTOL = 1e-7
+# DuckDB and Dask add a customer's amounts in another order than pandas, so
+# monetary_value differs in the last bit; the fits are polished to rounding level, so
+# that moves the Gamma-Gamma parameters by ~1e-13 at 10M transactions (the issue asks
+# for 1e-12). On the smoke test's 4,000 customers Gamma-Gamma's q and v are nearly
+# collinear and the same last bits move it by up to ~3e-12, hence the margin.
+PARAMS_RTOL = 1e-11
 
 
 def _count(text):
@@ -75,6 +82,11 @@ def _label(n):
 
 def _peak_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _cpu_s():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _worker_peak_mb():
@@ -169,6 +181,7 @@ def run_step(step, data, out, meta, worker_memory):
             record["seconds"] = round(time.perf_counter() - started, 3)
             workers = client.run(_worker_peak_mb)
             record["worker_peak_mb"] = sorted(round(v) for v in workers.values())
+            record["worker_cpu_s"] = round(sum(client.run(_cpu_s).values()), 1)
             written = dd.read_parquet(out, columns=list(TOTALS)).sum().compute()
             totals = {c: float(written[c]) for c in TOTALS}
             record["partitions"] = int(rfm.npartitions)
@@ -183,6 +196,7 @@ def run_step(step, data, out, meta, worker_memory):
     else:
         raise ValueError(f"unknown step {step!r}")
     record.setdefault("seconds", round(time.perf_counter() - started, 3))
+    record["cpu_s"] = round(_cpu_s() + record.get("worker_cpu_s", 0.0), 1)  # imports and cluster start included
     record.update(
         ok=True, timings=timings, customers=int(n), totals=totals, peak_mb=round(_peak_mb()),
         params={} if bg is None else {**bg.params_.to_dict(), **gg.params_.to_dict()},
@@ -291,13 +305,14 @@ def compare(records):
 def table_markdown(records, n_rows):
     pandas = next((r for r in records if r["step"] == "pandas" and r.get("ok")), None)
     lines = [
-        "| path | rows | customers | wall s | ratio to pandas | summarise / fit / score+write s | peak MB | load avg before -> after |",
-        "|---|---|---|---|---|---|---|---|",
+        "| path | rows | customers | wall s | ratio to pandas | summarise / fit / score+write s | CPU s | peak MB | "
+        "load avg before -> after |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for record in records:
         load = f"{(record.get('load_before') or ['?'])[0]} -> {(record.get('load_after') or ['?'])[0]}"
         if not record.get("ok"):
-            lines.append(f"| {record['step']} | {_label(n_rows)} | - | failed: {record.get('error')} | - | - | - | {load} |")
+            lines.append(f"| {record['step']} | {_label(n_rows)} | - | failed: {record.get('error')} | - | - | - | - | {load} |")
             continue
         ratio = f"{record['seconds'] / pandas['seconds']:.2f}x" if pandas else "-"
         timings = record["timings"]
@@ -307,7 +322,7 @@ def table_markdown(records, n_rows):
             peak = (f"{record['total_peak_mb']:,} (client {record['peak_mb']:,}, workers "
                     f"{', '.join(f'{v:,}' for v in record['worker_peak_mb'])})")
         lines.append(f"| {record['step']} | {_label(n_rows)} | {record['customers']:,} | {record['seconds']:.1f} | "
-                     f"{ratio} | {parts} | {peak} | {load} |")
+                     f"{ratio} | {parts} | {record.get('cpu_s', '-')} | {peak} | {load} |")
     return "\n".join(lines)
 
 
@@ -347,7 +362,7 @@ def main(argv=None):
     parser.add_argument("--worker-memory", default="3GB", help="memory limit of each Dask worker (default 3GB)")
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per step (default 3600)")
     parser.add_argument("--seed", type=int, default=20240501)
-    parser.add_argument("--json", help="write the record here")
+    parser.add_argument("--json", help="write the record here (default results/scale_<rows>_<steps>.json)")
     parser.add_argument("--run-step", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -390,8 +405,9 @@ def main(argv=None):
     print(f"{_label(meta['rows'])} transactions, {meta['customers']:,} customers, {meta['files']} files\n")
     print(result["table_markdown"])
     print(f"\nSame answer: {parity['detail']}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    json_path = Path(args.json or HERE / "results" / f"scale_{_label(meta['rows'])}_{'_'.join(args.steps)}.json")
+    json_path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"record: {json_path}", file=sys.stderr)
     return 0 if parity["ok"] is not False and all(r.get("ok") for r in records) else 1
 
 

@@ -117,10 +117,29 @@ def _factorize(values):
     return codes.astype(np.int64, copy=False), len(uniques)
 
 
+# Terms added one after another before the partial sums are added pairwise.
+_DOT_BLOCK = 256
+
+
 def dot(a, b):
-    """Sum of the elementwise product of two 1-d arrays (einsum: BLAS dot is several
-    times slower on one long vector, from its threading overhead)."""
-    return float(np.einsum("i,i->", a, b))
+    """Sum of the elementwise product of two 1-d arrays, accurate to ~eps log2(n).
+
+    Blocks of 256 products are summed by einsum and the block sums pairwise
+    (``np.sum``): about as fast as one einsum over the whole arrays (faster than a
+    BLAS dot, from its threading overhead), and where a running sum's rounding error
+    grows like eps n, this one grows like eps log2(n). At a million customers that is
+    the difference between a log-likelihood gradient known to ~1e-15 and to ~1e-13,
+    and so between fits that agree to 1e-13 and to a few 1e-12 when the data differ
+    only in their last bits (monetary values summed in another order by another engine).
+    """
+    a, b = np.asarray(a), np.asarray(b)
+    if a.ndim == 0 or b.ndim == 0:
+        return float(np.sum(a * b))
+    if a.shape != b.shape:  # one of length 1, broadcast
+        return float(np.einsum("i,i->", a, b))
+    whole = len(a) - len(a) % _DOT_BLOCK
+    blocks = np.einsum("ij,ij->i", a[:whole].reshape(-1, _DOT_BLOCK), b[:whole].reshape(-1, _DOT_BLOCK))
+    return float(np.sum(blocks) + np.einsum("i,i->", a[whole:], b[whole:]))
 
 
 def unique_inverse(values):

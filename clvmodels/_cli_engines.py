@@ -105,6 +105,40 @@ def read_parquet_pandas(path, columns):
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
+# ----------------------------------------------------------------------------- checks
+class ForecastError(RuntimeError):
+    """The scored table cannot be written: a prediction is NaN or infinite (exit status 1)."""
+
+
+def non_finite_counts(frame):
+    """Rows holding NaN or an infinity, per numeric column of ``frame`` (columns with none left out)."""
+    counts = {}
+    for column in frame.columns:
+        if frame[column].dtype.kind in "fiu":
+            bad = int(np.count_nonzero(~np.isfinite(frame[column].to_numpy(dtype=float))))
+            if bad:
+                counts[column] = bad
+    return counts
+
+
+def _add_counts(total, counts):
+    for column, bad in counts.items():
+        total[column] = total.get(column, 0) + bad
+    return total
+
+
+def raise_if_not_finite(counts, rows, columns=None):
+    """One ForecastError naming each column with non-finite values and their rows, if any."""
+    if not counts:
+        return
+    order = [c for c in (columns if columns is not None else counts) if c in counts]
+    problems = "; ".join(f"column {column!r}: {counts[column]:,} of {rows:,} rows are NaN or infinite" for column in order)
+    raise ForecastError(
+        f"the forecast is not finite ({problems}); nothing written. The model's parameters "
+        "give no finite prediction for these customers: refit (e.g. --penalizer 0.001) or check the model file"
+    )
+
+
 # ----------------------------------------------------------------------------- Dask
 @contextmanager
 def dask_client(args, progress):
@@ -173,14 +207,19 @@ def write_forecast_in_chunks(rfm, transaction_model, spend_model, settings, path
     unit = rfm.attrs.get("time_unit") or transaction_model.time_unit_
     segment_options = {"new_customer_T": _default_new_customer_T(np.array([rfm["T"].max()]), unit)}
     width = max(5, len(str(len(rfm) // SCORE_CHUNK_ROWS)))
-    rows = 0
+    rows, bad, columns = 0, {}, None
     with progress.step(f"score and write {path}") as step, atomic_directory(path) as temporary:
         for i, start in enumerate(range(0, len(rfm), SCORE_CHUNK_ROWS)):
             chunk = rfm.iloc[start:start + SCORE_CHUNK_ROWS]
             table = partitioned._forecast_partition(chunk, records, _forecast_settings(settings), segment_options,
                                                     dict(rfm.attrs))
-            rows += _write_part(table, settings["customer_col"], temporary / f"part.{i:0{width}d}.parquet")
+            columns = list(table.columns)
+            _add_counts(bad, non_finite_counts(table))
+            if not bad:  # once a chunk is not finite, the rest are only scored to count their rows
+                _write_part(table, settings["customer_col"], temporary / f"part.{i:0{width}d}.parquet")
+            rows += len(table)
             step.update(rows / len(rfm))
+        raise_if_not_finite(bad, rows, columns)
         step.detail = f"{rows:,} customers"
     return rows
 
@@ -239,7 +278,7 @@ def _write_dask_parts(forecast, customer_col, directory, step):
 
     width = max(5, len(str(forecast.npartitions)))
     writes = [
-        dask.delayed(_write_part, pure=False)(part, customer_col, str(directory / f"part.{i:0{width}d}.parquet"))
+        dask.delayed(_write_finite_part, pure=False)(part, customer_col, str(directory / f"part.{i:0{width}d}.parquet"))
         for i, part in enumerate(forecast.to_delayed())
     ]
     client = get_client()
@@ -248,9 +287,23 @@ def _write_dask_parts(forecast, customer_col, directory, step):
         while not all(future.done() for future in futures):
             step.update(sum(future.done() for future in futures) / len(futures))
             time.sleep(0.2)
-        return sum(client.gather(futures))
+        written = client.gather(futures)
     finally:
         client.cancel(futures)
+    rows, bad = 0, {}
+    for part_rows, part_bad in written:
+        rows += part_rows
+        _add_counts(bad, part_bad)
+    raise_if_not_finite(bad, rows, list(forecast.columns))
+    return rows
+
+
+def _write_finite_part(frame, customer_col, path):
+    """Write a partition if every number in it is finite; return its rows and non-finite counts."""
+    bad = non_finite_counts(frame)
+    if not bad:
+        _write_part(frame, customer_col, path)
+    return len(frame), bad
 
 
 __all__ = ["add_engine_options", "is_dataset", "writes_dataset", "read_rfm", "write_dataset", "dask_client"]

@@ -11,7 +11,9 @@ can run where it is:
    ticks, drops purchases after the end of observation and sums the amounts of
    each (customer, tick) pair it holds: at most one row per purchase day.
 3. **Shuffle by customer** (``set_index``): every purchase day of a customer lands
-   in one partition, the partitions sorted by customer id with known divisions.
+   in one partition, the partitions sorted by customer id with known divisions,
+   one per ``ROWS_PER_PARTITION`` transactions of the log (whatever its input
+   partitions), cut at quantiles of a sample of customer ids.
 4. **Summary** (map): the pandas :func:`clvmodels.rfm_summary` (or
    :func:`clvmodels.calibration_holdout_split`) runs on each partition's purchase
    days with the global observation end, so every figure is computed by the same
@@ -200,7 +202,21 @@ def check_log(data, customer_col, date_col, amount_col, time_unit, reading):
     if summary["rows"] == 0:
         raise ValueError("invalid transactions: the table is empty (0 rows)")
     _summed_problems(summary["problems"]).raise_if_any()
-    return summary["rows"], summary["first"], summary["last"], _divisions(summary["ids"], data.npartitions)
+    divisions = _divisions(summary["ids"], output_partitions(summary["rows"]))
+    return summary["rows"], summary["first"], summary["last"], divisions
+
+
+# Transactions per partition of the summary: its partitions are cut by size, not by
+# the input's layout. Scoring a partition costs a fixed part per distinct history
+# (the BG/NBD expectation of each distinct frequency and age, about 2 s) besides the
+# part per customer, so many small partitions would pay it many times; 2M transactions
+# (at most 2M purchase days, ~400k customers) keep a partition's summary under ~300 MB.
+ROWS_PER_PARTITION = 2_000_000
+
+
+def output_partitions(rows):
+    """Partitions of the summary of a log of ``rows`` transactions."""
+    return max(1, -(-int(rows) // ROWS_PER_PARTITION))
 
 
 # ------------------------------------------------------------------ purchase days

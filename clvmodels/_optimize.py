@@ -74,29 +74,32 @@ class Objective:
 
 
 def newton(objective, log_params, max_steps=100):
-    """Damped Newton steps with a backtracking line search.
+    """Damped Newton steps with a backtracking line search, polished to rounding level.
 
     Where the Hessian is not positive definite (far from the optimum) it is shifted
     until it is, which turns the step towards steepest descent. Once the Newton
-    decrement shows the point is within about 1e-4 of the optimum (so the step lands
-    within about 1e-7 of it, by quadratic convergence), the last step is
-    checked with the gradient only and the Hessian of the previous point is kept:
-    they differ by far less than the standard errors' own precision.
+    decrement shows the point is within about 1e-4 of the optimum (the quadratic
+    region), :func:`_polish` finishes with gradient-only steps until the step is at
+    rounding level: then the estimate is the optimum of the data to ~1e-14, not
+    wherever a tolerance happened to stop, so data that differ in the last bit (sums
+    added in another order) give the same fit to ~1e-13 whatever the path.
     """
     value, grad, hess = objective.evaluate(log_params)
     steps = 0
     while steps < max_steps and np.isfinite(value) and np.all(np.isfinite(hess)):
         if np.max(np.abs(grad)) < 1e-10:
-            break
+            return _polish(objective, log_params, value, grad, hess, steps)
         direction = _newton_direction(grad, hess)
         slope = float(grad @ direction)
         scale = max(1.0, abs(value))
         if -slope < 1e-15 * scale:
-            break  # the decrement is at round-off level: nothing left to gain
+            # Nothing left to gain along the Newton direction: the optimum, or a ridge
+            # running off to the boundary (left to the caller when the gradient is large).
+            return _polish(objective, log_params, value, grad, hess, steps)
         if -slope < 1e-10 * scale:
             final_value, final_grad, _ = objective.evaluate(log_params + direction, order=1)
             if final_value <= value + 1e-13 * scale and np.max(np.abs(final_grad)) <= np.max(np.abs(grad)):
-                return log_params + direction, final_value, final_grad, hess, steps + 1
+                return _polish(objective, log_params + direction, final_value, final_grad, hess, steps + 1)
         # The full step usually succeeds near the optimum: take its derivatives at once.
         candidate = log_params + direction
         candidate_value, candidate_grad, candidate_hess = objective.evaluate(candidate)
@@ -112,6 +115,44 @@ def newton(objective, log_params, max_steps=100):
             candidate_value, candidate_grad, candidate_hess = objective.evaluate(candidate)
         log_params, value, grad, hess = candidate, candidate_value, candidate_grad, candidate_hess
         steps += 1
+    return log_params, value, grad, hess, steps
+
+
+# Most polishing steps: from the quadratic region each gains several digits.
+_MAX_POLISH_STEPS = 8
+# A Newton step this small (relative, in log-parameters: 4 ulp) is rounding noise.
+_POLISHED = 4 * np.finfo(float).eps
+
+
+def _polish(objective, log_params, value, grad, hess, steps):
+    """Newton steps with the Hessian kept (only the gradient re-evaluated) from a point
+    in the quadratic region, until the step is at rounding level.
+
+    Near the optimum the Hessian changes by about the step's size, so each step
+    shrinks the distance to the optimum by that factor. The steps stop once one is no
+    smaller than half the one before (the gradient is then rounding noise), or is
+    below 4 ulp of the log-parameters. The Hessian returned is that of the first point:
+    it differs from the optimum's by far less than the standard errors' precision. A
+    point whose gradient is not yet within the convergence tolerance (a ridge towards
+    the boundary) is returned as it is, for the caller's boundary handling.
+    """
+    if not np.max(np.abs(grad)) < GRADIENT_TOLERANCE:
+        return log_params, value, grad, hess, steps
+    direction = _newton_direction(grad, hess)
+    for _ in range(_MAX_POLISH_STEPS):
+        size = float(np.max(np.abs(direction)))
+        if size <= _POLISHED * max(1.0, float(np.max(np.abs(log_params)))):
+            break
+        candidate = log_params + direction
+        candidate_value, candidate_grad, _ = objective.evaluate(candidate, order=1)
+        if (not np.isfinite(candidate_value) or candidate_grad is None or not np.all(np.isfinite(candidate_grad))
+                or candidate_value > value + 1e-12 * max(1.0, abs(value))):
+            break
+        log_params, value, grad = candidate, candidate_value, candidate_grad
+        steps += 1
+        direction = _newton_direction(grad, hess)
+        if np.max(np.abs(direction)) > size / 2:
+            break
     return log_params, value, grad, hess, steps
 
 

@@ -1180,8 +1180,7 @@ def _read_rfm(source, settings, progress):
     return summarise(source, transactions, settings, progress), len(transactions)
 
 
-class ForecastError(RuntimeError):
-    """The scored table cannot be written: a prediction is NaN or infinite (exit status 1)."""
+ForecastError = _cli_engines.ForecastError
 
 
 def check_forecast(forecast):
@@ -1191,18 +1190,7 @@ def check_forecast(forecast):
     """
     if len(forecast) == 0:
         raise UsageError("no customer could be scored: the forecast would be empty; nothing written")
-    problems = []
-    for column in forecast.columns:
-        if forecast[column].dtype.kind not in "fiu":
-            continue
-        bad = int(np.count_nonzero(~np.isfinite(forecast[column].to_numpy(dtype=float))))
-        if bad:
-            problems.append(f"column {column!r}: {bad:,} of {len(forecast):,} rows are NaN or infinite")
-    if problems:
-        raise ForecastError(
-            f"the forecast is not finite ({'; '.join(problems)}); nothing written. The model's parameters "
-            "give no finite prediction for these customers: refit (e.g. --penalizer 0.001) or check the model file"
-        )
+    _cli_engines.raise_if_not_finite(_cli_engines.non_finite_counts(forecast), len(forecast))
 
 
 def _score_and_write(rfm, transaction_model, spend_model, settings, out, progress, dataset=False):

@@ -36,7 +36,7 @@ def test_every_path_runs_and_they_agree(tmp_path):
     record = json.loads(record_path.read_text())
     steps = {r["step"]: r for r in record["records"]}
     assert set(steps) == {"pandas", "duckdb", "dask", "duckdb_summary"}
-    assert all(r["ok"] and r["seconds"] > 0 and r["peak_mb"] > 0 for r in steps.values())
+    assert all(r["ok"] and r["seconds"] > 0 and r["peak_mb"] > 0 and r["cpu_s"] > 0 for r in steps.values())
     assert len(steps["dask"]["worker_peak_mb"]) == 2
     assert record["parity"]["ok"], record["parity"]
     assert steps["duckdb_summary"]["customers"] == steps["pandas"]["customers"] == record["dataset"]["customers"]

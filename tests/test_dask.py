@@ -32,6 +32,14 @@ def client():
     cluster.close()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def summaries_in_several_partitions():
+    """Summaries of these small logs cut into several partitions, as a large log's are."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_dask, "ROWS_PER_PARTITION", 700)
+        yield
+
+
 @pytest.fixture(scope="session")
 def shuffled_log(cdnow_sample):
     """The CDNOW sample in random row order: every customer's purchases in several partitions."""
@@ -66,6 +74,7 @@ def test_rfm_summary_equals_pandas(client, shuffled_log, amount_col):
     result = clv.rfm_summary(spread(shuffled_log), amount_col=amount_col, time_unit="W",
                              observation_end=CALIBRATION_END)
     assert _dask.is_dask_collection(result) and result.known_divisions
+    assert result.npartitions == _dask.output_partitions(len(shuffled_log)) > 5
     assert_tables_equal(result.compute(), expected)
 
 
@@ -294,6 +303,24 @@ def test_cli_failure_leaves_no_partial_dataset(client, dataset, tmp_path, monkey
     assert "disk full" in error and error.startswith("clvmodels forecast: internal error")
     assert [p.name for p in out.iterdir()] == ["part.0.parquet"]  # the old dataset, untouched
     assert sorted(p.name for p in tmp_path.iterdir()) == ["forecast"]  # no temporary directory left
+
+
+def test_cli_non_finite_predictions_in_some_partitions_write_nothing(client, dataset, shuffled_log, tmp_path,
+                                                                    monkeypatch, capsys):
+    def nan_for_one_time_buyers(self, data, t):
+        return pd.Series(np.where(data["frequency"].to_numpy() == 0, np.nan, 1.0), index=data.index)
+
+    monkeypatch.setattr(clv.BetaGeoModel, "expected_purchases", nan_for_one_time_buyers)  # workers are threads here
+    rfm = clv.rfm_summary(shuffled_log, amount_col="amount", time_unit="W")
+    out = tmp_path / "forecast"
+    status = run_cli("forecast", dataset, "--amount-col", "amount", "--time-unit", "W", "--engine", "dask",
+                     "--scheduler", client.scheduler.address, "--out", out, "--quiet")
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert status == 1
+    n_bad = int((rfm["frequency"] == 0).sum())
+    assert f"column 'expected_purchases': {n_bad:,} of {len(rfm):,} rows are NaN or infinite" in error
+    assert "nothing written" in error
+    assert list(tmp_path.iterdir()) == []  # no dataset, no temporary directory
 
 
 def test_cli_engine_options_are_checked(dataset, tmp_path, capsys):

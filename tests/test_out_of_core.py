@@ -94,6 +94,49 @@ def test_fits_and_scores_from_the_out_of_core_table_equal_pandas(shuffled_log, l
         value, clv.customer_lifetime_value(bg, gg, expected, horizon=12, period="M", discount_rate=0.01), rtol=RTOL)
 
 
+@pytest.fixture(scope="module")
+def busy_log():
+    """160,000 purchases of 20,000 customers (BG/NBD-like: rates and lifetimes vary), often
+    several a day, with unrounded amounts: sums whose last bits depend on their order."""
+    rng = np.random.default_rng(13)
+    n, customers = 160_000, 20_000
+    rate = rng.gamma(0.7, 1.0, customers)
+    who = rng.choice(customers, n, p=rate / rate.sum())
+    start, life = rng.integers(0, 150, customers), rng.exponential(rng.gamma(0.6, 150.0, customers))
+    days = np.minimum(start[who] + (rng.random(n) * life[who]).astype(int), 200)
+    log = pd.DataFrame({
+        "customer_id": who,
+        "date": np.datetime64("2022-01-01") + days.astype("timedelta64[D]"),
+        "amount": rng.gamma(3.0, 7.0, n) * rng.gamma(1.5, 1 / 1.5, customers)[who],  # spend heterogeneity: q ~ 1.5
+    })
+    return log.iloc[rng.permutation(n)].reset_index(drop=True)
+
+
+def test_fits_on_a_log_in_many_files_equal_pandas_to_1e12(busy_log, tmp_path):
+    source = write_dataset(busy_log, tmp_path / "tx", n_files=40)
+    expected = clv.rfm_summary(busy_log, amount_col="amount", time_unit="W")
+    result = clv.rfm_summary(source, amount_col="amount", time_unit="W", engine="duckdb")
+    assert_tables_equal(result, expected)
+    for model in (clv.BetaGeoModel, clv.GammaGammaModel):
+        np.testing.assert_allclose(model().fit(result).params_, model().fit(expected).params_, rtol=1e-12, atol=0)
+
+
+def test_a_converged_fit_does_not_move_with_the_last_bits_of_the_data(busy_log):
+    """Monetary values one ulp away (another summation order) give the same fit to 1e-12:
+    the optimiser polishes to rounding level instead of stopping at a gradient tolerance."""
+    rfm = clv.rfm_summary(busy_log, amount_col="amount", time_unit="W")
+    nudged = rfm.copy()
+    rng = np.random.default_rng(5)
+    chosen = rng.random(len(rfm)) < 0.4
+    direction = np.where(rng.random(len(rfm)) < 0.5, np.inf, -np.inf)
+    values = nudged["monetary_value"].to_numpy()
+    nudged["monetary_value"] = np.where(chosen & (values > 0), np.nextafter(values, direction), values)
+    assert (nudged["monetary_value"] != rfm["monetary_value"]).sum() > 1000
+    fits = [clv.GammaGammaModel().fit(table) for table in (rfm, nudged)]
+    np.testing.assert_allclose(fits[1].params_, fits[0].params_, rtol=1e-12, atol=0)
+    assert fits[0].gradient_norm_ < 1e-12
+
+
 def test_bad_input_is_one_error_with_counts_over_all_files(shuffled_log, lake, tmp_path):
     log = shuffled_log.copy()
     log.loc[[1, 2_000, 6_000], "amount"] = -5.0
@@ -135,6 +178,29 @@ def test_cli_duckdb_engine_equals_pandas_engine(lake, tmp_path):
     expected = pd.read_parquet(tmp_path / "pandas.parquet")
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "duck.parquet"), expected, check_exact=False, rtol=RTOL)
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "duck"), expected, check_exact=False, rtol=RTOL)
+
+
+def nan_for_one_time_buyers(self, data, t):
+    """expected_purchases made NaN wherever frequency is 0, as broken parameters would."""
+    return pd.Series(np.where(data["frequency"].to_numpy() == 0, np.nan, 1.0), index=data.index)
+
+
+def test_cli_duckdb_dataset_with_non_finite_predictions_writes_nothing(shuffled_log, lake, tmp_path, monkeypatch,
+                                                                      capsys):
+    from clvmodels import _cli_engines
+
+    monkeypatch.setattr(_cli_engines, "SCORE_CHUNK_ROWS", 500)  # several chunks, the counts summed over them
+    monkeypatch.setattr(clv.BetaGeoModel, "expected_purchases", nan_for_one_time_buyers)
+    rfm = clv.rfm_summary(shuffled_log, amount_col="amount", time_unit="W")
+    out = tmp_path / "forecast"
+    status = cli.main(["forecast", str(lake), "--amount-col", "amount", "--time-unit", "W", "--engine", "duckdb",
+                       "--out", str(out) + "/", "--quiet"])
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert status == 1
+    n_bad = int((rfm["frequency"] == 0).sum())
+    assert f"column 'expected_purchases': {n_bad:,} of {len(rfm):,} rows are NaN or infinite" in error
+    assert "nothing written" in error
+    assert list(tmp_path.iterdir()) == []  # no dataset, no temporary directory
 
 
 def test_parquet_files_are_found_in_every_form(lake):
