@@ -658,14 +658,7 @@ def validation_report(
         )
     messages = _unique_warnings(caught)
 
-    elapsed = time.perf_counter() - started
-    extra = {
-        "clvmodels version": __version__,
-        "generated (UTC)": generated.isoformat(),
-        "generation time": f"{elapsed:.1f} s (model fitting {fit_seconds:.1f} s)",
-        "python / numpy / pandas / scipy / matplotlib": _versions(),
-        "transactions table": f"{len(transactions):,} rows x {transactions.shape[1]} columns",
-    }
+    extra = _run_details(started, generated, f"model fitting {fit_seconds:.1f} s", "transactions table", transactions)
     heading = title or (
         f"Model validation report: {fitted.title or type(fitted).__name__}" + (f" and {gg.title}" if gg is not None else "")
     )
@@ -1371,6 +1364,19 @@ def _segments_section(segments, forecast, figures, plotting, horizon, period, st
 # ------------------------------------------------------------------ models counted in periods
 
 
+def _run_details(started, generated, fitting, table_name, table):
+    """The report's run details: versions, when and how long it took, the input's size."""
+    from ._version import __version__
+
+    return {
+        "clvmodels version": __version__,
+        "generated (UTC)": generated.isoformat(),
+        "generation time": f"{time.perf_counter() - started:.1f} s ({fitting})",
+        "python / numpy / pandas / scipy / matplotlib": _versions(),
+        table_name: f"{len(table):,} rows x {table.shape[1]} columns",
+    }
+
+
 def _report_model(spec):
     """An unfitted model to validate from a registry key, a class or an instance
     (copied): a purchase model of any kind, or a contractual model."""
@@ -1586,14 +1592,8 @@ def _periods_report(kind, model, transactions, path, *, started, generated, cust
             fit_seconds = time.perf_counter() - fit_started
             body, nav = _contractual_body(model, table, numbers, figures, plotting, settings, fit_seconds)
     messages = _unique_warnings(caught)
-    elapsed = time.perf_counter() - started
-    extra = {
-        "clvmodels version": __version__,
-        "generated (UTC)": generated.isoformat(),
-        "generation time": f"{elapsed:.1f} s (model fitting and checks {fit_seconds:.1f} s)",
-        "python / numpy / pandas / scipy / matplotlib": _versions(),
-        "input table": f"{len(transactions):,} rows x {transactions.shape[1]} columns",
-    }
+    extra = _run_details(started, generated, f"model fitting and checks {fit_seconds:.1f} s", "input table",
+                         transactions)
     heading = title or f"Model validation report: {model.title or type(model).__name__}"
     method = ("Validation after Fader, Hardie &amp; Shang (2010), Marketing Science 29(6). " if kind == "discrete"
               else "Validation after Fader &amp; Hardie (2007), Journal of Interactive Marketing 21(1). ")
