@@ -9,7 +9,7 @@ import pytest
 from story_simulators import REGIMES, SIMULATORS
 
 import clvmodels as clv
-from clvmodels import _intervals
+from clvmodels import _bootstrap, _intervals
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +38,9 @@ def test_same_draws_whatever_the_number_of_workers(simulated_fit):
     pd.testing.assert_frame_equal(one, two)
     other_seed = model.parameter_draws(6, random_state=4, method="bootstrap", n_jobs=2)
     assert not np.allclose(one.to_numpy(), other_seed.to_numpy())
+    seeds = np.random.default_rng(3).integers(0, 2**63 - 1, size=6)
+    in_processes = _bootstrap.run(model._bootstrap_job(), seeds, n_jobs=2, backend="processes")
+    np.testing.assert_array_equal(one.to_numpy(), np.exp(in_processes))  # worker processes: the same refits
 
 
 def test_intervals_take_the_bootstrap(simulated_fit):
