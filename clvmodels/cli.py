@@ -1289,7 +1289,7 @@ def _run_periods(args, settings, source, progress, *, out=None, model_out=None, 
     covariates = None
     if models is None:
         models = _fit_period_models(table, settings, progress)
-        if getattr(models[0], "coefficient_names", ()):
+        if out is None and getattr(models[0], "coefficient_names", ()):  # 'fit', as run_fit does
             from . import evaluation
 
             with progress.step("fit without covariates (likelihood-ratio test)"):
