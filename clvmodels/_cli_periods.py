@@ -223,9 +223,13 @@ def format_forecast(forecast, settings, kind, customer_col, top=5):
         lines.append(("Active subscribers:\n" if kind == "contractual" else "")
                      + stats.to_string(float_format=lambda v: f"{v:,.3f}", na_rep=""))
     if "clv" in forecast and n:
-        order = np.argsort(-forecast["clv"].to_numpy(), kind="stable")[:top]
-        best = forecast.iloc[order].copy()
-        best.index.name = customer_col
-        lines.append(f"Top {len(best)} customers by CLV:")
-        lines.append(best.to_string(float_format=lambda v: f"{v:,.3f}"))
+        lines.append(top_by_clv(forecast, customer_col, top, decimals=3))
     return "\n".join(lines)
+
+
+def top_by_clv(forecast, customer_col, top, decimals):
+    """The ``top`` rows of the forecast by CLV (ties in input order), as console text."""
+    order = np.argsort(-forecast["clv"].to_numpy(), kind="stable")[:top]
+    best = forecast.iloc[order].copy()
+    best.index.name = customer_col
+    return f"Top {len(best)} customers by CLV:\n" + best.to_string(float_format=lambda v: f"{v:,.{decimals}f}")

@@ -1084,11 +1084,7 @@ def format_forecast(forecast, settings, customer_col, time_unit, top=5):
         parts = [f"{name} {count:,} ({count / n:.1%})" for name, count in counts.items()]
         lines.append("Segments: " + ", ".join(parts))
     if "clv" in forecast and n:
-        order = np.argsort(-forecast["clv"].to_numpy(), kind="stable")[:top]
-        best = forecast.iloc[order].copy()
-        best.index.name = customer_col
-        lines.append(f"Top {len(best)} customers by CLV:")
-        lines.append(best.to_string(float_format=lambda v: f"{v:,.2f}"))
+        lines.append(_cli_periods.top_by_clv(forecast, customer_col, top, decimals=2))
     return "\n".join(lines)
 
 
@@ -1349,10 +1345,7 @@ def run_report(args, progress):
     calibration_end, observation_end = _holdout_dates(args, settings)
     if settings["kind"] == "discrete":
         return _run_discrete_report(args, settings, source, calibration_end, observation_end, progress)
-    _require_extra("matplotlib", "plot", "the report's figures")
-    _outputs(args)
-    with source.user_errors():
-        transactions = source.read(settings, progress)
+    transactions = _read_for_report(args, settings, source, progress)
     from .report import validation_report
 
     with progress.step(f"report {args.out}"), _io.atomic_path(args.out) as temporary:
@@ -1369,6 +1362,14 @@ def run_report(args, progress):
             **{key: settings[key] or None for key in COVARIATE_SETTINGS},
         )
     return f"report -> {args.out}"
+
+
+def _read_for_report(args, settings, source, progress):
+    """The input of a report, once the figures' extra and the output path are checked."""
+    _require_extra("matplotlib", "plot", "the report's figures")
+    _outputs(args)
+    with source.user_errors():
+        return source.read(settings, progress)
 
 
 def _report_common(args, settings, source):
@@ -1388,10 +1389,7 @@ def _run_discrete_report(args, settings, source, calibration_end, observation_en
             raise UsageError(f"{option} does not apply to the report of --model {settings['model']}, which "
                              "validates the transactions per period")
     settings["amount_col"] = None  # a data set's amounts are not used
-    _require_extra("matplotlib", "plot", "the report's figures")
-    _outputs(args)
-    with source.user_errors():
-        transactions = source.read(settings, progress)
+    transactions = _read_for_report(args, settings, source, progress)
     from .report import validation_report
 
     with progress.step(f"report {args.out}"), _io.atomic_path(args.out) as temporary:
@@ -1420,10 +1418,7 @@ def _run_contractual_report(args, settings, source, progress):
     if args.compare and any(_cli_periods.kind_of(key) != "contractual" for key in args.compare):
         raise UsageError(f"--compare: --model {settings['model']} can be compared with contractual models only "
                          f"({','.join(sorted(_cli_periods.models_by_kind()['contractual']))})")
-    _require_extra("matplotlib", "plot", "the report's figures")
-    _outputs(args)
-    with source.user_errors():
-        data = _cli_periods.blank_dates_missing(source.read(settings, progress), settings, "contractual")
+    data = _cli_periods.blank_dates_missing(_read_for_report(args, settings, source, progress), settings, "contractual")
     from .report import validation_report
 
     with progress.step(f"report {args.out}"), _io.atomic_path(args.out) as temporary:
