@@ -3,6 +3,8 @@
     .venv/bin/python benchmarks/coverage.py                     # every model, 50,000 customers, 100 repetitions
     .venv/bin/python benchmarks/coverage.py --model pnbd  # one model
     .venv/bin/python benchmarks/coverage.py --customers 5000 --repetitions 10
+    .venv/bin/python benchmarks/coverage.py --model mbgnbd --checks total --first-base 100  # bases 100-199
+    .venv/bin/python benchmarks/coverage.py --checks parameters --repetitions 1000  # the estimates' spread
 
 For each model (BG/NBD, MBG/NBD, Pareto/NBD) and each of its parameter sets (a
 CDNOW-like base, heavy buyers, fast churn; ``tests/story_simulators.py``), customers'
@@ -13,7 +15,10 @@ purchase intervals are compared with the nominal tails (each share may be smalle
 its tail, since counts are whole numbers, but at most 2 points larger). Then, over
 repeated simulations (a fresh base and a fresh fit each time), the share of times the
 90% interval of the base's total holdout purchases (parameter uncertainty included)
-covers the actual total, which must be at least 85 of 100.
+covers the actual total, which must be at least 85 of 100. ``--first-base`` repeats that
+check on other bases. The third check (``--checks parameters``, not run by default)
+takes the interval apart: over many bases, do the estimates spread as their asymptotic
+standard errors say?
 
 Prints one markdown table per check and writes ``benchmarks/results/coverage_<model>.json``.
 """
@@ -68,11 +73,12 @@ def per_customer(key, regime, params, customers, seed):
     return {"fitted": {k: float(v) for k, v in model.params_.items()}, "fit_cpu_seconds": fit_cpu, "rows": rows}
 
 
-def total_coverage(key, params, customers, repetitions, n_draws, method):
-    """Over ``repetitions`` fresh bases: is the actual holdout total inside the 90%
-    interval of the total, and where does it fall (its z-score against the interval)."""
+def total_coverage(key, params, customers, repetitions, n_draws, method, first_base=0):
+    """Over ``repetitions`` fresh bases (numbered from ``first_base``): is the actual
+    holdout total inside the 90% interval of the total, and where does it fall (its
+    z-score against the interval)."""
     covered, low_misses, high_misses, z_scores = 0, 0, 0, []
-    for seed in range(repetitions):
+    for seed in range(first_base, first_base + repetitions):
         data, holdout = SIMULATORS[key](params, customers, T=T_CALIBRATION, t=T_HOLDOUT, seed=10_000 + seed)
         model = model_class(key)().fit(data)
         total = model.total_purchases_interval(data, t=T_HOLDOUT, level=TOTAL_LEVEL, n_draws=n_draws,
@@ -84,18 +90,43 @@ def total_coverage(key, params, customers, repetitions, n_draws, method):
         half_width = (total["upper"] - total["lower"]) / 2 / 1.6448536269514722
         z_scores.append((actual - total["estimate"]) / half_width if half_width > 0 else float("nan"))
     return {
-        "covered": covered, "repetitions": repetitions, "below_lower": low_misses, "above_upper": high_misses,
+        "covered": covered, "repetitions": repetitions, "first_base": first_base,
+        "below_lower": low_misses, "above_upper": high_misses,
         "mean_z": float(np.nanmean(z_scores)), "sd_z": float(np.nanstd(z_scores)),
         "ok": covered >= TOTAL_REQUIRED * repetitions,
     }
 
 
-def run_model(key, customers, total_customers, repetitions, n_draws, method, regimes=None, checks=("per-customer", "total")):
+def parameter_spread(key, params, customers, repetitions):
+    """Over ``repetitions`` fresh bases: do the log-parameter estimates spread as their
+    asymptotic standard errors say (the parameter part of every interval)?
+
+    For each parameter, the sd over bases of (log estimate - log true) / standard error
+    should be 1 and its mean 0; both are accepted within three of their own standard
+    errors (1 / sqrt(2 (R - 1)) and 1 / sqrt(R) over R bases).
+    """
+    names = list(model_class(key).param_names)
+    truth = np.log([params[name] for name in names])
+    scaled = []
+    for seed in range(repetitions):
+        data, _ = SIMULATORS[key](params, customers, T=T_CALIBRATION, t=T_HOLDOUT, seed=20_000 + seed)
+        model = model_class(key)().fit(data)
+        se_log = model.standard_errors_.to_numpy() / model.params_.to_numpy()
+        scaled.append((np.log(model.params_.to_numpy()) - truth) / se_log)
+    scaled = np.array(scaled)
+    mean, sd = scaled.mean(axis=0), scaled.std(axis=0, ddof=1)
+    ok = bool(np.all(np.abs(sd - 1) <= 3 / np.sqrt(2 * (repetitions - 1))) and np.all(np.abs(mean) <= 3 / np.sqrt(repetitions)))
+    return {"repetitions": repetitions, "mean_error_in_se": dict(zip(names, mean.tolist())),
+            "sd_error_in_se": dict(zip(names, sd.tolist())), "ok": ok}
+
+
+def run_model(key, customers, total_customers, repetitions, n_draws, method, regimes=None, checks=("per-customer", "total"),
+              first_base=0):
     title = model_class(key).title
     record = {"model": key, "title": title, "customers": customers, "total_customers": total_customers,
               "repetitions": repetitions, "n_draws": n_draws,
               "interval_method": method, "calibration_weeks": T_CALIBRATION, "holdout_weeks": T_HOLDOUT,
-              "per_customer": [], "total": []}
+              "per_customer": [], "total": [], "parameters": []}
     chosen = {name: params for name, params in REGIMES[key].items() if regimes is None or name in regimes}
     print(f"\n### {title}\n")
     if "per-customer" in checks:
@@ -117,12 +148,25 @@ def run_model(key, customers, total_customers, repetitions, n_draws, method, reg
         if "total" not in checks:
             break
         start = time.perf_counter()
-        found = total_coverage(key, params, total_customers, repetitions, n_draws, method)
+        found = total_coverage(key, params, total_customers, repetitions, n_draws, method, first_base)
         found["seconds"] = time.perf_counter() - start
         record["total"].append({"regime": regime, **found})
         print(f"| {regime} | {found['covered']} of {repetitions} | {found['below_lower']} | {found['above_upper']} | "
               f"{found['mean_z']:+.2f} | {found['sd_z']:.2f} | {'yes' if found['ok'] else 'NO'} |", flush=True)
-    record["ok"] = all(r["ok"] for p in record["per_customer"] for r in p["rows"]) and all(t["ok"] for t in record["total"])
+    if "parameters" in checks:
+        print(f"\nSpread of the estimates over {repetitions} bases of {total_customers:,} customers: "
+              "(log estimate - log true) / standard error, mean and sd per parameter (0 and 1 when calibrated)\n")
+        print("| parameters | mean | sd | ok |\n|---|---|---|---|")
+    for regime, params in chosen.items():
+        if "parameters" not in checks:
+            break
+        found = parameter_spread(key, params, total_customers, repetitions)
+        record["parameters"].append({"regime": regime, **found})
+        means = ", ".join(f"{k} {v:+.2f}" for k, v in found["mean_error_in_se"].items())
+        sds = ", ".join(f"{k} {v:.2f}" for k, v in found["sd_error_in_se"].items())
+        print(f"| {regime} | {means} | {sds} | {'yes' if found['ok'] else 'NO'} |", flush=True)
+    record["ok"] = (all(r["ok"] for p in record["per_customer"] for r in p["rows"])
+                    and all(t["ok"] for t in record["total"]) and all(t["ok"] for t in record["parameters"]))
     return record
 
 
@@ -135,7 +179,11 @@ def main(argv=None):
     parser.add_argument("--repetitions", type=int, default=100)
     parser.add_argument("--draws", type=int, default=200, help="parameter draws behind the total's interval")
     parser.add_argument("--regimes", nargs="+", help="parameter sets to run (default: all of the model's)")
-    parser.add_argument("--checks", nargs="+", choices=["per-customer", "total"], default=["per-customer", "total"])
+    parser.add_argument("--checks", nargs="+", choices=["per-customer", "total", "parameters"],
+                        default=["per-customer", "total"])
+    parser.add_argument("--first-base", type=int, default=0,
+                        help="number of the first simulated base of the total's check (bases 0-99 by default; "
+                             "a later range repeats the check on other bases)")
     parser.add_argument("--interval-method", choices=["asymptotic", "bootstrap"], default="asymptotic")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results",
                         help="directory for coverage_<model>.json (default benchmarks/results)")
@@ -146,7 +194,7 @@ def main(argv=None):
     for key in keys:
         start = time.perf_counter()
         record = run_model(key, args.customers, args.total_customers or args.customers, args.repetitions, args.draws,
-                           args.interval_method, args.regimes, args.checks)
+                           args.interval_method, args.regimes, args.checks, args.first_base)
         record.update(seconds=time.perf_counter() - start, python=platform.python_version(),
                       command=" ".join(["benchmarks/coverage.py", *(argv if argv is not None else sys.argv[1:])]))
         (args.out / f"coverage_{key}.json").write_text(json.dumps(record, indent=1))
