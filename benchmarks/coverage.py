@@ -16,9 +16,10 @@ its tail, since counts are whole numbers, but at most 2 points larger). Then, ov
 repeated simulations (a fresh base and a fresh fit each time), the share of times the
 90% interval of the base's total holdout purchases (parameter uncertainty included)
 covers the actual total, which must be at least 85 of 100. ``--first-base`` repeats that
-check on other bases. The third check (``--checks parameters``, not run by default)
-takes the interval apart: over many bases, do the estimates spread as their asymptotic
-standard errors say?
+check on other bases. Two further checks (not run by default) take that interval apart:
+``--checks parameters``: over many bases, do the estimates spread as their asymptotic
+standard errors say? ``--checks process``: at the true parameters, is the actual total
+one more draw of the totals simulated given the histories?
 
 Prints one markdown table per check and writes ``benchmarks/results/coverage_<model>.json``.
 """
@@ -38,6 +39,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from story_simulators import REGIMES, SIMULATORS  # noqa: E402  (independent of the package's samplers)
 
 from clvmodels._families import model_class  # noqa: E402
+from clvmodels._intervals import predictive_bounds  # noqa: E402
 
 T_CALIBRATION = 39.0
 T_HOLDOUT = 39.0
@@ -120,13 +122,39 @@ def parameter_spread(key, params, customers, repetitions):
             "sd_error_in_se": dict(zip(names, sd.tolist())), "ok": ok}
 
 
+def process_spread(key, params, customers, repetitions, n_draws):
+    """Over ``repetitions`` fresh bases, at the true parameters: does the actual holdout
+    total fall among ``n_draws`` totals simulated given the histories as one more draw
+    would (the who-buys part of the total's interval, without parameter uncertainty)?
+
+    z = (actual - mean of the simulated totals) / their sd should have mean 0 and sd 1
+    over the bases; both are accepted within three of their own standard errors.
+    """
+    truth = [params[name] for name in model_class(key).param_names]
+    covered, z_scores = 0, []
+    rng = np.random.default_rng(0)
+    for seed in range(repetitions):
+        data, holdout = SIMULATORS[key](params, customers, T=T_CALIBRATION, t=T_HOLDOUT, seed=30_000 + seed)
+        model = model_class(key)().fit(data)
+        columns, history = model.formula_params(data, np.asarray(truth, dtype=float)), model.history(data)
+        totals = np.array([model.formulas.sample_future_purchases(columns, [T_HOLDOUT], *history, rng).sum()
+                           for _ in range(n_draws)])
+        actual = float(holdout.sum())
+        low, high = predictive_bounds(totals, TOTAL_LEVEL)
+        covered += bool(low <= actual <= high)
+        z_scores.append((actual - totals.mean()) / totals.std(ddof=1))
+    mean, sd = float(np.mean(z_scores)), float(np.std(z_scores, ddof=1))
+    ok = abs(sd - 1) <= 3 / np.sqrt(2 * (repetitions - 1)) and abs(mean) <= 3 / np.sqrt(repetitions)
+    return {"repetitions": repetitions, "n_draws": n_draws, "covered": covered, "mean_z": mean, "sd_z": sd, "ok": bool(ok)}
+
+
 def run_model(key, customers, total_customers, repetitions, n_draws, method, regimes=None, checks=("per-customer", "total"),
               first_base=0):
     title = model_class(key).title
     record = {"model": key, "title": title, "customers": customers, "total_customers": total_customers,
               "repetitions": repetitions, "n_draws": n_draws,
               "interval_method": method, "calibration_weeks": T_CALIBRATION, "holdout_weeks": T_HOLDOUT,
-              "per_customer": [], "total": [], "parameters": []}
+              "per_customer": [], "total": [], "parameters": [], "process": []}
     chosen = {name: params for name, params in REGIMES[key].items() if regimes is None or name in regimes}
     print(f"\n### {title}\n")
     if "per-customer" in checks:
@@ -165,8 +193,19 @@ def run_model(key, customers, total_customers, repetitions, n_draws, method, reg
         means = ", ".join(f"{k} {v:+.2f}" for k, v in found["mean_error_in_se"].items())
         sds = ", ".join(f"{k} {v:.2f}" for k, v in found["sd_error_in_se"].items())
         print(f"| {regime} | {means} | {sds} | {'yes' if found['ok'] else 'NO'} |", flush=True)
-    record["ok"] = (all(r["ok"] for p in record["per_customer"] for r in p["rows"])
-                    and all(t["ok"] for t in record["total"]) and all(t["ok"] for t in record["parameters"]))
+    if "process" in checks:
+        print(f"\nThe total at the true parameters over {repetitions} bases of {total_customers:,} customers, "
+              f"{n_draws} simulated totals each\n")
+        print(f"| parameters | {TOTAL_LEVEL:.0%} interval covers the actual total | mean z | sd z | ok |\n|---|---|---|---|---|")
+    for regime, params in chosen.items():
+        if "process" not in checks:
+            break
+        found = process_spread(key, params, total_customers, repetitions, n_draws)
+        record["process"].append({"regime": regime, **found})
+        print(f"| {regime} | {found['covered']} of {repetitions} | {found['mean_z']:+.2f} | {found['sd_z']:.2f} | "
+              f"{'yes' if found['ok'] else 'NO'} |", flush=True)
+    record["ok"] = all(r["ok"] for p in record["per_customer"] for r in p["rows"]) and all(
+        t["ok"] for check in ("total", "parameters", "process") for t in record[check])
     return record
 
 
@@ -179,7 +218,7 @@ def main(argv=None):
     parser.add_argument("--repetitions", type=int, default=100)
     parser.add_argument("--draws", type=int, default=200, help="parameter draws behind the total's interval")
     parser.add_argument("--regimes", nargs="+", help="parameter sets to run (default: all of the model's)")
-    parser.add_argument("--checks", nargs="+", choices=["per-customer", "total", "parameters"],
+    parser.add_argument("--checks", nargs="+", choices=["per-customer", "total", "parameters", "process"],
                         default=["per-customer", "total"])
     parser.add_argument("--first-base", type=int, default=0,
                         help="number of the first simulated base of the total's check (bases 0-99 by default; "
