@@ -80,3 +80,25 @@ def test_coverage_benchmark_runs(tmp_path):
             assert [row["level"] for row in found["rows"]] == [0.8, 0.9]
             assert all(0 <= row["below_lower"] <= 1 and 0 <= row["above_upper"] <= 1 for row in found["rows"])
         assert all(0 <= total["covered"] <= 2 for total in record["total"])
+
+
+def test_coverage_benchmark_checks_that_take_the_total_apart(tmp_path):
+    """benchmarks/coverage.py's parameter-spread and process checks at a tiny size: they
+    run on bases after the total's, report one row per parameter set and a verdict."""
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import coverage as coverage_benchmark
+
+    coverage_benchmark.main(["--model", "bgnbd", "--regimes", "cdnow", "--checks", "parameters", "process",
+                             "--customers", "2000", "--repetitions", "3", "--draws", "20", "--out", str(tmp_path)])
+    record = json.loads((tmp_path / "coverage_bgnbd.json").read_text())
+    assert record["per_customer"] == [] and record["total"] == []
+    (spread,) = record["parameters"]
+    assert spread["regime"] == "cdnow" and set(spread["sd_error_in_se"]) == {"r", "alpha", "a", "b"}
+    assert all(value > 0 for value in spread["sd_error_in_se"].values())
+    (process,) = record["process"]
+    assert 0 <= process["covered"] <= 3 and process["sd_z"] > 0 and isinstance(process["ok"], bool)
+    assert record["ok"] == (spread["ok"] and process["ok"])
