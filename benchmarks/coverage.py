@@ -19,7 +19,8 @@ covers the actual total, which must be at least 85 of 100. ``--first-base`` repe
 check on other bases. Two further checks (not run by default) take that interval apart:
 ``--checks parameters``: over many bases, do the estimates spread as their asymptotic
 standard errors say? ``--checks process``: at the true parameters, is the actual total
-one more draw of the totals simulated given the histories?
+one more draw of the totals simulated given the histories? ``--checks split``: on the
+total check's bases, is each part of the total's error as large as predicted?
 
 Prints one markdown table per check and writes ``benchmarks/results/coverage_<model>.json``.
 """
@@ -39,7 +40,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from story_simulators import REGIMES, SIMULATORS  # noqa: E402  (independent of the package's samplers)
 
 from clvmodels._families import model_class  # noqa: E402
-from clvmodels._intervals import predictive_bounds  # noqa: E402
+from clvmodels._intervals import predictive_bounds, with_params  # noqa: E402
 
 T_CALIBRATION = 39.0
 T_HOLDOUT = 39.0
@@ -148,13 +149,48 @@ def process_spread(key, params, customers, repetitions, n_draws):
     return {"repetitions": repetitions, "n_draws": n_draws, "covered": covered, "mean_z": mean, "sd_z": sd, "ok": bool(ok)}
 
 
+def error_split(key, params, customers, repetitions, n_draws, first_base=0):
+    """Over ``repetitions`` bases (the total check's, from ``first_base``): the total's
+    error, actual - estimate, split into a process part, actual - E(total | histories,
+    true parameters), and a parameter part, the rest; each over its own predicted sd
+    (process: ``n_draws`` totals simulated at the estimate; parameters: the delta
+    method with the asymptotic covariance). Both z should have sd 1 and be uncorrelated.
+    """
+    names = list(model_class(key).param_names)
+    rng = np.random.default_rng(0)
+    process_z, parameter_z = [], []
+    for seed in range(first_base, first_base + repetitions):
+        data, holdout = SIMULATORS[key](params, customers, T=T_CALIBRATION, t=T_HOLDOUT, seed=10_000 + seed)
+        model = model_class(key)().fit(data)
+        estimate = model.params_.to_numpy()
+
+        def total(theta):
+            return float(with_params(model, theta).expected_purchases(data, T_HOLDOUT).sum())
+
+        step = 1e-5 * np.eye(len(names))
+        gradient = np.array([(total(estimate * np.exp(h)) - total(estimate * np.exp(-h))) / 2e-5 for h in step])
+        cov_log = model.covariance_.to_numpy() / np.outer(estimate, estimate)
+        columns, history = model.formula_params(data, estimate), model.history(data)
+        simulated = [model.formulas.sample_future_purchases(columns, [T_HOLDOUT], *history, rng).sum()
+                     for _ in range(n_draws)]
+        at_truth = total([params[name] for name in names])
+        process_z.append((float(holdout.sum()) - at_truth) / np.std(simulated, ddof=1))
+        parameter_z.append((at_truth - total(estimate)) / np.sqrt(gradient @ cov_log @ gradient))
+    process_z, parameter_z = np.array(process_z), np.array(parameter_z)
+    tolerance = 3 / np.sqrt(2 * (repetitions - 1))
+    return {"repetitions": repetitions, "first_base": first_base, "n_draws": n_draws,
+            "process_sd_z": float(process_z.std(ddof=1)), "parameter_sd_z": float(parameter_z.std(ddof=1)),
+            "correlation": float(np.corrcoef(process_z, parameter_z)[0, 1]),
+            "ok": bool(abs(process_z.std(ddof=1) - 1) <= tolerance and abs(parameter_z.std(ddof=1) - 1) <= tolerance)}
+
+
 def run_model(key, customers, total_customers, repetitions, n_draws, method, regimes=None, checks=("per-customer", "total"),
               first_base=0):
     title = model_class(key).title
     record = {"model": key, "title": title, "customers": customers, "total_customers": total_customers,
               "repetitions": repetitions, "n_draws": n_draws,
               "interval_method": method, "calibration_weeks": T_CALIBRATION, "holdout_weeks": T_HOLDOUT,
-              "per_customer": [], "total": [], "parameters": [], "process": []}
+              "per_customer": [], "total": [], "parameters": [], "process": [], "split": []}
     chosen = {name: params for name, params in REGIMES[key].items() if regimes is None or name in regimes}
     print(f"\n### {title}\n")
     if "per-customer" in checks:
@@ -204,8 +240,19 @@ def run_model(key, customers, total_customers, repetitions, n_draws, method, reg
         record["process"].append({"regime": regime, **found})
         print(f"| {regime} | {found['covered']} of {repetitions} | {found['mean_z']:+.2f} | {found['sd_z']:.2f} | "
               f"{'yes' if found['ok'] else 'NO'} |", flush=True)
+    if "split" in checks:
+        print(f"\nThe total's error split over bases {first_base}-{first_base + repetitions - 1} of "
+              f"{total_customers:,} customers\n")
+        print("| parameters | process sd z | parameter sd z | correlation | ok |\n|---|---|---|---|---|")
+    for regime, params in chosen.items():
+        if "split" not in checks:
+            break
+        found = error_split(key, params, total_customers, repetitions, n_draws, first_base)
+        record["split"].append({"regime": regime, **found})
+        print(f"| {regime} | {found['process_sd_z']:.2f} | {found['parameter_sd_z']:.2f} | "
+              f"{found['correlation']:+.2f} | {'yes' if found['ok'] else 'NO'} |", flush=True)
     record["ok"] = all(r["ok"] for p in record["per_customer"] for r in p["rows"]) and all(
-        t["ok"] for check in ("total", "parameters", "process") for t in record[check])
+        t["ok"] for check in ("total", "parameters", "process", "split") for t in record[check])
     return record
 
 
@@ -218,7 +265,7 @@ def main(argv=None):
     parser.add_argument("--repetitions", type=int, default=100)
     parser.add_argument("--draws", type=int, default=200, help="parameter draws behind the total's interval")
     parser.add_argument("--regimes", nargs="+", help="parameter sets to run (default: all of the model's)")
-    parser.add_argument("--checks", nargs="+", choices=["per-customer", "total", "parameters", "process"],
+    parser.add_argument("--checks", nargs="+", choices=["per-customer", "total", "parameters", "process", "split"],
                         default=["per-customer", "total"])
     parser.add_argument("--first-base", type=int, default=0,
                         help="number of the first simulated base of the total's check (bases 0-99 by default; "

@@ -83,8 +83,8 @@ def test_coverage_benchmark_runs(tmp_path):
 
 
 def test_coverage_benchmark_checks_that_take_the_total_apart(tmp_path):
-    """benchmarks/coverage.py's parameter-spread and process checks at a tiny size: they
-    run on bases after the total's, report one row per parameter set and a verdict."""
+    """benchmarks/coverage.py's parameter-spread, process and error-split checks at a tiny
+    size: each reports one row per parameter set and a verdict."""
     import json
     import sys
     from pathlib import Path
@@ -92,7 +92,7 @@ def test_coverage_benchmark_checks_that_take_the_total_apart(tmp_path):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     import coverage as coverage_benchmark
 
-    coverage_benchmark.main(["--model", "bgnbd", "--regimes", "cdnow", "--checks", "parameters", "process",
+    coverage_benchmark.main(["--model", "bgnbd", "--regimes", "cdnow", "--checks", "parameters", "process", "split",
                              "--customers", "2000", "--repetitions", "3", "--draws", "20", "--out", str(tmp_path)])
     record = json.loads((tmp_path / "coverage_bgnbd.json").read_text())
     assert record["per_customer"] == [] and record["total"] == []
@@ -101,4 +101,6 @@ def test_coverage_benchmark_checks_that_take_the_total_apart(tmp_path):
     assert all(value > 0 for value in spread["sd_error_in_se"].values())
     (process,) = record["process"]
     assert 0 <= process["covered"] <= 3 and process["sd_z"] > 0 and isinstance(process["ok"], bool)
-    assert record["ok"] == (spread["ok"] and process["ok"])
+    (split,) = record["split"]
+    assert split["process_sd_z"] > 0 and split["parameter_sd_z"] > 0 and -1 <= split["correlation"] <= 1
+    assert record["ok"] == (spread["ok"] and process["ok"] and split["ok"])
