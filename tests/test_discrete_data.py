@@ -121,7 +121,8 @@ def test_tenure_summary_counts_calendar_periods():
 def test_tenure_summary_default_observation_end_and_fit():
     rng = np.random.default_rng(0)
     start = pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 365, 500), unit="D")
-    months = rng.geometric(0.1, 500)
+    # Churn probabilities vary between customers (mean 0.1): the sBG's interior case.
+    months = rng.geometric(rng.beta(2.0, 18.0, 500))
     end = pd.Series([s + pd.DateOffset(months=int(m)) for s, m in zip(start, months)])
     end[end > pd.Timestamp("2022-12-31")] = pd.NaT
     records = pd.DataFrame({"customer_id": np.arange(500), "start": start, "end": end})
