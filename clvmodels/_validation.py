@@ -226,6 +226,15 @@ def check_positive_number(value, name, *, allow_zero=False):
     return number
 
 
+def check_whole_number(value, name, *, unit=""):
+    """Return ``value`` as a float after checking it is a positive whole number;
+    ``unit`` ends the message (" of periods", " >= 1")."""
+    number = check_positive_number(value, name)
+    if number != int(number):
+        raise ValueError(f"{name} must be a whole number{unit}, got {value!r}")
+    return number
+
+
 def check_times(t, name="t"):
     """Return prediction horizons as a float array, all finite and >= 0."""
     times = np.asarray(t, dtype=float)

@@ -19,7 +19,7 @@ import pandas as pd
 
 from . import _intervals
 from ._units import unit_ratio
-from ._validation import check_positive_number
+from ._validation import check_positive_number, check_whole_number
 
 
 # Customers that share one random stream in the value simulation (see _simulated_interval).
@@ -104,9 +104,7 @@ def customer_lifetime_value(
     >>> bg, gg = clv.BetaGeoModel().fit(rfm), clv.GammaGammaModel().fit(rfm)
     >>> value = clv.customer_lifetime_value(bg, gg, rfm, horizon=12, period="M", discount_rate=0.01)
     """
-    horizon = check_positive_number(horizon, "horizon")
-    if horizon != int(horizon):
-        raise ValueError(f"horizon must be a whole number of periods, got {horizon!r}")
+    horizon = check_whole_number(horizon, "horizon", unit=" of periods")
     discount_rate = check_positive_number(discount_rate, "discount_rate", allow_zero=True)
     margin = check_positive_number(margin, "margin", allow_zero=True)
     step = period_length(period, transaction_model.time_unit_)

@@ -34,7 +34,7 @@ from ._families import _MIN_DISCOUNT_RATE, model_kind  # DERT and DERL sum perio
 from .discrete import _PERIODS as _PERIOD_CODES
 from .discrete import DEFAULT_PERIOD as _DEFAULT_PERIOD
 from ._units import DAYS_PER_UNIT, check_time_unit
-from ._validation import Problems, check_positive_number, datetime_column, require_columns, require_dataframe
+from ._validation import Problems, check_positive_number, check_whole_number, datetime_column, require_columns, require_dataframe
 
 __all__ = ["validation_report"]
 
@@ -587,12 +587,8 @@ def validation_report(
     purchase_model = _with_covariates(chosen, purchase_covariates, dropout_covariates)
     covariates = _covariate_columns(purchase_model)
     compared = None if compare is None else _compared_models(compare, purchase_model)
-    for name, value in (("currency", currency), ("data_source", data_source)):
-        if value is not None and not isinstance(value, str):
-            raise ValueError(f"{name} must be text, got {value!r}")
-    horizon_value = check_positive_number(horizon, "horizon")
-    if horizon_value != int(horizon_value):
-        raise ValueError(f"horizon must be a whole number of periods, got {horizon!r}")
+    _check_texts(currency=currency, data_source=data_source)
+    horizon_value = check_whole_number(horizon, "horizon", unit=" of periods")
     check_positive_number(discount_rate, "discount_rate", allow_zero=True)
     check_positive_number(margin, "margin", allow_zero=True)
     step = period_length(period, unit)
@@ -1406,6 +1402,13 @@ _MIN_AT_RISK = 30
 _UNIT_SINGULAR = {"D": "day", "W": "week", "M": "month", "Q": "quarter", "Y": "year"}
 
 
+def _check_texts(**settings):
+    """Each of ``settings`` is None or text (a report's currency, its data source)."""
+    for name, value in settings.items():
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{name} must be text, got {value!r}")
+
+
 def _check_periods_settings(kind, model, *, path, period, time_unit, horizon, discount_rate, margin, compare,
                             currency, data_source, amount_col, calibration_end, calibration_periods):
     """The settings of a report of a model counted in periods, checked before any work; returns the period code."""
@@ -1437,15 +1440,9 @@ def _check_periods_settings(kind, model, *, path, period, time_unit, horizon, di
     if kind == "discrete" and calibration_periods is not None:
         raise ValueError(f"calibration_periods is for the contractual models, not {title}; give calibration_end")
     if calibration_periods is not None:
-        value = check_positive_number(calibration_periods, "calibration_periods")
-        if value != int(value):
-            raise ValueError(f"calibration_periods must be a whole number, got {calibration_periods!r}")
-    for name, value in (("currency", currency), ("data_source", data_source)):
-        if value is not None and not isinstance(value, str):
-            raise ValueError(f"{name} must be text, got {value!r}")
-    horizon_value = check_positive_number(horizon, "horizon")
-    if horizon_value != int(horizon_value):
-        raise ValueError(f"horizon must be a whole number of periods, got {horizon!r}")
+        check_whole_number(calibration_periods, "calibration_periods")
+    _check_texts(currency=currency, data_source=data_source)
+    check_whole_number(horizon, "horizon", unit=" of periods")
     if check_positive_number(discount_rate, "discount_rate") < _MIN_DISCOUNT_RATE:
         raise ValueError(f"discount_rate must be at least {_MIN_DISCOUNT_RATE:g} per period: DERT and DERL sum "
                          f"discounted periods without end, got {discount_rate!r}")
