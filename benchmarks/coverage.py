@@ -50,6 +50,22 @@ TAIL_TOLERANCE = 0.02
 TOTAL_REQUIRED = 0.85
 
 
+def fitted_base(key, params, customers, seed):
+    """One simulated base: calibration table, holdout purchases, the model fitted to the table."""
+    data, holdout = SIMULATORS[key](params, customers, T=T_CALIBRATION, t=T_HOLDOUT, seed=seed)
+    return data, holdout, model_class(key)().fit(data)
+
+
+def sd_near_one(sd, repetitions):
+    """An sd of ``repetitions`` standard-normal values within three of its standard errors of 1."""
+    return bool(abs(sd - 1) <= 3 / np.sqrt(2 * (repetitions - 1)))
+
+
+def mean_near_zero(mean, repetitions):
+    """A mean of ``repetitions`` standard-normal values within three of its standard errors of 0."""
+    return bool(abs(mean) <= 3 / np.sqrt(repetitions))
+
+
 def tail_shares(model, data, holdout, level):
     """Shares of customers below the lower and above the upper bound of their interval."""
     interval = model.purchases_interval(data, t=T_HOLDOUT, level=level)
@@ -82,8 +98,7 @@ def total_coverage(key, params, customers, repetitions, n_draws, method, first_b
     z-score against the interval)."""
     covered, low_misses, high_misses, z_scores = 0, 0, 0, []
     for seed in range(first_base, first_base + repetitions):
-        data, holdout = SIMULATORS[key](params, customers, T=T_CALIBRATION, t=T_HOLDOUT, seed=10_000 + seed)
-        model = model_class(key)().fit(data)
+        data, holdout, model = fitted_base(key, params, customers, seed=10_000 + seed)
         total = model.total_purchases_interval(data, t=T_HOLDOUT, level=TOTAL_LEVEL, n_draws=n_draws,
                                                random_state=seed, interval_method=method)
         actual = float(holdout.sum())
@@ -112,13 +127,12 @@ def parameter_spread(key, params, customers, repetitions):
     truth = np.log([params[name] for name in names])
     scaled = []
     for seed in range(repetitions):
-        data, _ = SIMULATORS[key](params, customers, T=T_CALIBRATION, t=T_HOLDOUT, seed=20_000 + seed)
-        model = model_class(key)().fit(data)
+        data, _, model = fitted_base(key, params, customers, seed=20_000 + seed)
         se_log = model.standard_errors_.to_numpy() / model.params_.to_numpy()
         scaled.append((np.log(model.params_.to_numpy()) - truth) / se_log)
     scaled = np.array(scaled)
     mean, sd = scaled.mean(axis=0), scaled.std(axis=0, ddof=1)
-    ok = bool(np.all(np.abs(sd - 1) <= 3 / np.sqrt(2 * (repetitions - 1))) and np.all(np.abs(mean) <= 3 / np.sqrt(repetitions)))
+    ok = all(sd_near_one(v, repetitions) for v in sd) and all(mean_near_zero(v, repetitions) for v in mean)
     return {"repetitions": repetitions, "mean_error_in_se": dict(zip(names, mean.tolist())),
             "sd_error_in_se": dict(zip(names, sd.tolist())), "ok": ok}
 
@@ -135,8 +149,7 @@ def process_spread(key, params, customers, repetitions, n_draws):
     covered, z_scores = 0, []
     rng = np.random.default_rng(0)
     for seed in range(repetitions):
-        data, holdout = SIMULATORS[key](params, customers, T=T_CALIBRATION, t=T_HOLDOUT, seed=30_000 + seed)
-        model = model_class(key)().fit(data)
+        data, holdout, model = fitted_base(key, params, customers, seed=30_000 + seed)
         columns, history = model.formula_params(data, np.asarray(truth, dtype=float)), model.history(data)
         totals = np.array([model.formulas.sample_future_purchases(columns, [T_HOLDOUT], *history, rng).sum()
                            for _ in range(n_draws)])
@@ -145,8 +158,8 @@ def process_spread(key, params, customers, repetitions, n_draws):
         covered += bool(low <= actual <= high)
         z_scores.append((actual - totals.mean()) / totals.std(ddof=1))
     mean, sd = float(np.mean(z_scores)), float(np.std(z_scores, ddof=1))
-    ok = abs(sd - 1) <= 3 / np.sqrt(2 * (repetitions - 1)) and abs(mean) <= 3 / np.sqrt(repetitions)
-    return {"repetitions": repetitions, "n_draws": n_draws, "covered": covered, "mean_z": mean, "sd_z": sd, "ok": bool(ok)}
+    ok = sd_near_one(sd, repetitions) and mean_near_zero(mean, repetitions)
+    return {"repetitions": repetitions, "n_draws": n_draws, "covered": covered, "mean_z": mean, "sd_z": sd, "ok": ok}
 
 
 def error_split(key, params, customers, repetitions, n_draws, first_base=0):
@@ -160,8 +173,7 @@ def error_split(key, params, customers, repetitions, n_draws, first_base=0):
     rng = np.random.default_rng(0)
     process_z, parameter_z = [], []
     for seed in range(first_base, first_base + repetitions):
-        data, holdout = SIMULATORS[key](params, customers, T=T_CALIBRATION, t=T_HOLDOUT, seed=10_000 + seed)
-        model = model_class(key)().fit(data)
+        data, holdout, model = fitted_base(key, params, customers, seed=10_000 + seed)
         estimate = model.params_.to_numpy()
 
         def total(theta):
@@ -176,12 +188,11 @@ def error_split(key, params, customers, repetitions, n_draws, first_base=0):
         at_truth = total([params[name] for name in names])
         process_z.append((float(holdout.sum()) - at_truth) / np.std(simulated, ddof=1))
         parameter_z.append((at_truth - total(estimate)) / np.sqrt(gradient @ cov_log @ gradient))
-    process_z, parameter_z = np.array(process_z), np.array(parameter_z)
-    tolerance = 3 / np.sqrt(2 * (repetitions - 1))
+    process_sd, parameter_sd = float(np.std(process_z, ddof=1)), float(np.std(parameter_z, ddof=1))
     return {"repetitions": repetitions, "first_base": first_base, "n_draws": n_draws,
-            "process_sd_z": float(process_z.std(ddof=1)), "parameter_sd_z": float(parameter_z.std(ddof=1)),
+            "process_sd_z": process_sd, "parameter_sd_z": parameter_sd,
             "correlation": float(np.corrcoef(process_z, parameter_z)[0, 1]),
-            "ok": bool(abs(process_z.std(ddof=1) - 1) <= tolerance and abs(parameter_z.std(ddof=1) - 1) <= tolerance)}
+            "ok": sd_near_one(process_sd, repetitions) and sd_near_one(parameter_sd, repetitions)}
 
 
 def run_model(key, customers, total_customers, repetitions, n_draws, method, regimes=None, checks=("per-customer", "total"),
